@@ -1,0 +1,32 @@
+"""The Python API for notebooks and scripts.
+
+>>> import kzsim
+>>> sc = kzsim.load_scenario("scenarios/kz-2025-baseline.yaml")    # doctest: +SKIP
+>>> sc = sc.replace(**{"electricity.tariff_kzt_per_kwh": 30})      # doctest: +SKIP
+>>> res = kzsim.simulate(sc, paths=2000)                            # doctest: +SKIP
+>>> res.summary["p_loss"], res.paths.head(), res.timeseries.head()  # doctest: +SKIP
+>>> res.write("reports/my-run")                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from kzsim.engine import DEFAULT_CHUNK_PATHS, Progress, run_paths
+from kzsim.results import Results
+from kzsim.scenario import Scenario
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    chunk_paths: int = DEFAULT_CHUNK_PATHS,
+    progress: Progress | None = None,
+) -> Results:
+    """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
+
+    ``paths`` and ``seed`` default to the scenario's ``simulation`` section;
+    ``progress(done_paths, total_paths)`` is called after every chunk.
+    """
+    run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress)
+    return Results(run)

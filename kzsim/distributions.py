@@ -1,0 +1,318 @@
+"""Probability distributions for scenario parameters.
+
+A scenario scalar is either a plain number or a mapping with a ``dist`` key, for
+example ``{dist: pert, low: 18, mode: 22, high: 30}``. Each variant validates its own
+parameters and gives a frozen :mod:`scipy.stats` distribution; values are drawn by
+mapping uniforms through its ``ppf`` (inverse CDF), so plain Monte Carlo, Latin
+hypercube or Sobol points and tornado percentiles all go through the same code.
+
+A plain number ``x`` is stored as ``Fixed(value=x)`` and written back as ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from scipy import stats
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def frozen(self):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def support(self) -> tuple[float, float]:
+        """Smallest interval that holds every value the distribution can give."""
+        low, high = self.frozen().support()
+        return float(low), float(high)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Values for uniforms ``u`` in (0, 1) (inverse CDF)."""
+        return np.asarray(self.frozen().ppf(u), dtype=np.float64)
+
+    def mean(self) -> float:
+        return float(self.frozen().mean())
+
+    @property
+    def is_fixed(self) -> bool:
+        return False
+
+
+class Fixed(_Dist):
+    """A constant (what a plain number in the YAML becomes)."""
+
+    dist: Literal["fixed"] = "fixed"
+    value: float = Field(allow_inf_nan=False)
+
+    def frozen(self):
+        return stats.uniform(loc=self.value, scale=0.0)
+
+    def support(self) -> tuple[float, float]:
+        return self.value, self.value
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(u), self.value, dtype=np.float64)
+
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def is_fixed(self) -> bool:
+        return True
+
+
+class Uniform(_Dist):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"]
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError("low must be < high")
+        return self
+
+    def frozen(self):
+        return stats.uniform(loc=self.low, scale=self.high - self.low)
+
+
+class Normal(_Dist):
+    """Normal with ``mean`` and ``sd``, optionally truncated to [low, high]."""
+
+    dist: Literal["normal"]
+    mean_: float = Field(alias="mean", allow_inf_nan=False)
+    sd: float = Field(gt=0, allow_inf_nan=False)
+    low: float | None = Field(default=None, allow_inf_nan=False)
+    high: float | None = Field(default=None, allow_inf_nan=False)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError("low must be < high")
+        return self
+
+    def frozen(self):
+        if self.low is None and self.high is None:
+            return stats.norm(loc=self.mean_, scale=self.sd)
+        a = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
+        b = math.inf if self.high is None else (self.high - self.mean_) / self.sd
+        return stats.truncnorm(a, b, loc=self.mean_, scale=self.sd)
+
+
+class Lognormal(_Dist):
+    """Lognormal, given by ``median`` and ``sigma`` (sd of the log) or by ``mean`` and ``sd``."""
+
+    dist: Literal["lognormal"]
+    median: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    sigma: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    mean_: float | None = Field(default=None, alias="mean", gt=0, allow_inf_nan=False)
+    sd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_pair(self):
+        by_median = self.median is not None or self.sigma is not None
+        by_mean = self.mean_ is not None or self.sd is not None
+        if by_median == by_mean or (
+            by_median and (self.median is None or self.sigma is None)
+        ) or (by_mean and (self.mean_ is None or self.sd is None)):
+            raise ValueError("give either median and sigma, or mean and sd")
+        return self
+
+    def log_params(self) -> tuple[float, float]:
+        """(mu, sigma) of the underlying normal."""
+        if self.median is not None:
+            return math.log(self.median), float(self.sigma)
+        s2 = math.log1p((self.sd / self.mean_) ** 2)
+        return math.log(self.mean_) - s2 / 2, math.sqrt(s2)
+
+    def frozen(self):
+        mu, sigma = self.log_params()
+        return stats.lognorm(s=sigma, scale=math.exp(mu))
+
+
+class Triangular(_Dist):
+    """Triangular on [low, high] with its peak at ``mode``."""
+
+    dist: Literal["triangular"]
+    low: float = Field(allow_inf_nan=False)
+    mode: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not (self.low <= self.mode <= self.high and self.low < self.high):
+            raise ValueError("need low <= mode <= high and low < high")
+        return self
+
+    def frozen(self):
+        scale = self.high - self.low
+        return stats.triang(c=(self.mode - self.low) / scale, loc=self.low, scale=scale)
+
+
+class Pert(_Dist):
+    """PERT (a beta on [low, high] with most likely value ``mode``; ``lambda`` = 4 by default)."""
+
+    dist: Literal["pert"]
+    low: float = Field(allow_inf_nan=False)
+    mode: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+    lambda_: float = Field(default=4.0, alias="lambda", gt=0, allow_inf_nan=False)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not (self.low <= self.mode <= self.high and self.low < self.high):
+            raise ValueError("need low <= mode <= high and low < high")
+        return self
+
+    def frozen(self):
+        scale = self.high - self.low
+        a = 1 + self.lambda_ * (self.mode - self.low) / scale
+        b = 1 + self.lambda_ * (self.high - self.mode) / scale
+        return stats.beta(a, b, loc=self.low, scale=scale)
+
+
+class Beta(_Dist):
+    """Beta(a, b), scaled to [low, high] (default [0, 1])."""
+
+    dist: Literal["beta"]
+    a: float = Field(gt=0, allow_inf_nan=False)
+    b: float = Field(gt=0, allow_inf_nan=False)
+    low: float = Field(default=0.0, allow_inf_nan=False)
+    high: float = Field(default=1.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError("low must be < high")
+        return self
+
+    def frozen(self):
+        return stats.beta(self.a, self.b, loc=self.low, scale=self.high - self.low)
+
+
+class Gamma(_Dist):
+    """Gamma with ``shape`` and ``scale`` (mean = shape * scale), shifted by ``low``."""
+
+    dist: Literal["gamma"]
+    shape: float = Field(gt=0, allow_inf_nan=False)
+    scale: float = Field(gt=0, allow_inf_nan=False)
+    low: float = Field(default=0.0, allow_inf_nan=False)
+
+    def frozen(self):
+        return stats.gamma(self.shape, loc=self.low, scale=self.scale)
+
+
+Distribution = Annotated[
+    Union[Fixed, Uniform, Normal, Lognormal, Triangular, Pert, Beta, Gamma],
+    Field(discriminator="dist"),
+]
+DIST_NAMES = ("fixed", "uniform", "normal", "lognormal", "triangular", "pert", "beta", "gamma")
+
+
+def _coerce(value: Any) -> Any:
+    """Numbers become ``Fixed``; mappings go on to the discriminated union."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number or a distribution, got a boolean")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return {"dist": "fixed", "value": float(value)}
+    if isinstance(value, dict):
+        if "dist" not in value:
+            raise ValueError(
+                "a distribution needs a `dist` key (one of: " + ", ".join(DIST_NAMES) + ")"
+            )
+        return value
+    if isinstance(value, _Dist):
+        return value
+    raise ValueError(
+        f"expected a number or a distribution mapping such as "
+        f"{{dist: uniform, low: 1, high: 2}}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _serialize(value: _Dist) -> Any:
+    if isinstance(value, Fixed):
+        return value.value
+    return value.model_dump(by_alias=True, exclude_none=True)
+
+
+class Bounds:
+    """Allowed range of a parameter, checked against the support of its distribution."""
+
+    def __init__(
+        self,
+        low: float = -math.inf,
+        high: float = math.inf,
+        *,
+        open_low: bool = False,
+        what: str = "",
+    ):
+        self.low, self.high, self.open_low, self.what = low, high, open_low, what
+
+    def allowed(self) -> str:
+        if self.what:
+            return self.what
+        if self.high == math.inf:
+            return f"values {'>' if self.open_low else '>='} {self.low:g}"
+        if self.low == -math.inf:
+            return f"values <= {self.high:g}"
+        return f"values in [{self.low:g}, {self.high:g}]"
+
+    def __call__(self, value: _Dist) -> _Dist:
+        low, high = value.support()
+        too_low = low < self.low or (self.open_low and value.is_fixed and low <= self.low)
+        if too_low or high > self.high:
+            if value.is_fixed:
+                raise ValueError(f"{value.value:g} is out of range (allowed: {self.allowed()})")
+            raise ValueError(
+                f"the {value.dist} distribution can give values in [{low:g}, {high:g}], "
+                f"outside the allowed range (allowed: {self.allowed()}; truncate it with "
+                f"low/high or pick a bounded distribution)"
+            )
+        return value
+
+
+def param(
+    low: float = -math.inf, high: float = math.inf, *, open_low: bool = False, what: str = ""
+):
+    """Type of a scenario scalar: a number or a distribution, within [low, high]."""
+    from pydantic import AfterValidator
+
+    return Annotated[
+        Distribution,
+        BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
+        AfterValidator(Bounds(low, high, open_low=open_low, what=what)),
+        PlainSerializer(_serialize),
+    ]
+
+
+def event_distribution():
+    """Type of a per-event duration distribution (drawn once per event, not per path)."""
+    from pydantic import AfterValidator
+
+    return Annotated[
+        Distribution,
+        BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
+        AfterValidator(Bounds(0.0, what="durations >= 0 hours")),
+        PlainSerializer(_serialize),
+    ]

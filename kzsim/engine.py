@@ -1,0 +1,191 @@
+"""The chunked Monte Carlo engine: named streams, block draws, chunks of paths.
+
+Random inputs are drawn per block of :data:`kzsim.rng.BLOCK_PATHS` paths from named
+streams and sliced to the chunk being simulated, so results are bit-identical for any
+chunk size. Memory is bounded by the chunk size, apart from the per-path table and a
+fixed sample of paths kept for the per-day percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
+from kzsim.processes import event_hours_per_day
+from kzsim.rng import BLOCK_PATHS, blocks_for, stream
+from kzsim.scenario import Scenario
+from kzsim.units import DAYS_PER_YEAR, HOURS_PER_DAY
+
+DEFAULT_CHUNK_PATHS = 1024
+TIMESERIES_SAMPLE_PATHS = 4096  # the first paths of a run, kept whole for per-day percentiles
+TIMESERIES_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
+DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_per_th_day")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunOutput:
+    """What :func:`simulate` returns: plain arrays, ready for :mod:`kzsim.results`."""
+
+    scenario: Scenario
+    paths: int
+    seed: int
+    per_path: dict[str, np.ndarray]  # (paths,) each
+    parameters: dict[str, np.ndarray]  # drawn per-path parameters, (paths,) each
+    dates: np.ndarray  # (n_days,) datetime64[D]
+    daily_quantiles: dict[str, np.ndarray]  # (n_quantiles, n_days) from the sample
+    daily_mean: dict[str, np.ndarray]  # (n_days,) over all paths
+    sample_paths: int
+
+
+def draw_parameters(scenario: Scenario, seed: int, block: int) -> dict[str, np.ndarray]:
+    """Per-path parameters of one block: uniforms of stream ``param:NAME`` through the ppf."""
+    out = {}
+    for name, dist in scenario.uncertain_parameters().items():
+        if dist.is_fixed:
+            out[name] = np.full(BLOCK_PATHS, dist.value)
+        else:
+            u = stream(seed, f"param:{name}", block).random(BLOCK_PATHS)
+            out[name] = dist.ppf(u)
+    return out
+
+
+def _events(seed: int, name: str, block: int, counts: np.ndarray):
+    """Day, path, start hour and duration uniform of every event counted in ``counts``."""
+    day, path = np.nonzero(counts)
+    k = counts[day, path]
+    day, path = np.repeat(day, k), np.repeat(path, k)
+    start_hour = (day + stream(seed, f"process:{name}.start", block).random(day.size)) * HOURS_PER_DAY
+    u_duration = stream(seed, f"process:{name}.duration", block).random(day.size)
+    return path, start_hour, u_duration
+
+
+def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
+    """Parameters and draws of one whole block of paths."""
+    n_days, B = cal.n_days, BLOCK_PATHS
+    p = draw_parameters(scenario, seed, block)
+    e, g = scenario.electricity, scenario.grid
+
+    def normals(name: str, rows: int) -> np.ndarray:
+        return stream(seed, f"process:{name}", block).standard_normal((rows, B))
+
+    # grid outages: seasonal Poisson arrivals, heavy-tailed durations, restart time
+    rate_day = (
+        p["grid.outage_rate_per_year"] / DAYS_PER_YEAR
+        * np.where(cal.is_winter[:, None], p["grid.winter_rate_multiplier"], 1.0)
+        * p["grid.grid_stress_multiplier"]
+    )
+    counts = stream(seed, "process:grid_outage.count", block).poisson(rate_day)
+    path, start_hour, u = _events(seed, "grid_outage", block, counts)
+    duration = np.minimum(g.outage_duration_hours.ppf(u), g.outage_max_duration_hours)
+    duration = duration + p["farm.restart_hours"][path]
+    grid_hours = event_hours_per_day(path, start_hour, duration, B, n_days, merge=True)
+    grid_outages = np.bincount(path, minlength=B)
+
+    payment_lot_hours = prepayment_missed = day_ahead_price = None
+    if e.procurement_mode == "lots":
+        _, _, facility_mw = fleet_power(scenario, p)
+        lots_per_day = np.ceil(facility_mw * HOURS_PER_DAY / p["electricity.lot_size_mwh"] - 1e-9)
+        counts = stream(seed, "process:payment_failure.count", block).binomial(
+            lots_per_day.astype(np.int64), p["electricity.payment_failure_probability"], size=(n_days, B)
+        )
+        path, start_hour, u = _events(seed, "payment_failure", block, counts)
+        idle = e.payment_failure_idle_hours.ppf(u)
+        payment_lot_hours = event_hours_per_day(path, start_hour, idle, B, n_days, merge=False)
+    else:
+        u = stream(seed, "process:prepayment_missed", block).random((n_days, B))
+        prepayment_missed = u < p["electricity.payment_failure_probability"]
+        day_ahead_price = normals("day_ahead_price", n_days)
+
+    plan_built = None
+    if e.plan_70_30 is not None:
+        u = stream(seed, "process:plan_70_30.built", block).random(B)
+        plan_built = u < p["electricity.plan_70_30.build_probability"]
+
+    draws = Draws(
+        btc_price=normals("btc_price", n_days - 1),
+        usd_kzt=normals("usd_kzt", n_days - 1),
+        network_hashrate=normals("network_hashrate", n_days - 1),
+        fees=normals("fees", n_days),
+        day_ahead_price=day_ahead_price,
+        grid_hours=grid_hours,
+        grid_outages=grid_outages,
+        payment_lot_hours=payment_lot_hours,
+        prepayment_missed=prepayment_missed,
+        plan_built=plan_built,
+    )
+    return p, draws
+
+
+def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: int):
+    """Parameters and draws of paths ``start`` .. ``stop - 1``, assembled from whole blocks."""
+    params_parts, draw_parts = [], []
+    for block in blocks_for(start, stop):
+        lo = max(start - block * BLOCK_PATHS, 0)
+        hi = min(stop - block * BLOCK_PATHS, BLOCK_PATHS)
+        p, d = draw_block(scenario, cal, seed, block)
+        params_parts.append({k: v[lo:hi] for k, v in p.items()})
+        draw_parts.append(d.take(slice(lo, hi)))
+    params = {k: np.concatenate([part[k] for part in params_parts]) for k in params_parts[0]}
+    return params, Draws.concat(draw_parts)
+
+
+def run_paths(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    chunk_paths: int = DEFAULT_CHUNK_PATHS,
+    progress: Progress | None = None,
+) -> RunOutput:
+    """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
+
+    ``progress(done_paths, total_paths)`` is called after every chunk.
+    """
+    n = scenario.simulation.paths if paths is None else int(paths)
+    seed = scenario.simulation.seed if seed is None else int(seed)
+    if n < 1:
+        raise ValueError("paths must be >= 1")
+    if chunk_paths < 1:
+        raise ValueError("chunk_paths must be >= 1")
+    cal = Calendar.of(scenario)
+    n_days = cal.n_days
+    n_sample = min(n, TIMESERIES_SAMPLE_PATHS)
+
+    per_path: dict[str, np.ndarray] = {}
+    params: dict[str, np.ndarray] = {}
+    sample = {k: np.empty((n_days, n_sample)) for k in DAILY_SERIES}
+    daily_sum = {k: np.zeros(n_days) for k in DAILY_SERIES}
+    for start in range(0, n, chunk_paths):
+        stop = min(start + chunk_paths, n)
+        p, draws = inputs_for(scenario, cal, seed, start, stop)
+        out, daily = simulate_paths(scenario, cal, p, draws)
+        for store, values in ((per_path, out), (params, p)):
+            for k, v in values.items():
+                if k not in store:
+                    store[k] = np.empty(n)
+                store[k][start:stop] = v
+        for k, v in daily.items():
+            daily_sum[k] += v.sum(axis=1)
+            if start < n_sample:
+                take = min(stop, n_sample) - start
+                sample[k][:, start : start + take] = v[:, :take]
+        if progress is not None:
+            progress(stop, n)
+
+    quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in sample.items()}
+    return RunOutput(
+        scenario=scenario,
+        paths=n,
+        seed=seed,
+        per_path=per_path,
+        parameters=params,
+        dates=cal.dates,
+        daily_quantiles=quantiles,
+        daily_mean={k: v / n for k, v in daily_sum.items()},
+        sample_paths=n_sample,
+    )

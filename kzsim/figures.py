@@ -1,0 +1,248 @@
+"""Report figures: each function takes a :class:`~kzsim.results.Results` and returns a Figure.
+
+Pages are A4 portrait with one consistent layout: a title, the chart, and a one-line
+caption saying what the chart shows.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BTC_USD  # noqa: E402
+
+A4 = (8.27, 11.69)
+STYLE = {"text.parse_math": False, "font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10.5}  # "$" is money here
+BLUE, RED, GREY, ORANGE, GREEN = "#1f4e79", "#c0392b", "#7f7f7f", "#e67e22", "#2e8b57"
+CAUSE_COLOURS = {"grid": RED, "payment": ORANGE, "quota": BLUE, "hardware": GREY}
+
+
+def usd(x: float, digits: int = 3) -> str:
+    """Money for people: ``-$9.91 M``, ``$87.5 k``, ``$512``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    for scale, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
+        if a >= scale:
+            return f"{sign}${a / scale:.{digits}g}{suffix}"
+    return f"{sign}${a:.{digits}g}"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f} %"
+
+
+_money_axis = FuncFormatter(lambda v, _: usd(v, 3))
+
+
+def _page(title: str, caption: str) -> tuple[Figure, plt.Axes]:
+    fig = plt.figure(figsize=A4)
+    fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
+    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    ax = fig.add_axes([0.14, 0.20, 0.80, 0.68])
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _date_axis(ax) -> None:
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_ha("right")
+
+
+def profit_distribution(results) -> Figure:
+    s = results.summary
+    profit = results.run.per_path["profit_usd"]
+    fig, ax = _page(
+        "Profit after tax over the horizon",
+        f"Distribution of after-tax profit over {s['horizon_days']} days across {s['paths']:,} paths. "
+        "Red lines mark Value at Risk (VaR) at 95 % and 99 %, dashed lines the expected shortfall "
+        "(CVaR): the mean loss in the worst 5 % and 1 % of paths. Positive VaR is a loss.",
+    )
+    bins = min(120, max(20, int(math.sqrt(profit.size))))
+    if np.ptp(profit) == 0:
+        ax.axvline(profit[0], color=BLUE, lw=4, label="every path")
+    else:
+        ax.hist(profit, bins=bins, color=BLUE, alpha=0.75, label="paths")
+    ax.axvline(0, color="black", lw=1)
+    ax.axvline(s["profit_usd"]["mean"], color=GREEN, lw=2, label=f"mean {usd(s['profit_usd']['mean'])}")
+    for level, style in ((95, "-"), (99, "-")):
+        ax.axvline(-s[f"var_{level}_usd"], color=RED, ls=style, lw=1.5 if level == 95 else 2.5,
+                   label=f"VaR {level} %: {usd(s[f'var_{level}_usd'])} loss")
+        ax.axvline(-s[f"cvar_{level}_usd"], color=RED, ls="--", lw=1.2 if level == 95 else 2.2,
+                   label=f"CVaR {level} %: {usd(s[f'cvar_{level}_usd'])} loss")
+    ax.xaxis.set_major_formatter(_money_axis)
+    ax.set_xlabel("profit after tax [USD]")
+    ax.set_ylabel("number of paths")
+    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
+    return fig
+
+
+def _fan(ax, dates, q, colour, label):
+    ax.fill_between(dates, q[0], q[4], color=colour, alpha=0.15, label=f"{label}: 5-95 %")
+    ax.fill_between(dates, q[1], q[3], color=colour, alpha=0.30, label=f"{label}: 25-75 %")
+    ax.plot(dates, q[2], color=colour, lw=2, label=f"{label}: median")
+
+
+def pnl_fan(results) -> Figure:
+    run = results.run
+    fig, ax = _page(
+        "Cumulative profit and loss",
+        "Cumulative after-tax P&L per day (coins not yet sold are marked to market; tax is charged at "
+        "each fiscal year end; depreciation accrues daily). Bands: percentiles over "
+        f"{run.sample_paths:,} paths (the first of the run); the line is the mean of all {run.paths:,}.",
+    )
+    dates = run.dates.astype("datetime64[D]").astype(object)
+    _fan(ax, dates, run.daily_quantiles["cum_pnl_usd"], BLUE, "P&L")
+    ax.plot(dates, run.daily_mean["cum_pnl_usd"], color=GREEN, lw=1.5, ls="--", label="mean (all paths)")
+    ax.axhline(0, color="black", lw=1)
+    ax.yaxis.set_major_formatter(_money_axis)
+    ax.set_ylabel("cumulative P&L [USD]")
+    _date_axis(ax)
+    ax.legend(loc="lower left", fontsize=9)
+    return fig
+
+
+def cost_vs_price(results) -> Figure:
+    run, s = results.run, results.summary
+    cash = s["cost_per_btc_usd"]["cash"]
+    all_in = s["cost_per_btc_usd"]["all_in"]
+    fig, ax = _page(
+        "Cost per BTC against the BTC price",
+        "Simulated BTC price (bands: 5-95 % and 25-75 %, line: median) against the cost of mining one BTC "
+        "in this scenario: cash cost (power, mining fee, procurement, opex, compliance) and all-in cost "
+        "(plus depreciation and profit tax), medians over paths with their 5-95 % range shaded. "
+        "Grey lines: the article's $27,000 and listed miners' published cash cost (Q2 2025).",
+    )
+    dates = run.dates.astype("datetime64[D]").astype(object)
+    _fan(ax, dates, run.daily_quantiles["btc_price_usd"], BLUE, "BTC price")
+    for name, st, colour in (("cash cost", cash, ORANGE), ("all-in cost", all_in, RED)):
+        ax.axhspan(st["p05"], st["p95"], color=colour, alpha=0.08)
+        ax.axhline(st["p50"], color=colour, lw=2.2, label=f"{name} per BTC: median {usd(st['p50'])}")
+    ax.axhline(ARTICLE_COST_PER_BTC_USD, color=GREY, lw=1.5, ls=":", label="article: $27,000 (2025)")
+    ax.axhline(LISTED_MINERS_CASH_COST_PER_BTC_USD, color=GREY, lw=1.5, ls="--",
+               label="listed miners' cash cost: $74,600 (Q2 2025)")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_money_axis)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_ylabel("USD per BTC (log scale)")
+    _date_axis(ax)
+    ax.legend(loc="upper left", fontsize=8.5, ncol=2)
+    return fig
+
+
+def downtime(results) -> Figure:
+    s, run = results.summary, results.run
+    years = s["horizon_days"] / 365.0
+    fig = plt.figure(figsize=A4)
+    fig.text(0.08, 0.95, "Downtime by cause", fontsize=16, weight="bold", color=BLUE)
+    caption = (
+        "Top: mean hours a year the farm stood still, by cause, in full-farm hours (an hour is counted once: "
+        "grid outages first, then failed payments, hardware, then the purchase quota). Bottom: share of "
+        "the time the farm hashed, across paths."
+    )
+    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    ax1 = fig.add_axes([0.18, 0.58, 0.74, 0.32])
+    causes = list(s["downtime_hours"])
+    hours = [s["downtime_hours"][c] / years for c in causes]
+    bars = ax1.barh(causes, hours, color=[CAUSE_COLOURS[c] for c in causes])
+    for bar, h in zip(bars, hours):
+        ax1.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {h:,.0f} h/yr", va="center", fontsize=10)
+    ax1.set_xlabel("mean downtime [hours per year]")
+    ax1.invert_yaxis()
+    ax1.grid(True, axis="x", alpha=0.3)
+    ax1.set_xlim(0, max(hours + [1.0]) * 1.25)
+    ax2 = fig.add_axes([0.18, 0.18, 0.74, 0.30])
+    up = run.per_path["up_fraction"]
+    if np.ptp(up) == 0:
+        ax2.axvline(up[0], color=GREEN, lw=4)
+    else:
+        ax2.hist(up, bins=60, color=GREEN, alpha=0.8)
+    ax2.axvline(up.mean(), color="black", lw=1.5, label=f"mean {pct(up.mean())}")
+    ax2.set_xlabel("up fraction over the horizon [share of hours]")
+    ax2.set_ylabel("number of paths")
+    ax2.legend(fontsize=9)
+    ax2.grid(True, alpha=0.3)
+    return fig
+
+
+def cost_breakdown(results) -> Figure:
+    s = results.summary
+    btc = s["btc_mined"]["mean"]
+    labels = {
+        "energy_cost": "electricity",
+        "mining_fee": "mining fee on power",
+        "procurement_fee": "platform / lot fees",
+        "fixed_opex": "fixed opex",
+        "compliance": "compliance",
+        "depreciation": "depreciation (capex)",
+        "profit_tax": "profit tax",
+    }
+    costs = s["costs_usd"]
+    total = sum(costs.values())
+    fig, ax = _page(
+        "Where the money goes",
+        "Mean cost per BTC mined, by line, over all paths (mean cost of the line / mean BTC mined). "
+        "The percentages are shares of all costs including depreciation and tax.",
+    )
+    ax.set_position([0.30, 0.20, 0.64, 0.68])
+    names = [labels[k] for k in costs]
+    per_btc = [v / btc if btc > 0 else 0.0 for v in costs.values()]
+    bars = ax.barh(names, per_btc, color=[BLUE, ORANGE, GREY, GREY, ORANGE, RED, GREEN])
+    for bar, v, c in zip(bars, per_btc, costs.values()):
+        share = c / total if total > 0 else 0.0
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {usd(v)}  ({pct(share)})",
+                va="center", fontsize=10)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(_money_axis)
+    ax.set_xlabel("USD per BTC mined")
+    ax.set_xlim(0, max(per_btc + [1.0]) * 1.35)
+    return fig
+
+
+def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 10.0) -> Figure:
+    """A page of headed paragraphs: ``blocks`` of (heading, text, monospace); text may hold newlines."""
+    fig = plt.figure(figsize=A4)
+    fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
+    y = 0.91
+    for heading, text, mono in blocks:
+        if heading:
+            fig.text(0.08, y, heading, fontsize=11.5, weight="bold", color="#222222", va="top")
+            y -= 0.027
+        lines = []
+        width, fsize = (92, size * 0.88) if mono else (98, size)
+        for para in text.split("\n"):
+            lines.extend(textwrap.wrap(para, width, subsequent_indent="    " if mono else "") or [""])
+        fig.text(0.08, y, "\n".join(lines), fontsize=fsize, va="top",
+                 family="DejaVu Sans Mono" if mono else "DejaVu Sans", linespacing=1.35)
+        y -= 0.0175 * len(lines) * fsize / 10 + 0.02
+    return fig
+
+
+def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> list[Figure]:
+    """Two-column tables (key, value) split over as many pages as needed."""
+    figs = []
+    for start in range(0, max(len(rows), 1), per_page):
+        chunk = rows[start : start + per_page]
+        fig = plt.figure(figsize=A4)
+        suffix = "" if start == 0 else " (continued)"
+        fig.text(0.08, 0.95, title + suffix, fontsize=16, weight="bold", color=BLUE)
+        y = 0.91
+        for key, value in chunk:
+            fig.text(0.08, y, key, fontsize=8.5, family="DejaVu Sans Mono", va="top")
+            fig.text(0.56, y, textwrap.shorten(value, 60), fontsize=8.5, family="DejaVu Sans Mono", va="top")
+            y -= 0.0162
+        figs.append(fig)
+    return figs

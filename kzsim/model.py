@@ -1,0 +1,353 @@
+"""Daily economics of a licensed Kazakh mining farm, vectorised over paths.
+
+:func:`simulate_paths` takes the per-path parameters and the pre-drawn shocks of a set
+of paths and returns every per-path output of MODEL.md plus the per-day series the
+reports need. It does no I/O and draws no random numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kzsim import processes
+from kzsim.scenario import Scenario, estimated_block_height
+from kzsim.units import (
+    DAYS_PER_YEAR,
+    EH_TO_TH,
+    HOURS_PER_DAY,
+    KWH_PER_MWH,
+    MONTHS_PER_YEAR,
+    SECONDS_PER_DAY,
+    TARGET_BLOCK_SECONDS,
+    TH_TO_H,
+    TWO_POW_32,
+)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The simulated days: dates, seasons and fiscal years."""
+
+    dates: np.ndarray  # datetime64[D], (n_days,)
+    is_winter: np.ndarray  # bool
+    year_index: np.ndarray  # 0 for the start year, 1 for the next calendar year, ...
+    fiscal_year_starts: np.ndarray  # first day index of each fiscal year in the horizon
+
+    @property
+    def n_days(self) -> int:
+        return len(self.dates)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Calendar:
+        sim = scenario.simulation
+        dates = np.datetime64(sim.start_date, "D") + np.arange(sim.horizon_days)
+        years = dates.astype("datetime64[Y]").astype(np.int64) + 1970
+        months = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        year_index = years - years[0]
+        starts = np.flatnonzero(np.diff(year_index, prepend=-1))
+        return cls(
+            dates=dates,
+            is_winter=np.isin(months, sim.winter_months),
+            year_index=year_index,
+            fiscal_year_starts=starts,
+        )
+
+
+def fleet_power(scenario: Scenario, p: dict[str, np.ndarray]):
+    """Farm hashrate [TH/s], IT power [MW] and facility power [MW] per path.
+
+    Notes
+    -----
+    IT power = sum(count * hashrate_th * efficiency_j_per_th) / 1e6;
+    facility power = IT power * (1 + cooling_overhead_fraction).
+    """
+    hashrate_th = 0.0
+    it_power_mw = 0.0
+    for i, asic in enumerate(scenario.farm.fleet):
+        h = asic.count * p[f"farm.fleet.{i}.hashrate_th"]
+        hashrate_th = hashrate_th + h
+        it_power_mw = it_power_mw + h * p[f"farm.fleet.{i}.efficiency_j_per_th"] / 1e6
+    facility_power_mw = it_power_mw * (1.0 + p["farm.cooling_overhead_fraction"])
+    return hashrate_th, it_power_mw, facility_power_mw
+
+
+def capex_usd(scenario: Scenario, p: dict[str, np.ndarray]) -> np.ndarray:
+    total = p["farm.site_capex_usd"]
+    for i, asic in enumerate(scenario.farm.fleet):
+        total = total + asic.count * p[f"farm.fleet.{i}.unit_price_usd"]
+    return total
+
+
+def start_height(scenario: Scenario) -> int:
+    m = scenario.market
+    if m.start_block_height is not None:
+        return m.start_block_height
+    return estimated_block_height(scenario.simulation.start_date)
+
+
+def mining_fee_kzt_per_kwh(scenario: Scenario, price_kzt_per_kwh: np.ndarray) -> np.ndarray:
+    """Mining fee by the bracket table on the price paid [KZT/kWh]."""
+    brackets = scenario.electricity.mining_fee_brackets
+    lows = np.array([b.min_price_kzt_per_kwh for b in brackets])
+    fees = np.array([b.fee_kzt_per_kwh for b in brackets])
+    idx = np.searchsorted(lows, price_kzt_per_kwh, side="right") - 1
+    return fees[np.clip(idx, 0, len(fees) - 1)]
+
+
+@dataclass
+class Draws:
+    """Pre-drawn randomness of a set of paths (all arrays have n_paths columns)."""
+
+    btc_price: np.ndarray  # (n_days - 1, n) standard normals
+    usd_kzt: np.ndarray  # (n_days - 1, n) standard normals, independent of btc_price
+    network_hashrate: np.ndarray  # (n_days - 1, n) standard normals
+    fees: np.ndarray  # (n_days, n) standard normals
+    day_ahead_price: np.ndarray | None  # (n_days, n) standard normals (day_ahead mode)
+    grid_hours: np.ndarray  # (n_days, n) outage + restart hours, in [0, 24]
+    grid_outages: np.ndarray  # (n,) number of outages that started in the horizon
+    payment_lot_hours: np.ndarray | None  # (n_days, n) lot-hours idled (lots mode)
+    prepayment_missed: np.ndarray | None  # (n_days, n) bool (day_ahead mode)
+    plan_built: np.ndarray | None  # (n,) bool (70/30 plan)
+
+    def take(self, rows: slice) -> Draws:
+        """The draws of a subset of paths (columns; 1-D arrays by index)."""
+        out = {}
+        for name, value in self.__dict__.items():
+            if value is None:
+                out[name] = None
+            elif value.ndim == 1:
+                out[name] = value[rows]
+            else:
+                out[name] = value[:, rows]
+        return Draws(**out)
+
+    @staticmethod
+    def concat(parts: list[Draws]) -> Draws:
+        if len(parts) == 1:
+            return parts[0]
+        out = {}
+        for name, value in parts[0].__dict__.items():
+            if value is None:
+                out[name] = None
+            else:
+                axis = 0 if value.ndim == 1 else 1
+                out[name] = np.concatenate([getattr(p, name) for p in parts], axis=axis)
+        return Draws(**out)
+
+
+def simulate_paths(
+    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Simulate a set of paths.
+
+    Returns
+    -------
+    per_path : dict of (n,) arrays
+        Every per-path output (see the README's output reference).
+    daily : dict of (n_days, n) arrays
+        ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
+    """
+    sc = scenario
+    e, m, g, r, f = sc.electricity, sc.market, sc.grid, sc.regulation, sc.farm
+    n_days = cal.n_days
+
+    # ---- farm ---------------------------------------------------------------------
+    farm_hashrate_th, it_power_mw, facility_mw = fleet_power(sc, p)
+
+    # ---- market -------------------------------------------------------------------
+    price = processes.gbm(
+        p["market.btc_price_usd"], p["market.btc_drift_per_year"],
+        p["market.btc_volatility_per_year"], draws.btc_price,
+    )
+    rho = m.btc_kzt_correlation
+    z_fx = rho * draws.btc_price + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
+    usd_kzt = processes.gbm(
+        p["market.usd_kzt"], p["market.kzt_devaluation_per_year"],
+        p["market.kzt_volatility_per_year"], z_fx,
+    )
+    hashrate0_hs = p["market.network_hashrate_eh"] * EH_TO_TH * TH_TO_H
+    network_hs = processes.network_hashrate(
+        hashrate0_hs, p["market.hashrate_growth_per_year"],
+        p["market.hashrate_volatility_per_year"], draws.network_hashrate,
+        log_price_ratio=np.log(price / price[0]),
+        price_elasticity=p["market.hashrate_price_elasticity"],
+        lag_days=p["market.hashrate_response_lag_days"],
+    )
+    if "market.network_difficulty" in p:
+        difficulty0 = p["market.network_difficulty"]
+    else:
+        difficulty0 = hashrate0_hs * TARGET_BLOCK_SECONDS / TWO_POW_32
+    difficulty, _blocks, subsidy = processes.chain(network_hs, difficulty0, start_height(sc))
+    fees_per_block = p["market.fees_btc_per_block"] * np.exp(p["market.fees_log_volatility"] * draws.fees)
+    reward_per_block = subsidy + fees_per_block
+    # BTC a day per TH/s under FPPS, before the pool fee
+    btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * reward_per_block
+    hashprice = btc_per_th_day * price
+    btc_full_day = farm_hashrate_th * btc_per_th_day * (1.0 - p["farm.pool_fee_share"])
+
+    # ---- hours: an hour is down once, causes in the order grid, payment, hardware, quota
+    grid_h = np.minimum(draws.grid_hours, HOURS_PER_DAY)
+    if e.procurement_mode == "lots":
+        lot_power_mw = p["electricity.lot_size_mwh"]  # one lot is one hour of this power
+        pay_frac = np.minimum(1.0, lot_power_mw * draws.payment_lot_hours / (facility_mw * HOURS_PER_DAY))
+    else:
+        pay_frac = draws.prepayment_missed.astype(np.float64)
+    payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
+    powered_h = HOURS_PER_DAY - grid_h - payment_h
+    hardware_h = powered_h * (1.0 - p["farm.hardware_availability_fraction"])
+    wanted_h = powered_h - hardware_h  # full-power-equivalent hours the farm would run
+    season = np.where(cal.is_winter[:, None], p["electricity.winter_quota_multiplier"], 1.0)
+    quota_mwh = facility_mw * HOURS_PER_DAY * p["electricity.quota_fraction"] * season
+    plan = e.plan_70_30
+    if plan is not None:
+        extra_mwh = (
+            p["electricity.plan_70_30.plant_capacity_mw"] * p["electricity.plan_70_30.capacity_factor"]
+            * p["electricity.plan_70_30.miner_share"]
+            * p["electricity.plan_70_30.farm_allocation_share"] * HOURS_PER_DAY
+        )
+        online = (np.arange(n_days)[:, None] >= p["electricity.plan_70_30.online_delay_days"]) & draws.plan_built
+        quota_mwh = quota_mwh + np.where(online, extra_mwh, 0.0)
+    quota_h = np.maximum(0.0, wanted_h - quota_mwh / facility_mw)
+    up_h = wanted_h - quota_h
+    up_fraction = up_h / HOURS_PER_DAY
+
+    energy_mwh = facility_mw * up_h
+    btc = btc_full_day * up_fraction
+
+    # ---- electricity costs ---------------------------------------------------------
+    n_years = int(cal.year_index[-1]) + 1
+    indexation = (1.0 + p["electricity.tariff_indexation_per_year"]) ** np.arange(n_years)[:, None]
+    winter = np.stack([np.ones_like(facility_mw), 1.0 + p["electricity.winter_tariff_premium_share"]])
+    tariff = p["electricity.tariff_kzt_per_kwh"] * indexation[cal.year_index] * winter[cal.is_winter.astype(np.intp)]
+    if e.procurement_mode == "day_ahead":
+        s = p["electricity.day_ahead_price_volatility"]
+        tariff = np.maximum(p["electricity.day_ahead_floor_kzt_per_kwh"], tariff * np.exp(s * draws.day_ahead_price - 0.5 * s * s))
+    fee_rate = mining_fee_kzt_per_kwh(sc, tariff)
+    kzt_to_usd = 1.0 / usd_kzt
+    energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
+    mining_fee = energy_mwh * KWH_PER_MWH * fee_rate * kzt_to_usd
+    if e.procurement_mode == "lots":
+        lots = np.ceil(energy_mwh / p["electricity.lot_size_mwh"] - 1e-9)
+        procurement = lots * (p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]) * kzt_to_usd
+    else:
+        procurement = (energy_mwh > 0) * p["electricity.day_ahead_fee_kzt_per_day"] * kzt_to_usd
+    fixed_opex = np.broadcast_to(p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR, (n_days, len(facility_mw)))
+    opex = energy_cost + mining_fee + procurement + fixed_opex
+    compliance = p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR + p["regulation.compliance_opex_share"] * opex
+    cash_cost = opex + compliance
+
+    # ---- sale of coins: AIFC share sold after the lag, the rest by treasury policy ----
+    lag = r.aifc_settlement_lag_days
+    aifc_btc = p["regulation.aifc_sale_share"] * btc
+    rest_btc = btc - aifc_btc
+    aifc_factor = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
+    market_factor = 1.0 - p["market.exchange_fee_share"]
+    final_price = price[-1]
+    aifc_rev = np.zeros_like(btc)
+    if lag < n_days:
+        aifc_rev[lag:] = aifc_btc[: n_days - lag] * price[lag:] * aifc_factor
+    pending_aifc_btc = aifc_btc[max(n_days - lag, 0):].sum(axis=0)  # unsold at the end
+    if r.treasury_policy == "sell":
+        market_rev = rest_btc * price * market_factor
+        held_btc_end = np.zeros_like(final_price)
+    else:
+        market_rev = np.zeros_like(btc)
+        held_btc_end = rest_btc.sum(axis=0)
+    liquidation = pending_aifc_btc * final_price * aifc_factor + held_btc_end * final_price * market_factor
+    revenue = aifc_rev + market_rev
+    revenue[-1] += liquidation
+
+    # ---- capital, tax ------------------------------------------------------------------
+    capex = capex_usd(sc, p)
+    dep_days = f.depreciation_years * DAYS_PER_YEAR
+    in_dep = (np.arange(n_days) < dep_days)[:, None]
+    depreciation = np.where(in_dep, capex / dep_days, 0.0)
+    taxable_day = revenue - cash_cost - depreciation
+    taxable_year = np.add.reduceat(taxable_day, cal.fiscal_year_starts, axis=0)
+    tax_year = p["regulation.profit_tax_rate"] * np.maximum(taxable_year, 0.0)
+    tax = np.zeros_like(revenue)
+    year_ends = np.append(cal.fiscal_year_starts[1:] - 1, n_days - 1)
+    tax[year_ends] = tax_year
+
+    # ---- per-day P&L, marked to market -----------------------------------------------
+    cum_realised = np.cumsum(revenue - cash_cost - depreciation - tax, axis=0)
+    cum_aifc = np.cumsum(aifc_btc, axis=0)
+    pending = cum_aifc.copy()
+    if lag > 0:
+        pending[lag:] -= cum_aifc[:-lag]
+    else:
+        pending[:] = 0.0
+    inventory = pending * price * aifc_factor
+    if r.treasury_policy == "hold":
+        inventory += np.cumsum(rest_btc, axis=0) * price * market_factor
+    inventory[-1] = 0.0  # liquidated on the last day (in revenue)
+    cum_pnl = cum_realised + inventory
+
+    cash_flow = revenue - cash_cost - tax
+    years = (np.arange(1, n_days + 1) / DAYS_PER_YEAR)[:, None]
+    discount = np.exp(-np.log1p(p["farm.discount_rate_per_year"]) * years)
+    npv = -capex + (cash_flow * discount).sum(axis=0)
+    cum_cash = np.cumsum(cash_flow, axis=0)
+    paid_back = cum_cash >= capex
+    payback_days = np.where(paid_back.any(axis=0), paid_back.argmax(axis=0) + 1.0, np.nan)
+    peak = np.maximum(np.maximum.accumulate(cum_pnl, axis=0), 0.0)
+    max_drawdown = (peak - cum_pnl).max(axis=0)
+
+    # ---- per path -------------------------------------------------------------------
+    btc_total = btc.sum(axis=0)
+    cash_total = cash_cost.sum(axis=0)
+    dep_total = depreciation.sum(axis=0)
+    tax_total = tax.sum(axis=0)
+    revenue_total = revenue.sum(axis=0)
+    pbt = taxable_year.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cash_per_btc = np.where(btc_total > 0, cash_total / btc_total, np.nan)
+        all_in_per_btc = np.where(btc_total > 0, (cash_total + dep_total + tax_total) / btc_total, np.nan)
+    per_path = {
+        "btc_mined": btc_total,
+        "btc_sold_aifc": aifc_btc.sum(axis=0),
+        "btc_sold_market": rest_btc.sum(axis=0),
+        "revenue_usd": revenue_total,
+        "revenue_aifc_usd": aifc_rev.sum(axis=0) + pending_aifc_btc * final_price * aifc_factor,
+        "revenue_market_usd": market_rev.sum(axis=0) + held_btc_end * final_price * market_factor,
+        "energy_mwh": energy_mwh.sum(axis=0),
+        "energy_cost_usd": energy_cost.sum(axis=0),
+        "mining_fee_usd": mining_fee.sum(axis=0),
+        "procurement_fee_usd": procurement.sum(axis=0),
+        "fixed_opex_usd": fixed_opex.sum(axis=0),
+        "compliance_usd": compliance.sum(axis=0),
+        "cash_cost_usd": cash_total,
+        "depreciation_usd": dep_total,
+        "profit_before_tax_usd": pbt,
+        "profit_tax_usd": tax_total,
+        "profit_usd": pbt - tax_total,
+        "cash_cost_per_btc_usd": cash_per_btc,
+        "all_in_cost_per_btc_usd": all_in_per_btc,
+        "up_fraction": up_fraction.mean(axis=0),
+        "downtime_grid_hours": grid_h.sum(axis=0),
+        "downtime_payment_hours": payment_h.sum(axis=0),
+        "downtime_hardware_hours": hardware_h.sum(axis=0),
+        "downtime_quota_hours": quota_h.sum(axis=0),
+        "grid_outages": draws.grid_outages.astype(np.float64),
+        "max_drawdown_usd": max_drawdown,
+        "capex_usd": capex,
+        "npv_usd": npv,
+        "payback_days": payback_days,
+        "facility_power_mw": facility_mw,
+        "farm_hashrate_th": farm_hashrate_th,
+        "mean_btc_price_usd": price.mean(axis=0),
+        "final_btc_price_usd": final_price,
+        "final_usd_kzt": usd_kzt[-1],
+        "final_network_hashrate_eh": network_hs[-1] / (EH_TO_TH * TH_TO_H),
+        "final_difficulty": difficulty[-1],
+        "mean_hashprice_usd_per_th_day": hashprice.mean(axis=0),
+    }
+    daily = {
+        "cum_pnl_usd": cum_pnl,
+        "btc_price_usd": price,
+        "up_fraction": up_fraction,
+        "hashprice_usd_per_th_day": hashprice,
+    }
+    return per_path, daily

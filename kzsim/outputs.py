@@ -1,0 +1,147 @@
+"""Writing a run's files: atomically, never over a user's results without ``force``.
+
+All files of a run are written into a hidden temporary folder beside the target, then
+the folder is renamed into place, so a reader sees either the previous complete results
+or the new complete results, never a mix or a truncated file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from kzsim.rng import BIT_GENERATOR, BLOCK_PATHS
+
+OUTPUT_FILES = (
+    "summary.json",
+    "paths.parquet",
+    "timeseries.parquet",
+    "timeseries.csv",
+    "report.pdf",
+    "scenario.resolved.yaml",
+    "manifest.json",
+)
+
+
+class OutputExistsError(Exception):
+    """The output folder holds files and ``force`` was not given."""
+
+
+def default_out_dir(scenario_file: str | Path) -> Path:
+    return Path("reports") / Path(scenario_file).stem
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path):
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def check_out_dir(out_dir: Path, force: bool) -> None:
+    """Refuse a target that is a file, or a non-empty folder without ``force``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir}: exists and is not a folder (allowed: a folder path)")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise OutputExistsError(
+            f"{out_dir}: folder already holds results; use --force to replace them or --out for another folder"
+        )
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def manifest(results, scenario_file: str | Path | None, command: str | None) -> dict:
+    import pandas
+    import scipy
+
+    import kzsim
+
+    return {
+        "kzsim_version": kzsim.__version__,
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "pandas_version": pandas.__version__,
+        "python_version": platform.python_version(),
+        "bit_generator": BIT_GENERATOR,
+        "block_paths": BLOCK_PATHS,
+        "seed": results.run.seed,
+        "paths": results.run.paths,
+        "scenario_name": results.scenario.name,
+        "scenario_file": str(scenario_file) if scenario_file else None,
+        "scenario_file_sha256": file_sha256(scenario_file) if scenario_file else None,
+        "command": command,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_results(
+    results,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    scenario_file: str | Path | None = None,
+    report: bool = True,
+    command: str | None = None,
+) -> Path:
+    """Write summary, tables, report, resolved scenario and manifest into ``out_dir``."""
+    from kzsim.report import write_report
+
+    out = Path(out_dir)
+    check_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; results are ordinary files
+    try:
+        (tmp / "summary.json").write_text(json.dumps(results.summary, indent=2, allow_nan=True) + "\n")
+        results.paths.to_parquet(tmp / "paths.parquet", index=False)
+        ts = results.timeseries
+        ts.to_parquet(tmp / "timeseries.parquet", index=False)
+        ts.to_csv(tmp / "timeseries.csv", index=False)
+        (tmp / "scenario.resolved.yaml").write_text(
+            yaml.safe_dump(results.scenario.to_dict(), sort_keys=False, allow_unicode=True)
+        )
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest(results, scenario_file, command), indent=2) + "\n"
+        )
+        if report:
+            write_report(results, tmp / "report.pdf")
+        _swap_into_place(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_into_place(tmp: Path, out: Path, force: bool) -> None:
+    if out.exists():
+        check_out_dir(out, force)  # the folder may have filled while we ran
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        os.rmdir(old)
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)

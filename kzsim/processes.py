@@ -1,0 +1,228 @@
+"""Stochastic processes in time, as pure functions of pre-drawn shocks.
+
+Arrays are (n_days, n_paths). Every function takes its shocks as an argument, so zero
+shocks give the deterministic drift path, which tests check by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kzsim.units import (
+    DAYS_PER_YEAR,
+    HALVING_INTERVAL_BLOCKS,
+    HOURS_PER_DAY,
+    RETARGET_BLOCKS,
+    RETARGET_MAX_FACTOR,
+    SECONDS_PER_DAY,
+    TARGET_BLOCK_SECONDS,
+    TWO_POW_32,
+)
+
+
+def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray) -> np.ndarray:
+    """Geometric Brownian motion sampled daily; day 0 is ``start``.
+
+    Parameters
+    ----------
+    start : array (n_paths,)
+        Value on day 0 [any unit].
+    drift_per_year, volatility_per_year : array (n_paths,)
+        GBM mu [1/year] and sigma [1/sqrt(year)].
+    shocks : array (n_days - 1, n_paths)
+        Standard normal draws; row t moves day t to day t + 1.
+
+    Returns
+    -------
+    array (n_days, n_paths)
+
+    Notes
+    -----
+    log S_{t+1} = log S_t + (mu - sigma^2 / 2) dt + sigma sqrt(dt) Z_t, dt = 1/365, so
+    log(S_t / S_0) ~ N((mu - sigma^2/2) t dt, sigma^2 t dt) and E[S_t] = S_0 exp(mu t dt).
+
+    Examples
+    --------
+    >>> gbm(np.array([100.0]), np.array([0.0]), np.array([0.0]), np.zeros((2, 1))).ravel()
+    array([100., 100., 100.])
+    """
+    start = np.asarray(start, dtype=np.float64)
+    dt = 1.0 / DAYS_PER_YEAR
+    n_steps, n_paths = shocks.shape
+    log = np.empty((n_steps + 1, n_paths))
+    log[0] = np.log(start)
+    inc = (drift_per_year - 0.5 * volatility_per_year**2) * dt + volatility_per_year * np.sqrt(dt) * shocks
+    np.cumsum(inc, axis=0, out=log[1:])
+    log[1:] += log[0]
+    return np.exp(log)
+
+
+def exponential_smoothing(x: np.ndarray, lag_days) -> np.ndarray:
+    """Exponential moving average along days with time constant ``lag_days`` (per path).
+
+    e_0 = x_0; e_t = e_{t-1} + (x_t - e_{t-1}) / lag_days.
+    """
+    alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for t in range(1, x.shape[0]):
+        out[t] = out[t - 1] + alpha * (x[t] - out[t - 1])
+    return out
+
+
+def network_hashrate(
+    start_hs,
+    growth_per_year,
+    volatility_per_year,
+    shocks: np.ndarray,
+    *,
+    log_price_ratio: np.ndarray | None = None,
+    price_elasticity=0.0,
+    lag_days=90.0,
+) -> np.ndarray:
+    """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price.
+
+    Notes
+    -----
+    log H_t = log H^trend_t + elasticity * EMA_lag(log(P_t / P_0)), where H^trend is a GBM
+    with drift ``growth_per_year`` and volatility ``volatility_per_year``. Miners switch
+    machines on when the price (and so hashprice) rises, off when it falls, with a lag.
+    """
+    trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
+    elasticity = np.asarray(price_elasticity, dtype=np.float64)
+    if log_price_ratio is None or not np.any(elasticity):
+        return trend
+    return trend * np.exp(elasticity * exponential_smoothing(log_price_ratio, lag_days))
+
+
+def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
+    """Difficulty, blocks and block subsidy day by day, with retargets and halvings.
+
+    Parameters
+    ----------
+    hashrate_hs : array (n_days, n_paths)
+        Network hashrate [H/s].
+    difficulty0 : array (n_paths,)
+        Difficulty on day 0.
+    height0 : int or array (n_paths,)
+        Block height at the start of day 0.
+    epoch_blocks0 : array (n_paths,), optional
+        Blocks already mined in the current retarget window (default ``height0 % 2016``).
+
+    Returns
+    -------
+    difficulty, blocks, subsidy_btc_per_block : arrays (n_days, n_paths)
+        Difficulty in force, blocks found, and mean subsidy of that day's blocks [BTC].
+
+    Notes
+    -----
+    Blocks a day = 86400 * H / (D * 2^32). When the window reaches 2016 blocks the
+    difficulty is set to the window's mean hashrate times 600 / 2^32 (what 2016 blocks
+    in the window's duration imply), bounded to x4 / /4, and applies from the next day.
+    The subsidy halves at every multiple of 210,000 blocks, split exactly within a day.
+    """
+    n_days, n_paths = hashrate_hs.shape
+    d = np.broadcast_to(np.asarray(difficulty0, dtype=np.float64), (n_paths,)).copy()
+    height = np.broadcast_to(np.asarray(height0, dtype=np.float64), (n_paths,)).copy()
+    if epoch_blocks0 is None:
+        epoch_blocks = np.mod(height, RETARGET_BLOCKS)
+    else:
+        epoch_blocks = np.broadcast_to(np.asarray(epoch_blocks0, dtype=np.float64), (n_paths,)).copy()
+    # The part of the window before day 0 is taken as mined at the hashrate matching d.
+    window_days = epoch_blocks / (SECONDS_PER_DAY / TARGET_BLOCK_SECONDS)
+    window_hash_days = window_days * d * TWO_POW_32 / TARGET_BLOCK_SECONDS
+
+    difficulty = np.empty((n_days, n_paths))
+    blocks = np.empty((n_days, n_paths))
+    subsidy = np.empty((n_days, n_paths))
+    for t in range(n_days):
+        h = hashrate_hs[t]
+        b = SECONDS_PER_DAY * h / (d * TWO_POW_32)
+        era = np.floor(height / HALVING_INTERVAL_BLOCKS)
+        reward_now = 50.0 * np.exp2(-era)
+        to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - height
+        before = np.minimum(b, to_halving)
+        subsidy[t] = (before * reward_now + (b - before) * 0.5 * reward_now) / b
+        difficulty[t] = d
+        blocks[t] = b
+        height += b
+        epoch_blocks += b
+        window_hash_days += h
+        window_days += 1.0
+        due = epoch_blocks >= RETARGET_BLOCKS
+        if due.any():
+            target = window_hash_days / window_days * TARGET_BLOCK_SECONDS / TWO_POW_32
+            new_d = np.clip(target, d / RETARGET_MAX_FACTOR, d * RETARGET_MAX_FACTOR)
+            d = np.where(due, new_d, d)
+            epoch_blocks = np.where(due, epoch_blocks - RETARGET_BLOCKS, epoch_blocks)
+            window_hash_days = np.where(due, 0.0, window_hash_days)
+            window_days = np.where(due, 0.0, window_days)
+    return difficulty, blocks, subsidy
+
+
+def event_hours_per_day(
+    path_index: np.ndarray,
+    start_hour: np.ndarray,
+    duration_hours: np.ndarray,
+    n_paths: int,
+    n_days: int,
+    *,
+    merge: bool = True,
+) -> np.ndarray:
+    """Hours covered by events on each day of each path, split across days exactly.
+
+    Parameters
+    ----------
+    path_index : int array (n_events,)
+    start_hour : array (n_events,)
+        Start of each event in hours from the start of day 0.
+    duration_hours : array (n_events,)
+    merge : bool
+        True: overlapping events on one path count each hour once (grid outages).
+        False: hours add up (independent lots idled by failed payments).
+
+    Returns
+    -------
+    array (n_days, n_paths)
+        Hours per day; with ``merge`` at most 24. Hours past the horizon are dropped.
+
+    Examples
+    --------
+    A 48 h outage from 18:00 on day 0 costs 6, 24 and 18 hours:
+
+    >>> event_hours_per_day(np.array([0]), np.array([18.0]), np.array([48.0]), 1, 4).ravel()
+    array([ 6., 24., 18.,  0.])
+    """
+    path_index = np.asarray(path_index, dtype=np.int64)
+    start = np.asarray(start_hour, dtype=np.float64)
+    end = start + np.asarray(duration_hours, dtype=np.float64)
+    if merge and start.size:
+        order = np.lexsort((start, path_index))
+        path_index, start, end = path_index[order], start[order], end[order]
+        offset = (n_days * HOURS_PER_DAY + end.max() + 1.0) * path_index
+        running_end = np.maximum.accumulate(end + offset) - offset
+        new_group = np.ones(start.size, dtype=bool)
+        new_group[1:] = (path_index[1:] != path_index[:-1]) | (start[1:] > running_end[:-1])
+        first = np.flatnonzero(new_group)
+        last = np.append(first[1:] - 1, start.size - 1)
+        path_index, start, end = path_index[first], start[first], running_end[last]
+    horizon = n_days * HOURS_PER_DAY
+    start = np.clip(start, 0.0, horizon)
+    end = np.clip(end, 0.0, horizon)
+    keep = end > start
+    path_index, start, end = path_index[keep], start[keep], end[keep]
+
+    hours = np.zeros((n_days + 1, n_paths))
+    full = np.zeros((n_days + 1, n_paths))
+    d0 = np.floor(start / HOURS_PER_DAY).astype(np.int64)
+    d1 = np.floor(end / HOURS_PER_DAY).astype(np.int64)
+    same = d0 == d1
+    np.add.at(hours, (d0[same], path_index[same]), end[same] - start[same])
+    span = ~same
+    p, a, b = path_index[span], d0[span], d1[span]
+    np.add.at(hours, (a, p), (a + 1) * HOURS_PER_DAY - start[span])
+    np.add.at(hours, (b, p), end[span] - b * HOURS_PER_DAY)
+    np.add.at(full, (a + 1, p), HOURS_PER_DAY)
+    np.add.at(full, (b, p), -HOURS_PER_DAY)
+    hours += np.cumsum(full, axis=0)
+    return hours[:n_days]

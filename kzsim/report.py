@@ -1,0 +1,148 @@
+"""The PDF report: a summary page in plain words, evidence pages, and the scenario appendix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.backends.backend_pdf import PdfPages
+
+from kzsim import figures
+from kzsim.figures import pct, usd
+
+PAGE_TITLES = (
+    "Summary",
+    "Profit after tax over the horizon",
+    "Cumulative profit and loss",
+    "Cost per BTC against the BTC price",
+    "Downtime by cause",
+    "Where the money goes",
+    "Appendix: scenario parameters",
+)
+
+
+def plain_reading(results) -> str:
+    """One paragraph that answers the operator's two questions in words."""
+    s, pp = results.summary, results.run.per_path
+    years = s["horizon_days"] / 365.0
+    lo, hi = s["p_loss_ci95"]
+    causes = s["downtime_hours"]
+    worst = max(causes, key=causes.get)
+    cash, all_in = s["cost_per_btc_usd"]["cash"], s["cost_per_btc_usd"]["all_in"]
+    price = float(np.mean(pp["mean_btc_price_usd"]))
+    verdict = "above" if all_in["p50"] > price else "below"
+    return (
+        f"Over {s['horizon_days']} days from {s['start_date']}, this {np.mean(pp['facility_power_mw']):.1f} MW "
+        f"farm ends with an after-tax loss on {pct(s['p_loss'])} of the {s['paths']:,} simulated paths "
+        f"(95 % confidence interval {pct(lo)} to {pct(hi)}). Its expected profit after tax is "
+        f"{usd(s['profit_usd']['mean'])} (Monte Carlo standard error {usd(s['profit_usd']['mean_se'], 2)}); "
+        f"in the worst 5 % of paths it loses {usd(s['cvar_95_usd'])} on average. "
+        f"Mining one BTC costs {usd(cash['p50'])} in cash and {usd(all_in['p50'])} all-in "
+        f"(medians over paths; all-in adds depreciation and profit tax), {verdict} the average simulated "
+        f"BTC price of {usd(price)}. The farm hashes {pct(s['uptime_fraction']['mean'])} of the time; "
+        f"the largest cause of downtime is {worst} ({causes[worst] / years:,.0f} hours a year)."
+    )
+
+
+def reference_reading(results) -> str:
+    ref = results.summary["references"]
+    cash = results.summary["cost_per_btc_usd"]["cash"]["p50"]
+    implied = ref["article_implied_power_usd_per_mwh"]
+    paid = ref["scenario_power_usd_per_mwh"]
+    return (
+        f"The article puts the 2025 cost of one BTC in Kazakhstan at $27,000. For this fleet at the start "
+        f"difficulty one BTC takes {ref['kwh_per_btc_at_start_difficulty']:,.0f} kWh, so $27,000 all-in "
+        f"would need power (tariff plus mining fee) at or below ${implied:,.1f} per MWh even with every "
+        f"other cost at zero; this scenario pays ${paid:,.1f} per MWh on average. Listed miners published "
+        f"a cash cost of about $74,600 per BTC in Q2 2025 (CoinShares); this scenario's median cash cost "
+        f"is {usd(cash)}, {'above' if cash > 74_600 else 'below'} it."
+    )
+
+
+def key_figures(results) -> str:
+    s = results.summary
+    p = s["profit_usd"]
+    lo, hi = s["p_loss_ci95"]
+    cash, all_in = s["cost_per_btc_usd"]["cash"], s["cost_per_btc_usd"]["all_in"]
+    lines = [
+        f"Probability of an after-tax loss:   {pct(s['p_loss'])}   (95 % CI {pct(lo)} - {pct(hi)})",
+        f"Profit after tax, mean:             {usd(p['mean'])}   (standard error {usd(p['mean_se'], 2)})",
+        f"Profit after tax, 5 / 50 / 95 %:    {usd(p['p05'])} / {usd(p['p50'])} / {usd(p['p95'])}",
+        f"VaR 95 % / CVaR 95 % (losses):      {usd(s['var_95_usd'])} / {usd(s['cvar_95_usd'])}"
+        f"   (VaR 95 % CI {usd(s['var_95_ci95_usd'][0])} - {usd(s['var_95_ci95_usd'][1])})",
+        f"VaR 99 % / CVaR 99 % (losses):      {usd(s['var_99_usd'])} / {usd(s['cvar_99_usd'])}",
+        f"Cash cost per BTC, 5 / 50 / 95 %:   {usd(cash['p05'])} / {usd(cash['p50'])} / {usd(cash['p95'])}",
+        f"All-in cost per BTC, 5 / 50 / 95 %: {usd(all_in['p05'])} / {usd(all_in['p50'])} / {usd(all_in['p95'])}",
+        f"BTC mined, mean:                    {s['btc_mined']['mean']:,.2f} BTC",
+        f"Up fraction, mean:                  {pct(s['uptime_fraction']['mean'])}",
+        f"NPV incl. capex, mean:              {usd(s['npv_usd']['mean'])}   "
+        f"(capex {usd(s['capex_usd']['mean'])}; paid back within the horizon on "
+        f"{pct(s['payback']['share_within_horizon'])} of paths)",
+    ]
+    return "\n".join(lines)
+
+
+def scenario_block(results) -> str:
+    sc = results.scenario
+    fleet = ", ".join(f"{a.count:,} x {a.model}" for a in sc.farm.fleet)
+    return (
+        f"{sc.description.strip()}\n"
+        f"Fleet: {fleet}. Procurement: {sc.electricity.procurement_mode}. "
+        f"{results.summary['paths']:,} paths, seed {results.summary['seed']}, "
+        f"{sc.simulation.horizon_days} days from {sc.simulation.start_date}."
+    )
+
+
+def parameter_rows(results) -> list[tuple[str, str]]:
+    rows = []
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            if "dist" in value:
+                rows.append((prefix, ", ".join(f"{k}={v}" for k, v in value.items())))
+                return
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                walk(f"{prefix}.{i}", item)
+        else:
+            rows.append((prefix, str(value)))
+
+    data = results.scenario.to_dict()
+    data.pop("description", None)
+    walk("", data)
+    return rows
+
+
+def write_report(results, path: str | Path) -> Path:
+    """Write the report to ``path`` (the caller makes it atomic)."""
+    path = Path(path)
+    with plt.rc_context(figures.STYLE):
+        pages = _pages(results)
+        with PdfPages(path, metadata={"Title": f"kzsim report: {results.scenario.name}", "Creator": "kzsim"}) as pdf:
+            for fig in pages:
+                pdf.savefig(fig)
+                plt.close(fig)
+    return path
+
+
+def _pages(results) -> list:
+    return [
+        figures.text_page(
+            f"kzsim report: {results.scenario.name}",
+            [
+                ("Scenario", scenario_block(results), False),
+                ("The answer in plain words", plain_reading(results), False),
+                ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
+                ("Against the article and listed miners", reference_reading(results), False),
+            ],
+        ),
+        figures.profit_distribution(results),
+        figures.pnl_fan(results),
+        figures.cost_vs_price(results),
+        figures.downtime(results),
+        figures.cost_breakdown(results),
+        *figures.table_pages("Appendix: scenario parameters", parameter_rows(results)),
+    ]

@@ -1,0 +1,175 @@
+"""Results of a run as pandas tables and a summary dictionary (the Python API's view)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kzsim import stats
+from kzsim.engine import TIMESERIES_QUANTILES, RunOutput
+from kzsim.model import start_height
+from kzsim.units import (
+    ARTICLE_COST_PER_BTC_USD,
+    J_PER_KWH,
+    KWH_PER_MWH,
+    LISTED_MINERS_CASH_COST_PER_BTC_USD,
+    TH_TO_H,
+    TWO_POW_32,
+    subsidy_btc_at_height,
+)
+
+COST_LINES = (
+    "energy_cost_usd",
+    "mining_fee_usd",
+    "procurement_fee_usd",
+    "fixed_opex_usd",
+    "compliance_usd",
+    "depreciation_usd",
+    "profit_tax_usd",
+)
+DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware")
+
+
+def _finite_stats(x: np.ndarray) -> dict[str, float]:
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    out = {"mean": float(finite.mean()) if finite.size else math.nan}
+    out.update({k: v for k, v in stats.percentiles(finite, (5, 50, 95)).items()})
+    return out
+
+
+def summarize(run: RunOutput) -> dict:
+    """Headline figures with their Monte Carlo standard errors (``summary.json``)."""
+    pp = run.per_path
+    n = run.paths
+    profit = pp["profit_usd"]
+    losses = int(np.count_nonzero(profit < 0))
+    p_loss = losses / n
+    sc = run.scenario
+    summary = {
+        "scenario": sc.name,
+        "paths": n,
+        "seed": run.seed,
+        "horizon_days": sc.simulation.horizon_days,
+        "start_date": sc.simulation.start_date.isoformat(),
+        "p_loss": p_loss,
+        "p_loss_se": stats.proportion_se(p_loss, n),
+        "p_loss_ci95": list(stats.wilson_interval(losses, n)),
+    }
+    for level in (95, 99):
+        a = level / 100
+        summary[f"var_{level}_usd"] = stats.value_at_risk(profit, a)
+        lo, hi = stats.quantile_ci(profit, 1 - a)
+        summary[f"var_{level}_ci95_usd"] = [-hi, -lo]
+        summary[f"cvar_{level}_usd"] = stats.expected_shortfall(profit, a)
+    profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
+    profit_stats.update(stats.percentiles(profit))
+    profit_stats["mean_se"] = stats.mean_se(profit)
+    summary["profit_usd"] = profit_stats
+    summary["cost_per_btc_usd"] = {
+        "cash": _finite_stats(pp["cash_cost_per_btc_usd"]),
+        "all_in": _finite_stats(pp["all_in_cost_per_btc_usd"]),
+    }
+    summary["btc_mined"] = _finite_stats(pp["btc_mined"])
+    summary["btc_mined"]["mean_se"] = stats.mean_se(pp["btc_mined"])
+    summary["uptime_fraction"] = {"mean": float(pp["up_fraction"].mean())}
+    summary["downtime_hours"] = {c: float(pp[f"downtime_{c}_hours"].mean()) for c in DOWNTIME_CAUSES}
+    summary["grid_outages"] = {"mean": float(pp["grid_outages"].mean())}
+    summary["revenue_usd"] = {"mean": float(pp["revenue_usd"].mean())}
+    summary["costs_usd"] = {k.removesuffix("_usd"): float(pp[k].mean()) for k in COST_LINES}
+    summary["npv_usd"] = _finite_stats(pp["npv_usd"])
+    summary["npv_usd"]["mean_se"] = stats.mean_se(pp["npv_usd"])
+    summary["capex_usd"] = {"mean": float(pp["capex_usd"].mean())}
+    paid = np.isfinite(pp["payback_days"])
+    summary["payback"] = {
+        "share_within_horizon": float(paid.mean()),
+        "median_days_when_paid_back": float(np.median(pp["payback_days"][paid])) if paid.any() else None,
+    }
+    summary["max_drawdown_usd"] = _finite_stats(pp["max_drawdown_usd"])
+    summary["references"] = references(run)
+    summary["timeseries_sample_paths"] = run.sample_paths
+    return summary
+
+
+def references(run: RunOutput) -> dict:
+    """Where the scenario sits against the article's $27,000 and listed miners' cash cost."""
+    sc, pp, p = run.scenario, run.per_path, run.parameters
+    energy = pp["energy_mwh"]
+    used = energy > 0
+    power_usd_per_mwh = (
+        float(((pp["energy_cost_usd"] + pp["mining_fee_usd"])[used] / energy[used]).mean())
+        if used.any()
+        else math.nan
+    )
+    # energy one BTC takes for this fleet at the start difficulty [kWh/BTC]
+    height = start_height(sc)
+    fees = float(np.mean(p["market.fees_btc_per_block"]))
+    reward = (subsidy_btc_at_height(height) + fees) * (1 - float(np.mean(p["farm.pool_fee_share"])))
+    difficulty = (
+        float(np.mean(p["market.network_difficulty"]))
+        if "market.network_difficulty" in p
+        else float(np.mean(p["market.network_hashrate_eh"])) * 1e18 * 600 / TWO_POW_32
+    )
+    facility_j_per_th = float(np.mean(pp["facility_power_mw"] * 1e6 / pp["farm_hashrate_th"]))
+    kwh_per_btc = facility_j_per_th * difficulty * TWO_POW_32 / (reward * TH_TO_H) / J_PER_KWH
+    return {
+        "article_cost_per_btc_usd": ARTICLE_COST_PER_BTC_USD,
+        "listed_miners_cash_cost_per_btc_usd": LISTED_MINERS_CASH_COST_PER_BTC_USD,
+        "kwh_per_btc_at_start_difficulty": kwh_per_btc,
+        "article_implied_power_usd_per_mwh": ARTICLE_COST_PER_BTC_USD / kwh_per_btc * KWH_PER_MWH,
+        "scenario_power_usd_per_mwh": power_usd_per_mwh,
+    }
+
+
+@dataclass
+class Results:
+    """A finished run: tables for notebooks, a summary, and writers for files."""
+
+    run: RunOutput
+    summary: dict = field(init=False)
+
+    def __post_init__(self):
+        self.summary = summarize(self.run)
+
+    @property
+    def scenario(self):
+        return self.run.scenario
+
+    @property
+    def paths(self) -> pd.DataFrame:
+        """One row per path: every per-path output and the drawn parameters (``param.*``)."""
+        data = {"path": np.arange(self.run.paths)}
+        data.update(self.run.per_path)
+        data.update({f"param.{k}": v for k, v in self.run.parameters.items()})
+        return pd.DataFrame(data)
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """Per day: percentiles (from the first ``sample_paths`` paths) and means (all paths)."""
+        data: dict[str, np.ndarray] = {"date": self.run.dates}
+        for name, q in self.run.daily_quantiles.items():
+            for level, row in zip(TIMESERIES_QUANTILES, q):
+                data[f"{name}_p{round(level * 100):02d}"] = row
+            data[f"{name}_mean"] = self.run.daily_mean[name]
+        return pd.DataFrame(data)
+
+    def write(self, out_dir: str | Path, *, force: bool = False, scenario_file: str | Path | None = None,
+              report: bool = True, command: str | None = None) -> Path:
+        """Write every output into ``out_dir`` atomically (see :mod:`kzsim.outputs`)."""
+        from kzsim.outputs import write_results
+
+        return write_results(self, out_dir, force=force, scenario_file=scenario_file,
+                             report=report, command=command)
+
+    def report(self, path: str | Path) -> Path:
+        """Write the PDF report alone to ``path`` (atomically)."""
+        from kzsim.outputs import atomic_path
+        from kzsim.report import write_report
+
+        with atomic_path(Path(path)) as tmp:
+            write_report(self, tmp)
+        return Path(path)

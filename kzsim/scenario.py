@@ -1,0 +1,349 @@
+"""The scenario as data: frozen pydantic v2 models of the YAML format.
+
+Every scalar marked *param* below may be a plain number or a distribution drawn once
+per path (see :mod:`kzsim.distributions`). Fields marked *per event* are distributions
+drawn once per event (an outage, a failed payment). The unit of every quantity ends its
+name and is repeated in brackets in its description, which ``kzsim schema`` shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kzsim.distributions import Fixed, _Dist, event_distribution, param
+
+Share = param(0.0, 1.0)
+NonNegative = param(0.0)
+Positive = param(0.0, open_low=True)
+Real = param()
+Volatility = param(0.0, 5.0, what="values in [0, 5] (an annual volatility, 0.5 = 50 %)")
+EventHours = event_distribution()
+
+PER_EVENT = {"x-per-event": True}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+
+
+class Simulation(_Section):
+    """How many paths, how long, from when, with which seed."""
+
+    paths: int = Field(10_000, ge=1, le=100_000_000, description="number of simulated paths")
+    horizon_days: int = Field(ge=1, le=36_500, description="length of a path [days]")
+    seed: int = Field(ge=0, le=2**63 - 1, description="master seed of every random stream")
+    start_date: dt.date = Field(description="first simulated day (ISO date, YYYY-MM-DD)")
+    winter_months: tuple[int, ...] = Field(
+        (11, 12, 1, 2, 3),
+        description="calendar months (1-12) counted as winter for tariffs, quota and outages",
+    )
+
+    @field_validator("winter_months")
+    @classmethod
+    def _months(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [m for m in v if not 1 <= m <= 12]
+        if bad:
+            raise ValueError(f"months {bad} are not calendar months (allowed: 1 to 12)")
+        if len(set(v)) != len(v):
+            raise ValueError("a month is listed twice (allowed: distinct months 1 to 12)")
+        return v
+
+
+class Asic(_Section):
+    """One ASIC model of the fleet."""
+
+    model: str = Field(min_length=1, description="ASIC model name, e.g. 'Antminer S21'")
+    count: int = Field(ge=1, le=10_000_000, description="number of machines")
+    hashrate_th: Positive = Field(description="hashrate of one machine [TH/s] (param)")
+    efficiency_j_per_th: Positive = Field(description="energy per hash [J/TH] (param)")
+    unit_price_usd: NonNegative = Field(0.0, description="purchase price of one machine [USD]")
+
+
+class Farm(_Section):
+    """The mining farm: fleet, facility, operating costs and capital."""
+
+    fleet: tuple[Asic, ...] = Field(min_length=1, description="ASIC models and counts")
+    cooling_overhead_fraction: param(0.0, 2.0) = Field(
+        0.1, description="PUE - 1: facility power = IT power * (1 + this) [fraction] (param)"
+    )
+    hardware_availability_fraction: Share = Field(
+        0.97, description="share of machines hashing when power is on [fraction] (param)"
+    )
+    restart_hours: param(0.0, 240.0) = Field(
+        1.0, description="time to bring the farm back after a grid outage [h] (param)"
+    )
+    pool_fee_share: Share = Field(0.025, description="FPPS pool fee [share of reward] (param)")
+    fixed_opex_usd_per_month: NonNegative = Field(
+        0.0, description="staff, maintenance, site, insurance [USD/month] (param)"
+    )
+    site_capex_usd: NonNegative = Field(
+        0.0, description="capital for site, substation, cooling, beyond the ASICs [USD] (param)"
+    )
+    depreciation_years: float = Field(
+        3.0, gt=0, le=50, description="straight-line depreciation of all capex [years]"
+    )
+    discount_rate_per_year: param(0.0, 1.0) = Field(
+        0.15, description="discount rate for NPV [1/year] (param)"
+    )
+
+
+class Market(_Section):
+    """BTC price, network, fees and the tenge."""
+
+    btc_price_usd: Positive = Field(description="BTC price on the start date [USD] (param)")
+    price_model: Literal["gbm"] = Field("gbm", description="BTC price process")
+    btc_drift_per_year: Real = Field(
+        0.0, description="expected log-return of BTC plus sigma^2/2 (GBM mu) [1/year] (param)"
+    )
+    btc_volatility_per_year: Volatility = Field(
+        0.5, description="annualised volatility of BTC daily log-returns [1/sqrt(year)] (param)"
+    )
+    network_hashrate_eh: Positive = Field(
+        description="network hashrate on the start date [EH/s] (param)"
+    )
+    network_difficulty: Positive | None = Field(
+        None,
+        description="difficulty on the start date (default: the one matching the hashrate, "
+        "hashrate * 600 / 2^32) (param)",
+    )
+    start_block_height: int | None = Field(
+        None,
+        ge=0,
+        le=6_929_999,
+        description="block height on the start date (default: estimated from 840,000 on "
+        "2024-04-20 at 144 blocks a day)",
+    )
+    hashrate_growth_per_year: Real = Field(
+        0.3, description="drift of log network hashrate [1/year] (param)"
+    )
+    hashrate_volatility_per_year: Volatility = Field(
+        0.15, description="volatility of log network hashrate [1/sqrt(year)] (param)"
+    )
+    hashrate_price_elasticity: param(0.0, 5.0) = Field(
+        0.0,
+        description="how far log hashrate follows the lagged log BTC price (0 = not at all) "
+        "[dimensionless] (param)",
+    )
+    hashrate_response_lag_days: param(1.0, 3650.0) = Field(
+        90.0, description="time constant of the hashrate's response to price [days] (param)"
+    )
+    fees_btc_per_block: NonNegative = Field(
+        0.03, description="median transaction fees per block [BTC/block] (param)"
+    )
+    fees_log_volatility: param(0.0, 5.0) = Field(
+        0.4, description="sd of the daily log of fees per block [dimensionless] (param)"
+    )
+    usd_kzt: Positive = Field(description="exchange rate on the start date [KZT per USD] (param)")
+    kzt_devaluation_per_year: Real = Field(
+        0.05, description="drift of log(KZT per USD) [1/year] (param)"
+    )
+    kzt_volatility_per_year: Volatility = Field(
+        0.1, description="volatility of log(KZT per USD) [1/sqrt(year)] (param)"
+    )
+    btc_kzt_correlation: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="correlation of daily shocks of BTC/USD and KZT per USD [-1, 1]",
+    )
+    exchange_fee_share: Share = Field(
+        0.001, description="fee of selling BTC outside AIFC [share of proceeds] (param)"
+    )
+
+
+class Bracket(_Section):
+    """One row of the mining-fee table: applies from ``min_price_kzt_per_kwh`` upwards."""
+
+    min_price_kzt_per_kwh: float = Field(ge=0, allow_inf_nan=False)
+    fee_kzt_per_kwh: float = Field(ge=0, allow_inf_nan=False)
+
+
+class Plan7030(_Section):
+    """The 70/30 plan: new plants whose output goes 70 % to the grid, 30 % to miners."""
+
+    build_probability: Share = Field(description="chance the plants get built [share] (param)")
+    online_delay_days: NonNegative = Field(
+        description="days from start until the plants deliver [days] (param)"
+    )
+    plant_capacity_mw: NonNegative = Field(description="new capacity [MW] (param)")
+    capacity_factor: Share = Field(0.8, description="average output / capacity [share] (param)")
+    miner_share: Share = Field(0.3, description="share of output reserved for miners (param)")
+    farm_allocation_share: Share = Field(
+        description="this farm's share of the miners' allocation [share] (param)"
+    )
+
+
+DEFAULT_BRACKETS = (
+    Bracket(min_price_kzt_per_kwh=0, fee_kzt_per_kwh=25),
+    Bracket(min_price_kzt_per_kwh=5, fee_kzt_per_kwh=10),
+    Bracket(min_price_kzt_per_kwh=10, fee_kzt_per_kwh=7),
+    Bracket(min_price_kzt_per_kwh=15, fee_kzt_per_kwh=5),
+    Bracket(min_price_kzt_per_kwh=20, fee_kzt_per_kwh=3),
+    Bracket(min_price_kzt_per_kwh=24, fee_kzt_per_kwh=1),
+)
+
+
+class Electricity(_Section):
+    """Tariff, mining fee, procurement on the state platform and the purchase quota."""
+
+    tariff_kzt_per_kwh: NonNegative = Field(
+        description="price of power bought on the platform [KZT/kWh] (param)"
+    )
+    winter_tariff_premium_share: param(0.0, 5.0) = Field(
+        0.0, description="extra on the tariff in winter months [share] (param)"
+    )
+    tariff_indexation_per_year: param(-0.5, 2.0) = Field(
+        0.0, description="tariff rise applied every 1 January [share/year] (param)"
+    )
+    mining_fee_brackets: tuple[Bracket, ...] = Field(
+        DEFAULT_BRACKETS,
+        min_length=1,
+        description="mining fee [KZT/kWh] by the average price paid [KZT/kWh]; "
+        "first row from 0, rows by increasing price",
+    )
+    procurement_mode: Literal["lots", "day_ahead"] = Field(
+        "lots",
+        description="'lots': 1 MWh transactions with per-lot fees (the article); "
+        "'day_ahead': one prepaid purchase a day (the regulator's auction)",
+    )
+    lot_size_mwh: Positive = Field(1.0, description="energy per transaction [MWh] (param)")
+    lot_fee_kzt: NonNegative = Field(0.0, description="platform fee per lot [KZT/lot] (param)")
+    lot_admin_cost_kzt: NonNegative = Field(
+        0.0, description="staff and bank cost per lot [KZT/lot] (param)"
+    )
+    payment_failure_probability: Share = Field(
+        0.0,
+        description="chance a lot's payment fails (lots) or a prepayment is missed "
+        "(day_ahead) [probability per lot or per day] (param)",
+    )
+    payment_failure_idle_hours: EventHours = Field(
+        Fixed(value=3.0),
+        description="hours one lot's power stays off after a failed payment [h] (per event)",
+        json_schema_extra=PER_EVENT,
+    )
+    day_ahead_price_volatility: param(0.0, 2.0) = Field(
+        0.0, description="sd of the daily log of the cleared price around the tariff (param)"
+    )
+    day_ahead_floor_kzt_per_kwh: NonNegative = Field(
+        0.0, description="lowest cleared price of the auction [KZT/kWh] (param)"
+    )
+    day_ahead_fee_kzt_per_day: NonNegative = Field(
+        0.0, description="platform and bank fee of a daily purchase [KZT/day] (param)"
+    )
+    quota_fraction: Share = Field(
+        1.0, description="share of the farm's full-power demand the platform sells (param)"
+    )
+    winter_quota_multiplier: Share = Field(
+        1.0, description="quota tightening in winter: quota * this [share] (param)"
+    )
+    plan_70_30: Plan7030 | None = Field(None, description="optional extra quota from new plants")
+
+    @field_validator("mining_fee_brackets")
+    @classmethod
+    def _brackets(cls, v: tuple[Bracket, ...]) -> tuple[Bracket, ...]:
+        lows = [b.min_price_kzt_per_kwh for b in v]
+        if lows[0] != 0:
+            raise ValueError("the first bracket must start at min_price_kzt_per_kwh: 0")
+        if any(b <= a for a, b in zip(lows, lows[1:])):
+            raise ValueError("brackets must be listed by strictly increasing min_price_kzt_per_kwh")
+        return v
+
+
+class Grid(_Section):
+    """Grid outages: seasonal Poisson arrivals with heavy-tailed durations."""
+
+    outage_rate_per_year: NonNegative = Field(
+        description="outages a year outside winter, before grid stress [1/year] (param)"
+    )
+    winter_rate_multiplier: NonNegative = Field(
+        1.0, description="outage rate in winter months / rate outside winter (param)"
+    )
+    grid_stress_multiplier: NonNegative = Field(
+        1.0, description="extra stress from illegal consumption: rate * this (param)"
+    )
+    outage_duration_hours: EventHours = Field(
+        description="duration of one outage [h] (per event)", json_schema_extra=PER_EVENT
+    )
+    outage_max_duration_hours: float = Field(
+        720.0, gt=0, le=8760, description="durations are capped here [h]"
+    )
+
+
+class Regulation(_Section):
+    """AIFC sale obligation, treasury policy, profit tax and compliance."""
+
+    aifc_sale_share: Share = Field(description="share of mined BTC sold on AIFC (param)")
+    aifc_spread_share: Share = Field(
+        0.005, description="price discount on AIFC against the market [share] (param)"
+    )
+    aifc_fee_share: Share = Field(0.001, description="AIFC exchange fee [share] (param)")
+    aifc_settlement_lag_days: int = Field(
+        1, ge=0, le=365, description="days between mining and the AIFC sale [days]"
+    )
+    treasury_policy: Literal["sell", "hold"] = Field(
+        "sell",
+        description="the rest of the BTC: 'sell' daily at market, or 'hold' to the horizon "
+        "end (marked to market)",
+    )
+    profit_tax_rate: Share = Field(description="corporate income tax on profit (param)")
+    compliance_fixed_usd_per_year: NonNegative = Field(
+        0.0, description="licence, reporting, audit [USD/year] (param)"
+    )
+    compliance_opex_share: Share = Field(
+        0.0, description="compliance cost as a share of operating expenses (param)"
+    )
+
+
+class Scenario(_Section):
+    """A kzsim scenario."""
+
+    name: str = Field(min_length=1, description="short name of the scenario")
+    description: str = Field("", description="what the scenario represents and its sources")
+    simulation: Simulation
+    farm: Farm
+    market: Market
+    electricity: Electricity
+    grid: Grid
+    regulation: Regulation
+
+    # ---- helpers used by the engine and reports -------------------------------------
+    def uncertain_parameters(self) -> dict[str, _Dist]:
+        """Per-path parameters, by dotted name, in a stable order (constants included)."""
+        out: dict[str, _Dist] = {}
+        _walk(self, "", out)
+        return out
+
+    def replace(self, **updates) -> Scenario:
+        """A copy with dotted-name updates, validated: ``s.replace(**{"a.b": 1})``."""
+        from kzsim.loading import apply_overrides, scenario_from_dict
+
+        data = apply_overrides(self.to_dict(), updates, source="<replace>")
+        return scenario_from_dict(data, source="<replace>")
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _walk(model: BaseModel, prefix: str, out: dict[str, _Dist]) -> None:
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}{info.alias or name}"
+        extra = info.json_schema_extra or {}
+        if isinstance(value, _Dist):
+            if not (isinstance(extra, dict) and extra.get("x-per-event")):
+                out[key] = value
+        elif isinstance(value, BaseModel):
+            _walk(value, key + ".", out)
+        elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+            for i, item in enumerate(value):
+                _walk(item, f"{key}.{i}.", out)
+
+
+def estimated_block_height(date: dt.date) -> int:
+    """Block height on ``date`` estimated from 840,000 on 2024-04-20 at 144 blocks/day."""
+    days = (date - dt.date(2024, 4, 20)).days
+    return max(0, 840_000 + math.floor(days * 144))

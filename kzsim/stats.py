@@ -1,0 +1,86 @@
+"""Risk measures and Monte Carlo standard errors.
+
+The same formulas serve the summary, the report and the tests, so a tolerance in a test
+is the standard error the report states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
+def mean_se(x: np.ndarray) -> float:
+    """Standard error of the sample mean, s / sqrt(n) (0 for one sample)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 2:
+        return 0.0
+    return float(x.std(ddof=1) / math.sqrt(x.size))
+
+
+def proportion_se(p: float, n: int) -> float:
+    """Standard error of a proportion, sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k / n.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in wilson_interval(0, 100)]
+    [0.0, 0.037]
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def value_at_risk(profit: np.ndarray, level: float) -> float:
+    """VaR at ``level`` (e.g. 0.95): minus the (1 - level) quantile of profit.
+
+    Positive numbers are losses.
+    """
+    return float(-np.quantile(profit, 1.0 - level))
+
+
+def expected_shortfall(profit: np.ndarray, level: float) -> float:
+    """CVaR (expected shortfall) at ``level``: minus the mean of the worst
+    ceil((1 - level) n) outcomes. Positive numbers are losses."""
+    x = np.asarray(profit, dtype=np.float64)
+    k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
+    worst = np.partition(x, k - 1)[:k]
+    return float(-worst.mean())
+
+
+def quantile_ci(x: np.ndarray, q: float, z: float = Z95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the q-quantile from order statistics.
+
+    Notes
+    -----
+    The number of samples below the true quantile is Binomial(n, q); the interval is
+    the order statistics at ranks n q -+ z sqrt(n q (1 - q)).
+    """
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    n = x.size
+    half = z * math.sqrt(n * q * (1 - q))
+    lo = int(np.clip(math.floor(n * q - half), 0, n - 1))
+    hi = int(np.clip(math.ceil(n * q + half), 0, n - 1))
+    return float(x[lo]), float(x[hi])
+
+
+def percentiles(x: np.ndarray, levels=(1, 5, 50, 95, 99)) -> dict[str, float]:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {f"p{lv:02d}": float("nan") for lv in levels}
+    values = np.percentile(x, levels)
+    return {f"p{lv:02d}": float(v) for lv, v in zip(levels, values)}
