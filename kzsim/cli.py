@@ -45,11 +45,20 @@ def main() -> None:
 @click.option("--paths", type=click.IntRange(min=1), help="Number of paths (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Master seed (default: the scenario's).")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<scenario stem>/).")
-@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override a scenario value (repeatable); VALUE is YAML, e.g. '{dist: uniform, low: 1, high: 2}'.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a scenario value (repeatable); VALUE is YAML, e.g. '{dist: uniform, low: 1, high: 2}'.",
+)
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
-@click.option("--chunk-paths", type=click.IntRange(min=1), default=None,
-              help="Paths simulated at once (memory knob; results do not depend on it).")
+@click.option(
+    "--chunk-paths",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Paths simulated at once (memory knob; results do not depend on it).",
+)
 @click.option("--no-report", is_flag=True, help="Skip the PDF (tables and summary only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet):
@@ -67,8 +76,9 @@ def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, qui
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with _progress(quiet, n) as progress:
-            results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk_paths or DEFAULT_CHUNK_PATHS,
-                               progress=progress)
+            results = simulate(
+                sc, paths=n, seed=seed, chunk_paths=chunk_paths or DEFAULT_CHUNK_PATHS, progress=progress
+            )
         results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
     except OutputExistsError as exc:
         raise BadInput(str(exc)) from None
@@ -127,8 +137,13 @@ class _progress:
         )
 
         self.bar = Progress(
-            TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"),
-            TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+            TextColumn("simulating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("paths"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
             console=__import__("rich.console").console.Console(stderr=True),
         )
         self.bar.start()
@@ -152,8 +167,10 @@ def _print_summary(s: dict, out: Path) -> None:
     t.add_row("P(loss after tax)", f"{pct(s['p_loss'])}  (95 % CI {pct(lo)} - {pct(hi)})")
     t.add_row("profit after tax, mean", f"{usd(s['profit_usd']['mean'])}  (SE {usd(s['profit_usd']['mean_se'], 2)})")
     t.add_row("VaR 95 % / CVaR 95 %", f"{usd(s['var_95_usd'])} / {usd(s['cvar_95_usd'])}")
-    t.add_row("cash / all-in cost per BTC (median)",
-              f"{usd(s['cost_per_btc_usd']['cash']['p50'])} / {usd(s['cost_per_btc_usd']['all_in']['p50'])}")
+    t.add_row(
+        "cash / all-in cost per BTC (median)",
+        f"{usd(s['cost_per_btc_usd']['cash']['p50'])} / {usd(s['cost_per_btc_usd']['all_in']['p50'])}",
+    )
     t.add_row("up fraction, mean", pct(s["uptime_fraction"]["mean"]))
     console = Console()
     console.print(t)

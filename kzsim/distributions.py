@@ -129,9 +129,11 @@ class Lognormal(_Dist):
     def _one_pair(self):
         by_median = self.median is not None or self.sigma is not None
         by_mean = self.mean_ is not None or self.sd is not None
-        if by_median == by_mean or (
-            by_median and (self.median is None or self.sigma is None)
-        ) or (by_mean and (self.mean_ is None or self.sd is None)):
+        if (
+            by_median == by_mean
+            or (by_median and (self.median is None or self.sigma is None))
+            or (by_mean and (self.mean_ is None or self.sd is None))
+        ):
             raise ValueError("give either median and sigma, or mean and sd")
         return self
 
@@ -222,7 +224,7 @@ class Gamma(_Dist):
 
 
 Distribution = Annotated[
-    Union[Fixed, Uniform, Normal, Lognormal, Triangular, Pert, Beta, Gamma],
+    Fixed | Uniform | Normal | Lognormal | Triangular | Pert | Beta | Gamma,
     Field(discriminator="dist"),
 ]
 DIST_NAMES = ("fixed", "uniform", "normal", "lognormal", "triangular", "pert", "beta", "gamma")
@@ -238,9 +240,7 @@ def _coerce(value: Any) -> Any:
         return {"dist": "fixed", "value": float(value)}
     if isinstance(value, dict):
         if "dist" not in value:
-            raise ValueError(
-                "a distribution needs a `dist` key (one of: " + ", ".join(DIST_NAMES) + ")"
-            )
+            raise ValueError("a distribution needs a `dist` key (one of: " + ", ".join(DIST_NAMES) + ")")
         return value
     if isinstance(value, _Dist):
         return value
@@ -292,9 +292,7 @@ class Bounds:
         return value
 
 
-def param(
-    low: float = -math.inf, high: float = math.inf, *, open_low: bool = False, what: str = ""
-):
+def param(low: float = -math.inf, high: float = math.inf, *, open_low: bool = False, what: str = ""):
     """Type of a scenario scalar: a number or a distribution, within [low, high]."""
     from pydantic import AfterValidator
 

@@ -42,6 +42,38 @@ class RunOutput:
     sample_paths: int
 
 
+class BlockSums:
+    """Sums over paths of per-day series, added up block by block in path order.
+
+    The sum of each block of :data:`BLOCK_PATHS` paths is taken in one call over the whole
+    block, and block sums are added in block order, so the result has the same bits
+    whatever the chunk size.
+    """
+
+    def __init__(self, n_days: int):
+        self.total = np.zeros(n_days)
+        self._pending: list[np.ndarray] = []
+        self._pending_paths = 0
+
+    def add(self, start: int, values: np.ndarray) -> None:
+        """Add ``values`` (n_days, m) of paths ``start`` .. ``start + m - 1`` (in path order)."""
+        pos = 0
+        while pos < values.shape[1]:
+            room = BLOCK_PATHS - (start + pos) % BLOCK_PATHS
+            piece = values[:, pos : pos + room]
+            self._pending.append(piece)
+            self._pending_paths += piece.shape[1]
+            pos += piece.shape[1]
+            if self._pending_paths == BLOCK_PATHS:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            block = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+            self.total += block.sum(axis=1)
+            self._pending, self._pending_paths = [], 0
+
+
 def draw_parameters(scenario: Scenario, seed: int, block: int) -> dict[str, np.ndarray]:
     """Per-path parameters of one block: uniforms of stream ``param:NAME`` through the ppf."""
     out = {}
@@ -75,7 +107,8 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
 
     # grid outages: seasonal Poisson arrivals, heavy-tailed durations, restart time
     rate_day = (
-        p["grid.outage_rate_per_year"] / DAYS_PER_YEAR
+        p["grid.outage_rate_per_year"]
+        / DAYS_PER_YEAR
         * np.where(cal.is_winter[:, None], p["grid.winter_rate_multiplier"], 1.0)
         * p["grid.grid_stress_multiplier"]
     )
@@ -121,13 +154,23 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
     return p, draws
 
 
-def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: int):
-    """Parameters and draws of paths ``start`` .. ``stop - 1``, assembled from whole blocks."""
+def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: int, cache: dict | None = None):
+    """Parameters and draws of paths ``start`` .. ``stop - 1``, assembled from whole blocks.
+
+    ``cache`` (a dict the caller keeps between calls) holds the last block drawn, so
+    chunks smaller than a block do not draw the same block again.
+    """
     params_parts, draw_parts = [], []
     for block in blocks_for(start, stop):
         lo = max(start - block * BLOCK_PATHS, 0)
         hi = min(stop - block * BLOCK_PATHS, BLOCK_PATHS)
-        p, d = draw_block(scenario, cal, seed, block)
+        if cache is not None and block in cache:
+            p, d = cache[block]
+        else:
+            p, d = draw_block(scenario, cal, seed, block)
+            if cache is not None:
+                cache.clear()
+                cache[block] = (p, d)
         params_parts.append({k: v[lo:hi] for k, v in p.items()})
         draw_parts.append(d.take(slice(lo, hi)))
     params = {k: np.concatenate([part[k] for part in params_parts]) for k in params_parts[0]}
@@ -159,10 +202,11 @@ def run_paths(
     per_path: dict[str, np.ndarray] = {}
     params: dict[str, np.ndarray] = {}
     sample = {k: np.empty((n_days, n_sample)) for k in DAILY_SERIES}
-    daily_sum = {k: np.zeros(n_days) for k in DAILY_SERIES}
+    daily_sum = {k: BlockSums(n_days) for k in DAILY_SERIES}
+    cache: dict = {}
     for start in range(0, n, chunk_paths):
         stop = min(start + chunk_paths, n)
-        p, draws = inputs_for(scenario, cal, seed, start, stop)
+        p, draws = inputs_for(scenario, cal, seed, start, stop, cache if chunk_paths < BLOCK_PATHS else None)
         out, daily = simulate_paths(scenario, cal, p, draws)
         for store, values in ((per_path, out), (params, p)):
             for k, v in values.items():
@@ -170,7 +214,7 @@ def run_paths(
                     store[k] = np.empty(n)
                 store[k][start:stop] = v
         for k, v in daily.items():
-            daily_sum[k] += v.sum(axis=1)
+            daily_sum[k].add(start, v)
             if start < n_sample:
                 take = min(stop, n_sample) - start
                 sample[k][:, start : start + take] = v[:, :take]
@@ -178,6 +222,8 @@ def run_paths(
             progress(stop, n)
 
     quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in sample.items()}
+    for acc in daily_sum.values():
+        acc.flush()
     return RunOutput(
         scenario=scenario,
         paths=n,
@@ -186,6 +232,6 @@ def run_paths(
         parameters=params,
         dates=cal.dates,
         daily_quantiles=quantiles,
-        daily_mean={k: v / n for k, v in daily_sum.items()},
+        daily_mean={k: v.total / n for k, v in daily_sum.items()},
         sample_paths=n_sample,
     )

@@ -79,10 +79,20 @@ def profit_distribution(results) -> Figure:
     ax.axvline(0, color="black", lw=1)
     ax.axvline(s["profit_usd"]["mean"], color=GREEN, lw=2, label=f"mean {usd(s['profit_usd']['mean'])}")
     for level, style in ((95, "-"), (99, "-")):
-        ax.axvline(-s[f"var_{level}_usd"], color=RED, ls=style, lw=1.5 if level == 95 else 2.5,
-                   label=f"VaR {level} %: {usd(s[f'var_{level}_usd'])} loss")
-        ax.axvline(-s[f"cvar_{level}_usd"], color=RED, ls="--", lw=1.2 if level == 95 else 2.2,
-                   label=f"CVaR {level} %: {usd(s[f'cvar_{level}_usd'])} loss")
+        ax.axvline(
+            -s[f"var_{level}_usd"],
+            color=RED,
+            ls=style,
+            lw=1.5 if level == 95 else 2.5,
+            label=f"VaR {level} %: {usd(s[f'var_{level}_usd'])} loss",
+        )
+        ax.axvline(
+            -s[f"cvar_{level}_usd"],
+            color=RED,
+            ls="--",
+            lw=1.2 if level == 95 else 2.2,
+            label=f"CVaR {level} %: {usd(s[f'cvar_{level}_usd'])} loss",
+        )
     ax.xaxis.set_major_formatter(_money_axis)
     ax.set_xlabel("profit after tax [USD]")
     ax.set_ylabel("number of paths")
@@ -132,8 +142,13 @@ def cost_vs_price(results) -> Figure:
         ax.axhspan(st["p05"], st["p95"], color=colour, alpha=0.08)
         ax.axhline(st["p50"], color=colour, lw=2.2, label=f"{name} per BTC: median {usd(st['p50'])}")
     ax.axhline(ARTICLE_COST_PER_BTC_USD, color=GREY, lw=1.5, ls=":", label="article: $27,000 (2025)")
-    ax.axhline(LISTED_MINERS_CASH_COST_PER_BTC_USD, color=GREY, lw=1.5, ls="--",
-               label="listed miners' cash cost: $74,600 (Q2 2025)")
+    ax.axhline(
+        LISTED_MINERS_CASH_COST_PER_BTC_USD,
+        color=GREY,
+        lw=1.5,
+        ls="--",
+        label="listed miners' cash cost: $74,600 (Q2 2025)",
+    )
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(_money_axis)
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
@@ -203,8 +218,9 @@ def cost_breakdown(results) -> Figure:
     bars = ax.barh(names, per_btc, color=[BLUE, ORANGE, GREY, GREY, ORANGE, RED, GREEN])
     for bar, v, c in zip(bars, per_btc, costs.values()):
         share = c / total if total > 0 else 0.0
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {usd(v)}  ({pct(share)})",
-                va="center", fontsize=10)
+        ax.text(
+            bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {usd(v)}  ({pct(share)})", va="center", fontsize=10
+        )
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(_money_axis)
     ax.set_xlabel("USD per BTC mined")
@@ -225,8 +241,15 @@ def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 
         width, fsize = (92, size * 0.88) if mono else (98, size)
         for para in text.split("\n"):
             lines.extend(textwrap.wrap(para, width, subsequent_indent="    " if mono else "") or [""])
-        fig.text(0.08, y, "\n".join(lines), fontsize=fsize, va="top",
-                 family="DejaVu Sans Mono" if mono else "DejaVu Sans", linespacing=1.35)
+        fig.text(
+            0.08,
+            y,
+            "\n".join(lines),
+            fontsize=fsize,
+            va="top",
+            family="DejaVu Sans Mono" if mono else "DejaVu Sans",
+            linespacing=1.35,
+        )
         y -= 0.0175 * len(lines) * fsize / 10 + 0.02
     return fig
 

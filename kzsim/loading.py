@@ -73,9 +73,7 @@ def read_yaml(path: str | Path) -> dict:
     if data is None:
         raise ScenarioError([f"{source}: file is empty (allowed: a YAML mapping of sections)"])
     if not isinstance(data, dict):
-        raise ScenarioError(
-            [f"{source}: top level is a {type(data).__name__} (allowed: a YAML mapping of sections)"]
-        )
+        raise ScenarioError([f"{source}: top level is a {type(data).__name__} (allowed: a YAML mapping of sections)"])
     return data
 
 

@@ -96,6 +96,18 @@ def mining_fee_kzt_per_kwh(scenario: Scenario, price_kzt_per_kwh: np.ndarray) ->
     return fees[np.clip(idx, 0, len(fees) - 1)]
 
 
+def sum_days(x: np.ndarray) -> np.ndarray:
+    """Sum over days (axis 0), added in day order for any number of paths.
+
+    numpy sums a contiguous column pairwise but a wider array row by row; a chunk of one
+    path would then round differently from a chunk of many. A cumulative sum is
+    sequential in both cases, so results keep their bits whatever the chunk size.
+    """
+    if x.ndim == 2 and x.shape[1] == 1:
+        return np.cumsum(x[:, 0])[-1:] if x.shape[0] else np.zeros(1)
+    return x.sum(axis=0)
+
+
 @dataclass
 class Draws:
     """Pre-drawn randomness of a set of paths (all arrays have n_paths columns)."""
@@ -150,7 +162,7 @@ def simulate_paths(
         ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
     """
     sc = scenario
-    e, m, g, r, f = sc.electricity, sc.market, sc.grid, sc.regulation, sc.farm
+    e, m, r, f = sc.electricity, sc.market, sc.regulation, sc.farm
     n_days = cal.n_days
 
     # ---- farm ---------------------------------------------------------------------
@@ -158,19 +170,25 @@ def simulate_paths(
 
     # ---- market -------------------------------------------------------------------
     price = processes.gbm(
-        p["market.btc_price_usd"], p["market.btc_drift_per_year"],
-        p["market.btc_volatility_per_year"], draws.btc_price,
+        p["market.btc_price_usd"],
+        p["market.btc_drift_per_year"],
+        p["market.btc_volatility_per_year"],
+        draws.btc_price,
     )
     rho = m.btc_kzt_correlation
     z_fx = rho * draws.btc_price + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
     usd_kzt = processes.gbm(
-        p["market.usd_kzt"], p["market.kzt_devaluation_per_year"],
-        p["market.kzt_volatility_per_year"], z_fx,
+        p["market.usd_kzt"],
+        p["market.kzt_devaluation_per_year"],
+        p["market.kzt_volatility_per_year"],
+        z_fx,
     )
     hashrate0_hs = p["market.network_hashrate_eh"] * EH_TO_TH * TH_TO_H
     network_hs = processes.network_hashrate(
-        hashrate0_hs, p["market.hashrate_growth_per_year"],
-        p["market.hashrate_volatility_per_year"], draws.network_hashrate,
+        hashrate0_hs,
+        p["market.hashrate_growth_per_year"],
+        p["market.hashrate_volatility_per_year"],
+        draws.network_hashrate,
         log_price_ratio=np.log(price / price[0]),
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
@@ -203,9 +221,11 @@ def simulate_paths(
     plan = e.plan_70_30
     if plan is not None:
         extra_mwh = (
-            p["electricity.plan_70_30.plant_capacity_mw"] * p["electricity.plan_70_30.capacity_factor"]
+            p["electricity.plan_70_30.plant_capacity_mw"]
+            * p["electricity.plan_70_30.capacity_factor"]
             * p["electricity.plan_70_30.miner_share"]
-            * p["electricity.plan_70_30.farm_allocation_share"] * HOURS_PER_DAY
+            * p["electricity.plan_70_30.farm_allocation_share"]
+            * HOURS_PER_DAY
         )
         online = (np.arange(n_days)[:, None] >= p["electricity.plan_70_30.online_delay_days"]) & draws.plan_built
         quota_mwh = quota_mwh + np.where(online, extra_mwh, 0.0)
@@ -223,7 +243,9 @@ def simulate_paths(
     tariff = p["electricity.tariff_kzt_per_kwh"] * indexation[cal.year_index] * winter[cal.is_winter.astype(np.intp)]
     if e.procurement_mode == "day_ahead":
         s = p["electricity.day_ahead_price_volatility"]
-        tariff = np.maximum(p["electricity.day_ahead_floor_kzt_per_kwh"], tariff * np.exp(s * draws.day_ahead_price - 0.5 * s * s))
+        tariff = np.maximum(
+            p["electricity.day_ahead_floor_kzt_per_kwh"], tariff * np.exp(s * draws.day_ahead_price - 0.5 * s * s)
+        )
     fee_rate = mining_fee_kzt_per_kwh(sc, tariff)
     kzt_to_usd = 1.0 / usd_kzt
     energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
@@ -233,9 +255,13 @@ def simulate_paths(
         procurement = lots * (p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]) * kzt_to_usd
     else:
         procurement = (energy_mwh > 0) * p["electricity.day_ahead_fee_kzt_per_day"] * kzt_to_usd
-    fixed_opex = np.broadcast_to(p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR, (n_days, len(facility_mw)))
+    fixed_opex = np.broadcast_to(
+        p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR, (n_days, len(facility_mw))
+    )
     opex = energy_cost + mining_fee + procurement + fixed_opex
-    compliance = p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR + p["regulation.compliance_opex_share"] * opex
+    compliance = (
+        p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR + p["regulation.compliance_opex_share"] * opex
+    )
     cash_cost = opex + compliance
 
     # ---- sale of coins: AIFC share sold after the lag, the rest by treasury policy ----
@@ -248,13 +274,13 @@ def simulate_paths(
     aifc_rev = np.zeros_like(btc)
     if lag < n_days:
         aifc_rev[lag:] = aifc_btc[: n_days - lag] * price[lag:] * aifc_factor
-    pending_aifc_btc = aifc_btc[max(n_days - lag, 0):].sum(axis=0)  # unsold at the end
+    pending_aifc_btc = sum_days(aifc_btc[max(n_days - lag, 0) :])  # unsold at the end
     if r.treasury_policy == "sell":
         market_rev = rest_btc * price * market_factor
         held_btc_end = np.zeros_like(final_price)
     else:
         market_rev = np.zeros_like(btc)
-        held_btc_end = rest_btc.sum(axis=0)
+        held_btc_end = sum_days(rest_btc)
     liquidation = pending_aifc_btc * final_price * aifc_factor + held_btc_end * final_price * market_factor
     revenue = aifc_rev + market_rev
     revenue[-1] += liquidation
@@ -265,7 +291,8 @@ def simulate_paths(
     in_dep = (np.arange(n_days) < dep_days)[:, None]
     depreciation = np.where(in_dep, capex / dep_days, 0.0)
     taxable_day = revenue - cash_cost - depreciation
-    taxable_year = np.add.reduceat(taxable_day, cal.fiscal_year_starts, axis=0)
+    bounds = np.append(cal.fiscal_year_starts, n_days)
+    taxable_year = np.stack([sum_days(taxable_day[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
     tax_year = p["regulation.profit_tax_rate"] * np.maximum(taxable_year, 0.0)
     tax = np.zeros_like(revenue)
     year_ends = np.append(cal.fiscal_year_starts[1:] - 1, n_days - 1)
@@ -288,7 +315,7 @@ def simulate_paths(
     cash_flow = revenue - cash_cost - tax
     years = (np.arange(1, n_days + 1) / DAYS_PER_YEAR)[:, None]
     discount = np.exp(-np.log1p(p["farm.discount_rate_per_year"]) * years)
-    npv = -capex + (cash_flow * discount).sum(axis=0)
+    npv = -capex + sum_days(cash_flow * discount)
     cum_cash = np.cumsum(cash_flow, axis=0)
     paid_back = cum_cash >= capex
     payback_days = np.where(paid_back.any(axis=0), paid_back.argmax(axis=0) + 1.0, np.nan)
@@ -296,28 +323,28 @@ def simulate_paths(
     max_drawdown = (peak - cum_pnl).max(axis=0)
 
     # ---- per path -------------------------------------------------------------------
-    btc_total = btc.sum(axis=0)
-    cash_total = cash_cost.sum(axis=0)
-    dep_total = depreciation.sum(axis=0)
-    tax_total = tax.sum(axis=0)
-    revenue_total = revenue.sum(axis=0)
-    pbt = taxable_year.sum(axis=0)
+    btc_total = sum_days(btc)
+    cash_total = sum_days(cash_cost)
+    dep_total = sum_days(depreciation)
+    tax_total = sum_days(tax)
+    revenue_total = sum_days(revenue)
+    pbt = sum_days(taxable_year)
     with np.errstate(divide="ignore", invalid="ignore"):
         cash_per_btc = np.where(btc_total > 0, cash_total / btc_total, np.nan)
         all_in_per_btc = np.where(btc_total > 0, (cash_total + dep_total + tax_total) / btc_total, np.nan)
     per_path = {
         "btc_mined": btc_total,
-        "btc_sold_aifc": aifc_btc.sum(axis=0),
-        "btc_sold_market": rest_btc.sum(axis=0),
+        "btc_sold_aifc": sum_days(aifc_btc),
+        "btc_sold_market": sum_days(rest_btc),
         "revenue_usd": revenue_total,
-        "revenue_aifc_usd": aifc_rev.sum(axis=0) + pending_aifc_btc * final_price * aifc_factor,
-        "revenue_market_usd": market_rev.sum(axis=0) + held_btc_end * final_price * market_factor,
-        "energy_mwh": energy_mwh.sum(axis=0),
-        "energy_cost_usd": energy_cost.sum(axis=0),
-        "mining_fee_usd": mining_fee.sum(axis=0),
-        "procurement_fee_usd": procurement.sum(axis=0),
-        "fixed_opex_usd": fixed_opex.sum(axis=0),
-        "compliance_usd": compliance.sum(axis=0),
+        "revenue_aifc_usd": sum_days(aifc_rev) + pending_aifc_btc * final_price * aifc_factor,
+        "revenue_market_usd": sum_days(market_rev) + held_btc_end * final_price * market_factor,
+        "energy_mwh": sum_days(energy_mwh),
+        "energy_cost_usd": sum_days(energy_cost),
+        "mining_fee_usd": sum_days(mining_fee),
+        "procurement_fee_usd": sum_days(procurement),
+        "fixed_opex_usd": sum_days(fixed_opex),
+        "compliance_usd": sum_days(compliance),
         "cash_cost_usd": cash_total,
         "depreciation_usd": dep_total,
         "profit_before_tax_usd": pbt,
@@ -325,11 +352,11 @@ def simulate_paths(
         "profit_usd": pbt - tax_total,
         "cash_cost_per_btc_usd": cash_per_btc,
         "all_in_cost_per_btc_usd": all_in_per_btc,
-        "up_fraction": up_fraction.mean(axis=0),
-        "downtime_grid_hours": grid_h.sum(axis=0),
-        "downtime_payment_hours": payment_h.sum(axis=0),
-        "downtime_hardware_hours": hardware_h.sum(axis=0),
-        "downtime_quota_hours": quota_h.sum(axis=0),
+        "up_fraction": sum_days(up_fraction) / n_days,
+        "downtime_grid_hours": sum_days(grid_h),
+        "downtime_payment_hours": sum_days(payment_h),
+        "downtime_hardware_hours": sum_days(hardware_h),
+        "downtime_quota_hours": sum_days(quota_h),
         "grid_outages": draws.grid_outages.astype(np.float64),
         "max_drawdown_usd": max_drawdown,
         "capex_usd": capex,
@@ -337,12 +364,12 @@ def simulate_paths(
         "payback_days": payback_days,
         "facility_power_mw": facility_mw,
         "farm_hashrate_th": farm_hashrate_th,
-        "mean_btc_price_usd": price.mean(axis=0),
+        "mean_btc_price_usd": sum_days(price) / n_days,
         "final_btc_price_usd": final_price,
         "final_usd_kzt": usd_kzt[-1],
         "final_network_hashrate_eh": network_hs[-1] / (EH_TO_TH * TH_TO_H),
         "final_difficulty": difficulty[-1],
-        "mean_hashprice_usd_per_th_day": hashprice.mean(axis=0),
+        "mean_hashprice_usd_per_th_day": sum_days(hashprice) / n_days,
     }
     daily = {
         "cum_pnl_usd": cum_pnl,

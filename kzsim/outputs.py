@@ -123,9 +123,7 @@ def write_results(
         (tmp / "scenario.resolved.yaml").write_text(
             yaml.safe_dump(results.scenario.to_dict(), sort_keys=False, allow_unicode=True)
         )
-        (tmp / "manifest.json").write_text(
-            json.dumps(manifest(results, scenario_file, command), indent=2) + "\n"
-        )
+        (tmp / "manifest.json").write_text(json.dumps(manifest(results, scenario_file, command), indent=2) + "\n")
         if report:
             write_report(results, tmp / "report.pdf")
         _swap_into_place(tmp, out, force)

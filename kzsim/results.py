@@ -101,9 +101,7 @@ def references(run: RunOutput) -> dict:
     energy = pp["energy_mwh"]
     used = energy > 0
     power_usd_per_mwh = (
-        float(((pp["energy_cost_usd"] + pp["mining_fee_usd"])[used] / energy[used]).mean())
-        if used.any()
-        else math.nan
+        float(((pp["energy_cost_usd"] + pp["mining_fee_usd"])[used] / energy[used]).mean()) if used.any() else math.nan
     )
     # energy one BTC takes for this fleet at the start difficulty [kWh/BTC]
     height = start_height(sc)
@@ -157,13 +155,19 @@ class Results:
             data[f"{name}_mean"] = self.run.daily_mean[name]
         return pd.DataFrame(data)
 
-    def write(self, out_dir: str | Path, *, force: bool = False, scenario_file: str | Path | None = None,
-              report: bool = True, command: str | None = None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        *,
+        force: bool = False,
+        scenario_file: str | Path | None = None,
+        report: bool = True,
+        command: str | None = None,
+    ) -> Path:
         """Write every output into ``out_dir`` atomically (see :mod:`kzsim.outputs`)."""
         from kzsim.outputs import write_results
 
-        return write_results(self, out_dir, force=force, scenario_file=scenario_file,
-                             report=report, command=command)
+        return write_results(self, out_dir, force=force, scenario_file=scenario_file, report=report, command=command)
 
     def report(self, path: str | Path) -> Path:
         """Write the PDF report alone to ``path`` (atomically)."""

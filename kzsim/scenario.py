@@ -83,12 +83,8 @@ class Farm(_Section):
     site_capex_usd: NonNegative = Field(
         0.0, description="capital for site, substation, cooling, beyond the ASICs [USD] (param)"
     )
-    depreciation_years: float = Field(
-        3.0, gt=0, le=50, description="straight-line depreciation of all capex [years]"
-    )
-    discount_rate_per_year: param(0.0, 1.0) = Field(
-        0.15, description="discount rate for NPV [1/year] (param)"
-    )
+    depreciation_years: float = Field(3.0, gt=0, le=50, description="straight-line depreciation of all capex [years]")
+    discount_rate_per_year: param(0.0, 1.0) = Field(0.15, description="discount rate for NPV [1/year] (param)")
 
 
 class Market(_Section):
@@ -102,9 +98,7 @@ class Market(_Section):
     btc_volatility_per_year: Volatility = Field(
         0.5, description="annualised volatility of BTC daily log-returns [1/sqrt(year)] (param)"
     )
-    network_hashrate_eh: Positive = Field(
-        description="network hashrate on the start date [EH/s] (param)"
-    )
+    network_hashrate_eh: Positive = Field(description="network hashrate on the start date [EH/s] (param)")
     network_difficulty: Positive | None = Field(
         None,
         description="difficulty on the start date (default: the one matching the hashrate, "
@@ -117,30 +111,23 @@ class Market(_Section):
         description="block height on the start date (default: estimated from 840,000 on "
         "2024-04-20 at 144 blocks a day)",
     )
-    hashrate_growth_per_year: Real = Field(
-        0.3, description="drift of log network hashrate [1/year] (param)"
-    )
+    hashrate_growth_per_year: Real = Field(0.3, description="drift of log network hashrate [1/year] (param)")
     hashrate_volatility_per_year: Volatility = Field(
         0.15, description="volatility of log network hashrate [1/sqrt(year)] (param)"
     )
     hashrate_price_elasticity: param(0.0, 5.0) = Field(
         0.0,
-        description="how far log hashrate follows the lagged log BTC price (0 = not at all) "
-        "[dimensionless] (param)",
+        description="how far log hashrate follows the lagged log BTC price (0 = not at all) [dimensionless] (param)",
     )
     hashrate_response_lag_days: param(1.0, 3650.0) = Field(
         90.0, description="time constant of the hashrate's response to price [days] (param)"
     )
-    fees_btc_per_block: NonNegative = Field(
-        0.03, description="median transaction fees per block [BTC/block] (param)"
-    )
+    fees_btc_per_block: NonNegative = Field(0.03, description="median transaction fees per block [BTC/block] (param)")
     fees_log_volatility: param(0.0, 5.0) = Field(
         0.4, description="sd of the daily log of fees per block [dimensionless] (param)"
     )
     usd_kzt: Positive = Field(description="exchange rate on the start date [KZT per USD] (param)")
-    kzt_devaluation_per_year: Real = Field(
-        0.05, description="drift of log(KZT per USD) [1/year] (param)"
-    )
+    kzt_devaluation_per_year: Real = Field(0.05, description="drift of log(KZT per USD) [1/year] (param)")
     kzt_volatility_per_year: Volatility = Field(
         0.1, description="volatility of log(KZT per USD) [1/sqrt(year)] (param)"
     )
@@ -150,9 +137,7 @@ class Market(_Section):
         le=1.0,
         description="correlation of daily shocks of BTC/USD and KZT per USD [-1, 1]",
     )
-    exchange_fee_share: Share = Field(
-        0.001, description="fee of selling BTC outside AIFC [share of proceeds] (param)"
-    )
+    exchange_fee_share: Share = Field(0.001, description="fee of selling BTC outside AIFC [share of proceeds] (param)")
 
 
 class Bracket(_Section):
@@ -166,15 +151,11 @@ class Plan7030(_Section):
     """The 70/30 plan: new plants whose output goes 70 % to the grid, 30 % to miners."""
 
     build_probability: Share = Field(description="chance the plants get built [share] (param)")
-    online_delay_days: NonNegative = Field(
-        description="days from start until the plants deliver [days] (param)"
-    )
+    online_delay_days: NonNegative = Field(description="days from start until the plants deliver [days] (param)")
     plant_capacity_mw: NonNegative = Field(description="new capacity [MW] (param)")
     capacity_factor: Share = Field(0.8, description="average output / capacity [share] (param)")
     miner_share: Share = Field(0.3, description="share of output reserved for miners (param)")
-    farm_allocation_share: Share = Field(
-        description="this farm's share of the miners' allocation [share] (param)"
-    )
+    farm_allocation_share: Share = Field(description="this farm's share of the miners' allocation [share] (param)")
 
 
 DEFAULT_BRACKETS = (
@@ -190,9 +171,7 @@ DEFAULT_BRACKETS = (
 class Electricity(_Section):
     """Tariff, mining fee, procurement on the state platform and the purchase quota."""
 
-    tariff_kzt_per_kwh: NonNegative = Field(
-        description="price of power bought on the platform [KZT/kWh] (param)"
-    )
+    tariff_kzt_per_kwh: NonNegative = Field(description="price of power bought on the platform [KZT/kWh] (param)")
     winter_tariff_premium_share: param(0.0, 5.0) = Field(
         0.0, description="extra on the tariff in winter months [share] (param)"
     )
@@ -212,9 +191,7 @@ class Electricity(_Section):
     )
     lot_size_mwh: Positive = Field(1.0, description="energy per transaction [MWh] (param)")
     lot_fee_kzt: NonNegative = Field(0.0, description="platform fee per lot [KZT/lot] (param)")
-    lot_admin_cost_kzt: NonNegative = Field(
-        0.0, description="staff and bank cost per lot [KZT/lot] (param)"
-    )
+    lot_admin_cost_kzt: NonNegative = Field(0.0, description="staff and bank cost per lot [KZT/lot] (param)")
     payment_failure_probability: Share = Field(
         0.0,
         description="chance a lot's payment fails (lots) or a prepayment is missed "
@@ -234,12 +211,8 @@ class Electricity(_Section):
     day_ahead_fee_kzt_per_day: NonNegative = Field(
         0.0, description="platform and bank fee of a daily purchase [KZT/day] (param)"
     )
-    quota_fraction: Share = Field(
-        1.0, description="share of the farm's full-power demand the platform sells (param)"
-    )
-    winter_quota_multiplier: Share = Field(
-        1.0, description="quota tightening in winter: quota * this [share] (param)"
-    )
+    quota_fraction: Share = Field(1.0, description="share of the farm's full-power demand the platform sells (param)")
+    winter_quota_multiplier: Share = Field(1.0, description="quota tightening in winter: quota * this [share] (param)")
     plan_70_30: Plan7030 | None = Field(None, description="optional extra quota from new plants")
 
     @field_validator("mining_fee_brackets")
@@ -268,34 +241,23 @@ class Grid(_Section):
     outage_duration_hours: EventHours = Field(
         description="duration of one outage [h] (per event)", json_schema_extra=PER_EVENT
     )
-    outage_max_duration_hours: float = Field(
-        720.0, gt=0, le=8760, description="durations are capped here [h]"
-    )
+    outage_max_duration_hours: float = Field(720.0, gt=0, le=8760, description="durations are capped here [h]")
 
 
 class Regulation(_Section):
     """AIFC sale obligation, treasury policy, profit tax and compliance."""
 
     aifc_sale_share: Share = Field(description="share of mined BTC sold on AIFC (param)")
-    aifc_spread_share: Share = Field(
-        0.005, description="price discount on AIFC against the market [share] (param)"
-    )
+    aifc_spread_share: Share = Field(0.005, description="price discount on AIFC against the market [share] (param)")
     aifc_fee_share: Share = Field(0.001, description="AIFC exchange fee [share] (param)")
-    aifc_settlement_lag_days: int = Field(
-        1, ge=0, le=365, description="days between mining and the AIFC sale [days]"
-    )
+    aifc_settlement_lag_days: int = Field(1, ge=0, le=365, description="days between mining and the AIFC sale [days]")
     treasury_policy: Literal["sell", "hold"] = Field(
         "sell",
-        description="the rest of the BTC: 'sell' daily at market, or 'hold' to the horizon "
-        "end (marked to market)",
+        description="the rest of the BTC: 'sell' daily at market, or 'hold' to the horizon end (marked to market)",
     )
     profit_tax_rate: Share = Field(description="corporate income tax on profit (param)")
-    compliance_fixed_usd_per_year: NonNegative = Field(
-        0.0, description="licence, reporting, audit [USD/year] (param)"
-    )
-    compliance_opex_share: Share = Field(
-        0.0, description="compliance cost as a share of operating expenses (param)"
-    )
+    compliance_fixed_usd_per_year: NonNegative = Field(0.0, description="licence, reporting, audit [USD/year] (param)")
+    compliance_opex_share: Share = Field(0.0, description="compliance cost as a share of operating expenses (param)")
 
 
 class Scenario(_Section):

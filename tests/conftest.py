@@ -1,0 +1,77 @@
+"""Shared fixtures: small scenarios built in code, and the repository paths."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from kzsim.loading import apply_overrides, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# A farm with no uncertainty at all: every result can be computed by hand.
+EXACT = {
+    "name": "exact",
+    "description": "no uncertainty: hand-computable",
+    "simulation": {"paths": 3, "horizon_days": 10, "seed": 1, "start_date": "2026-06-01"},
+    "farm": {
+        "fleet": [{"model": "X", "count": 100, "hashrate_th": 200, "efficiency_j_per_th": 20, "unit_price_usd": 3000}],
+        "cooling_overhead_fraction": 0.1,
+        "hardware_availability_fraction": 1.0,
+        "restart_hours": 0,
+        "pool_fee_share": 0.02,
+        "fixed_opex_usd_per_month": 30000,
+        "site_capex_usd": 0,
+        "depreciation_years": 3,
+        "discount_rate_per_year": 0.0,
+    },
+    "market": {
+        "btc_price_usd": 100000,
+        "btc_drift_per_year": 0.0,
+        "btc_volatility_per_year": 0.0,
+        "network_hashrate_eh": 1000,
+        "start_block_height": 900000,
+        "hashrate_growth_per_year": 0.0,
+        "hashrate_volatility_per_year": 0.0,
+        "fees_btc_per_block": 0.05,
+        "fees_log_volatility": 0.0,
+        "usd_kzt": 500,
+        "kzt_devaluation_per_year": 0.0,
+        "kzt_volatility_per_year": 0.0,
+        "exchange_fee_share": 0.001,
+    },
+    "electricity": {
+        "tariff_kzt_per_kwh": 25,
+        "procurement_mode": "lots",
+        "lot_size_mwh": 1.0,
+        "lot_fee_kzt": 500,
+        "lot_admin_cost_kzt": 300,
+        "payment_failure_probability": 0.0,
+    },
+    "grid": {"outage_rate_per_year": 0, "outage_duration_hours": 1},
+    "regulation": {
+        "aifc_sale_share": 0.75,
+        "aifc_spread_share": 0.005,
+        "aifc_fee_share": 0.001,
+        "aifc_settlement_lag_days": 2,
+        "treasury_policy": "sell",
+        "profit_tax_rate": 0.2,
+        "compliance_fixed_usd_per_year": 36500,
+        "compliance_opex_share": 0.1,
+    },
+}
+
+
+def make_scenario(base: dict | None = None, **overrides):
+    """A validated scenario from ``base`` (default: EXACT) with dotted-key overrides."""
+    data = copy.deepcopy(EXACT if base is None else base)
+    return scenario_from_dict(apply_overrides(data, overrides, source="<test>"), source="<test>")
+
+
+@pytest.fixture
+def exact():
+    return make_scenario()
