@@ -82,7 +82,7 @@ class Uniform(_Dist):
     @model_validator(mode="after")
     def _order(self):
         if not self.low < self.high:
-            raise ValueError("low must be < high")
+            raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
 
     def frozen(self):
@@ -103,7 +103,7 @@ class Normal(_Dist):
     @model_validator(mode="after")
     def _order(self):
         if self.low is not None and self.high is not None and not self.low < self.high:
-            raise ValueError("low must be < high")
+            raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
 
     def frozen(self):
@@ -134,7 +134,7 @@ class Lognormal(_Dist):
             or (by_median and (self.median is None or self.sigma is None))
             or (by_mean and (self.mean_ is None or self.sd is None))
         ):
-            raise ValueError("give either median and sigma, or mean and sd")
+            raise ValueError("give one pair of parameters (allowed: median and sigma, or mean and sd)")
         return self
 
     def log_params(self) -> tuple[float, float]:
@@ -160,7 +160,9 @@ class Triangular(_Dist):
     @model_validator(mode="after")
     def _order(self):
         if not (self.low <= self.mode <= self.high and self.low < self.high):
-            raise ValueError("need low <= mode <= high and low < high")
+            raise ValueError(
+                f"low {self.low:g}, mode {self.mode:g}, high {self.high:g} are out of order (allowed: low <= mode <= high, low < high)"
+            )
         return self
 
     def frozen(self):
@@ -182,7 +184,9 @@ class Pert(_Dist):
     @model_validator(mode="after")
     def _order(self):
         if not (self.low <= self.mode <= self.high and self.low < self.high):
-            raise ValueError("need low <= mode <= high and low < high")
+            raise ValueError(
+                f"low {self.low:g}, mode {self.mode:g}, high {self.high:g} are out of order (allowed: low <= mode <= high, low < high)"
+            )
         return self
 
     def frozen(self):
@@ -204,7 +208,7 @@ class Beta(_Dist):
     @model_validator(mode="after")
     def _order(self):
         if not self.low < self.high:
-            raise ValueError("low must be < high")
+            raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
 
     def frozen(self):
@@ -227,16 +231,26 @@ Distribution = Annotated[
     Fixed | Uniform | Normal | Lognormal | Triangular | Pert | Beta | Gamma,
     Field(discriminator="dist"),
 ]
-DIST_NAMES = ("fixed", "uniform", "normal", "lognormal", "triangular", "pert", "beta", "gamma")
+DIST_CLASSES = {
+    "fixed": Fixed,
+    "uniform": Uniform,
+    "normal": Normal,
+    "lognormal": Lognormal,
+    "triangular": Triangular,
+    "pert": Pert,
+    "beta": Beta,
+    "gamma": Gamma,
+}
+DIST_NAMES = tuple(DIST_CLASSES)
 
 
 def _coerce(value: Any) -> Any:
     """Numbers become ``Fixed``; mappings go on to the discriminated union."""
     if isinstance(value, bool):
-        raise ValueError("expected a number or a distribution, got a boolean")
+        raise ValueError(f"{value} is a boolean (allowed: a number or a distribution mapping)")
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
-            raise ValueError(f"{value} is not a finite number")
+            raise ValueError(f"{value} is not a finite number (allowed: a finite number or a distribution)")
         return {"dist": "fixed", "value": float(value)}
     if isinstance(value, dict):
         if "dist" not in value:
@@ -245,8 +259,7 @@ def _coerce(value: Any) -> Any:
     if isinstance(value, _Dist):
         return value
     raise ValueError(
-        f"expected a number or a distribution mapping such as "
-        f"{{dist: uniform, low: 1, high: 2}}, got {type(value).__name__} {value!r}"
+        f"{value!r} is not a number (allowed: a number, or a distribution such as {{dist: uniform, low: 1, high: 2}})"
     )
 
 

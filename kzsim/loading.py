@@ -17,10 +17,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from kzsim.distributions import DIST_NAMES
+from kzsim.distributions import DIST_CLASSES, DIST_NAMES
 from kzsim.scenario import Scenario
 
 MAX_SCENARIO_BYTES = 1_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus implicit dates: dates stay text and are checked by the
+    scenario model, so a bad date gets the same one-line message as any other value."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class ScenarioError(Exception):
@@ -62,14 +73,26 @@ def read_yaml(path: str | Path) -> dict:
     except UnicodeDecodeError:
         raise ScenarioError([f"{source}: not a text file (allowed: UTF-8 YAML)"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ScenarioError([f"{source}: YAML nests too deeply (allowed: a plain mapping of sections)"]) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ScenarioError(
+            [f"{source}: {where}YAML tag is not allowed: {exc.problem} (allowed: plain YAML values, no tags)"]
+        ) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f"line {mark.line + 1}, column {mark.column + 1}: "
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError([f"{source}: {where}YAML syntax error: {problem}"]) from None
+        raise ScenarioError(
+            [
+                f"{source}: {where}YAML syntax error: {problem} (allowed: valid YAML; check brackets, quotes and indentation here)"
+            ]
+        ) from None
     if data is None:
         raise ScenarioError([f"{source}: file is empty (allowed: a YAML mapping of sections)"])
     if not isinstance(data, dict):
@@ -136,10 +159,15 @@ def format_validation_error(exc: ValidationError, *, source: str) -> list[str]:
     """Translate pydantic's errors into ``FILE: dotted.key: problem (allowed)`` lines."""
     lines: list[str] = []
     seen: set[str] = set()
-    for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"])
+    errors = exc.errors(include_url=False)
+    locs = [tuple(e["loc"]) for e in errors]
+    for err in errors:
+        raw = tuple(err["loc"])
+        if err["type"] == "too_short" and any(len(o) > len(raw) and o[: len(raw)] == raw for o in locs):
+            continue  # a list whose items failed: the items' own errors say what is wrong
+        loc = _clean_loc(raw)
         key = ".".join(str(p) for p in loc) or "(top level)"
-        message = _describe(err, loc)
+        message = _describe(err, loc, raw)
         line = f"{source}: {key}: {message}"
         if line not in seen:
             seen.add(line)
@@ -158,10 +186,19 @@ def _clean_loc(loc: tuple) -> tuple:
 
 
 def _fields_at(loc: tuple) -> list[str]:
-    """Names of the keys allowed in the mapping at ``loc`` (for unknown-key messages)."""
+    """Names of the keys allowed in the mapping at ``loc`` (for unknown-key messages).
+
+    ``loc`` is pydantic's own location: a distribution's tag (``uniform``) in it names
+    the variant whose keys are allowed.
+    """
     model: Any = Scenario
     for part in loc:
         if isinstance(part, int):
+            continue
+        if part in DIST_CLASSES:
+            model = DIST_CLASSES[part]
+            continue
+        if not isinstance(part, str) or "[" in part or part.startswith("function-"):
             continue
         field = model.model_fields.get(part) if isinstance(model, type) else None
         if field is None:
@@ -188,16 +225,14 @@ def _inner_model(annotation: Any):
     return None
 
 
-def _describe(err: dict, loc: tuple) -> str:
+def _describe(err: dict, loc: tuple, raw_loc: tuple) -> str:
     kind = err["type"]
     msg = err["msg"]
     ctx = err.get("ctx") or {}
     given = err.get("input")
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else ""
-        allowed = _fields_at(loc[:-1])
-        if not allowed and "dist" in str(err["loc"]):
-            allowed = []
+        allowed = _fields_at(raw_loc[:-1])
         hint = ""
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         if close:
@@ -219,6 +254,8 @@ def _describe(err: dict, loc: tuple) -> str:
         return f"{_show(given)} is not a number (allowed: a number)"
     if kind == "finite_number":
         return f"{_show(given)} is not a finite number (allowed: a finite number)"
+    if kind == "too_long":
+        return f"list has too many items (allowed: at most {ctx.get('max_length')})"
     if kind in ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"):
         return f"{_show(given)} is not a date (allowed: YYYY-MM-DD)"
     if kind in ("string_type",):

@@ -208,7 +208,8 @@ def simulate_paths(
     # ---- hours: an hour is down once, causes in the order grid, payment, hardware, quota
     grid_h = np.minimum(draws.grid_hours, HOURS_PER_DAY)
     if e.procurement_mode == "lots":
-        lot_power_mw = p["electricity.lot_size_mwh"]  # one lot is one hour of this power
+        # a lot is one hour of lot_size_mwh of power; a farm smaller than that idles whole
+        lot_power_mw = np.minimum(p["electricity.lot_size_mwh"], facility_mw)
         pay_frac = np.minimum(1.0, lot_power_mw * draws.payment_lot_hours / (facility_mw * HOURS_PER_DAY))
     else:
         pay_frac = draws.prepayment_missed.astype(np.float64)

@@ -220,9 +220,9 @@ class Electricity(_Section):
     def _brackets(cls, v: tuple[Bracket, ...]) -> tuple[Bracket, ...]:
         lows = [b.min_price_kzt_per_kwh for b in v]
         if lows[0] != 0:
-            raise ValueError("the first bracket must start at min_price_kzt_per_kwh: 0")
+            raise ValueError("the first bracket starts above 0 (allowed: a first row with min_price_kzt_per_kwh: 0)")
         if any(b <= a for a, b in zip(lows, lows[1:])):
-            raise ValueError("brackets must be listed by strictly increasing min_price_kzt_per_kwh")
+            raise ValueError("brackets are out of order (allowed: rows by strictly increasing min_price_kzt_per_kwh)")
         return v
 
 

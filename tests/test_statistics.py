@@ -1,0 +1,114 @@
+"""Statistics against closed forms, tolerances from the standard error (z = 4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kzsim import stats
+from kzsim.engine import run_paths
+from tests.conftest import make_scenario
+
+Z = 4.0
+
+
+def within(estimate: float, expected: float, se: float) -> bool:
+    return abs(estimate - expected) <= Z * se
+
+
+@pytest.fixture(scope="module")
+def gbm_run():
+    sc = make_scenario(
+        **{
+            "simulation.horizon_days": 366,  # 365 daily steps: T = 1 year
+            "market.btc_drift_per_year": 0.1,
+            "market.btc_volatility_per_year": 0.6,
+        }
+    )
+    return run_paths(sc, paths=20_000)
+
+
+def test_gbm_log_return_mean_and_variance(gbm_run):
+    mu, sigma, t, n = 0.1, 0.6, 1.0, gbm_run.paths
+    log_ret = np.log(gbm_run.per_path["final_btc_price_usd"] / 100_000)
+    mean_expected = (mu - sigma**2 / 2) * t
+    var_expected = sigma**2 * t
+    assert within(log_ret.mean(), mean_expected, math.sqrt(var_expected / n))
+    # the sample variance of normal data has SE var * sqrt(2 / (n - 1))
+    assert within(log_ret.var(ddof=1), var_expected, var_expected * math.sqrt(2 / (n - 1)))
+
+
+def test_gbm_price_mean(gbm_run):
+    final = gbm_run.per_path["final_btc_price_usd"]
+    assert within(final.mean(), 100_000 * math.exp(0.1), stats.mean_se(final))
+
+
+def test_outage_count_is_seasonal_poisson():
+    rate, winter, stress = 6.0, 3.0, 1.5
+    sc = make_scenario(
+        **{
+            "simulation.horizon_days": 365,
+            "simulation.start_date": "2026-01-01",
+            "grid.outage_rate_per_year": rate,
+            "grid.winter_rate_multiplier": winter,
+            "grid.grid_stress_multiplier": stress,
+        }
+    )
+    counts = run_paths(sc, paths=20_000).per_path["grid_outages"]
+    winter_days = 31 + 28 + 31 + 30 + 31  # Jan, Feb, Mar, Nov, Dec 2026
+    lam = rate * stress * ((365 - winter_days) + winter * winter_days) / 365
+    assert within(counts.mean(), lam, math.sqrt(lam / counts.size))
+    assert within(counts.var(ddof=1), lam, lam * math.sqrt(2 / counts.size + 1 / (lam * counts.size)))
+
+
+def test_missed_prepayments_lose_whole_days():
+    p, days = 0.02, 200
+    sc = make_scenario(
+        **{
+            "simulation.horizon_days": days,
+            "electricity.procurement_mode": "day_ahead",
+            "electricity.payment_failure_probability": p,
+        }
+    )
+    hours = run_paths(sc, paths=10_000).per_path["downtime_payment_hours"]
+    assert np.all(np.mod(hours, 24) == 0)
+    se = 24 * math.sqrt(days * p * (1 - p) / hours.size)
+    assert within(hours.mean(), 24 * days * p, se)
+
+
+def test_failed_lots_idle_one_lot_for_their_hours():
+    """Lots mode: each failed lot idles min(lot power, farm power) for its hours."""
+    p, days, idle = 0.01, 100, 3.0
+    sc = make_scenario(
+        **{
+            "simulation.horizon_days": days,
+            "electricity.payment_failure_probability": p,
+            "electricity.payment_failure_idle_hours": idle,
+        }
+    )
+    hours = run_paths(sc, paths=10_000).per_path["downtime_payment_hours"]
+    lots = math.ceil(0.44 * 24)  # 11 lots of 1 MWh a day; 1 MW > 0.44 MW: a failure idles the farm
+    # failures start uniformly in the day; those on the last day lose E[max(0, s + 3 - 24)] = 3^2 / 48 h
+    expected = days * lots * p * idle - lots * p * idle**2 / 48
+    assert within(hours.mean(), expected, stats.mean_se(hours))
+
+
+def test_wilson_interval_matches_newcombe_1998():
+    # Newcombe (1998), Statistics in Medicine 17:857, table I: 81/263 -> 0.2553 to 0.3662
+    lo, hi = stats.wilson_interval(81, 263)
+    assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
+
+
+def test_var_and_cvar_on_a_known_sample():
+    profit = np.arange(-50.0, 50.0)  # -50 .. 49, 100 values
+    assert stats.expected_shortfall(profit, 0.95) == -np.mean([-50, -49, -48, -47, -46])
+    assert stats.expected_shortfall(profit, 0.99) == 50.0
+    assert stats.value_at_risk(profit, 0.95) == -np.quantile(profit, 0.05)
+
+
+def test_p_loss_ci_covers_and_se_formula():
+    assert stats.proportion_se(0.25, 100) == math.sqrt(0.25 * 0.75 / 100)
+    lo, hi = stats.wilson_interval(25, 100)
+    assert lo < 0.25 < hi
