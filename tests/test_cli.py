@@ -1,0 +1,189 @@
+"""The command line end to end: outputs, the PDF, overwrite protection, schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from kzsim.cli import main
+from kzsim.outputs import OUTPUT_FILES
+from kzsim.report import PAGE_TITLES
+from tests.conftest import SCENARIOS
+
+SUMMARY_KEYS = {
+    "scenario",
+    "paths",
+    "seed",
+    "horizon_days",
+    "p_loss",
+    "p_loss_ci95",
+    "var_95_usd",
+    "cvar_95_usd",
+    "var_99_usd",
+    "cvar_99_usd",
+    "profit_usd",
+    "cost_per_btc_usd",
+    "btc_mined",
+    "uptime_fraction",
+    "downtime_hours",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "baseline"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(SCENARIOS / "kz-2025-baseline.yaml"),
+            "--paths",
+            "300",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--set",
+            "simulation.horizon_days=400",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_writes_every_output(run_dir):
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(OUTPUT_FILES)
+    assert not list(run_dir.parent.glob(".*")), "temporary files left behind"
+
+
+def test_summary_has_the_documented_keys(run_dir):
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert SUMMARY_KEYS <= s.keys()
+    assert (s["paths"], s["seed"], s["horizon_days"]) == (300, 7, 400)
+    assert set(s["profit_usd"]) >= {"mean", "std", "p01", "p05", "p50", "p95", "p99", "mean_se"}
+    assert set(s["cost_per_btc_usd"]) == {"cash", "all_in"}
+    assert set(s["cost_per_btc_usd"]["cash"]) >= {"mean", "p05", "p50", "p95"}
+    assert set(s["downtime_hours"]) == {"grid", "payment", "quota", "hardware"}
+    lo, hi = s["p_loss_ci95"]
+    assert lo <= s["p_loss"] <= hi
+    assert s["cvar_95_usd"] >= s["var_95_usd"] and s["cvar_99_usd"] >= s["var_99_usd"]
+
+
+def test_tables(run_dir):
+    paths = pd.read_parquet(run_dir / "paths.parquet")
+    assert len(paths) == 300
+    assert {"profit_usd", "btc_mined", "cash_cost_per_btc_usd", "param.electricity.tariff_kzt_per_kwh"} <= set(paths)
+    ts = pd.read_parquet(run_dir / "timeseries.parquet")
+    assert len(ts) == 400
+    for series in ("cum_pnl_usd", "btc_price_usd", "up_fraction"):
+        cols = [f"{series}_p{q:02d}" for q in (5, 25, 50, 75, 95)]
+        assert (ts[cols].diff(axis=1).iloc[:, 1:] >= 0).all().all(), series  # percentiles in order
+
+
+def test_pdf_opens_with_the_expected_pages(run_dir):
+    reader = PdfReader(run_dir / "report.pdf")
+    text = [page.extract_text() for page in reader.pages]
+    assert len(reader.pages) >= len(PAGE_TITLES)
+    assert "kzsim report: kz-2025-baseline" in text[0]
+    for title in PAGE_TITLES[1:]:
+        assert any(title in t for t in text), title
+    assert "27,000" in text[0] and "plain words" in text[0]
+
+
+def test_resolved_scenario_reproduces_the_run(run_dir, tmp_path):
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(run_dir / "scenario.resolved.yaml"),
+            "--paths",
+            "300",
+            "--seed",
+            "7",
+            "--out",
+            str(again),
+            "--no-report",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    a = pd.read_parquet(run_dir / "paths.parquet")
+    b = pd.read_parquet(again / "paths.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (
+        manifest["seed"] == 7 and manifest["bit_generator"] == "PCG64" and len(manifest["scenario_file_sha256"]) == 64
+    )
+
+
+def test_existing_results_are_never_overwritten_without_force(run_dir, tmp_path):
+    out = tmp_path / "keep"
+    shutil.copytree(run_dir, out)
+    before = (out / "summary.json").read_bytes()
+    args = [
+        "run",
+        str(SCENARIOS / "kz-2025-baseline.yaml"),
+        "--paths",
+        "20",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-report",
+        "--set",
+        "simulation.horizon_days=30",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "use --force" in result.output
+    assert (out / "summary.json").read_bytes() == before
+    result = CliRunner().invoke(main, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["paths"] == 20
+    assert not (out / "report.pdf").exists()  # the folder is the new run's, whole
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_default_output_folder_is_reports_slash_stem(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(SCENARIOS / "small-operator.yaml"),
+            "--paths",
+            "10",
+            "--quiet",
+            "--no-report",
+            "--set",
+            "simulation.horizon_days=20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "reports" / "small-operator" / "summary.json").exists()
+
+
+def test_schema_is_json_schema_with_units(tmp_path):
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    doc = json.loads(result.output)
+    assert doc["title"] == "kzsim scenario"
+    assert set(doc["required"]) >= {"name", "simulation", "farm", "market", "electricity", "grid", "regulation"}
+    electricity = doc["$defs"]["Electricity"]["properties"]
+    assert "[KZT/kWh]" in electricity["tariff_kzt_per_kwh"]["description"]
+    assert doc["$defs"]["Electricity"]["additionalProperties"] is False
+
+
+def test_installed_console_script():
+    exe = shutil.which("kzsim")
+    cmd = [exe] if exe else [sys.executable, "-m", "kzsim"]
+    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True)
+    assert "run" in out.stdout and "validate" in out.stdout and "schema" in out.stdout
