@@ -106,10 +106,14 @@ def validate(files, sets):
 
 
 @main.command()
-def schema():
+@click.option("--markdown", is_flag=True, help="Print the scenario reference as Markdown tables instead.")
+def schema(markdown):
     """Print the JSON Schema of the scenario format (for editor autocompletion)."""
-    from kzsim.scenario import Scenario
+    from kzsim.scenario import Scenario, reference_markdown
 
+    if markdown:
+        click.echo(reference_markdown(), nl=False)
+        return
     doc = Scenario.model_json_schema(by_alias=True)
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "kzsim scenario"

@@ -187,3 +187,12 @@ def test_installed_console_script():
     cmd = [exe] if exe else [sys.executable, "-m", "kzsim"]
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True)
     assert "run" in out.stdout and "validate" in out.stdout and "schema" in out.stdout
+
+
+def test_scenario_reference_in_docs_is_up_to_date():
+    from kzsim.scenario import reference_markdown
+    from tests.conftest import ROOT
+
+    assert (ROOT / "docs" / "scenario.md").read_text() == reference_markdown(), (
+        "docs/scenario.md is stale: run `kzsim schema --markdown > docs/scenario.md`"
+    )
