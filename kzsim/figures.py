@@ -16,7 +16,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BTC_USD  # noqa: E402
 
@@ -150,8 +150,15 @@ def cost_vs_price(results) -> Figure:
         label="listed miners' cash cost: $74,600 (Q2 2025)",
     )
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ticks = [
+        m * 10.0**e
+        for e in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1)
+        for m in (1, 2, 5)
+    ]
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ticks if lo <= t <= hi]))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(_money_axis)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_ylabel("USD per BTC (log scale)")
     _date_axis(ax)
     ax.legend(loc="upper left", fontsize=8.5, ncol=2)

@@ -137,3 +137,37 @@ def test_difficulty_matched_chain_finds_144_blocks_a_day(exact):
     hashprice = daily["hashprice_usd_per_th_day"]
     expected = 1e12 * 86400 / (1000e18 * 600) * 3.175 * 100000
     assert_allclose(hashprice, expected, rtol=RTOL)
+
+
+def test_payback_day_and_npv_by_hand():
+    sc = make_scenario(
+        **{"market.btc_price_usd": 1_000_000, "farm.discount_rate_per_year": 0.1, "simulation.horizon_days": 60}
+    )
+    days = 60
+    h = hand_computed(days, np.full(days, 1_000_000.0))
+    tax = np.zeros(days)
+    tax[-1] = 0.2 * max(h["taxable_day"].sum(), 0.0)  # one fiscal year: charged on the last day
+    cash_flow = h["revenue_day"] - h["cash_day"] - tax
+    paid = np.cumsum(cash_flow) >= 300_000
+    assert paid.any()
+    pp = run_paths(sc).per_path
+    assert_allclose(pp["payback_days"], np.argmax(paid) + 1)
+    discount = 1.1 ** (-np.arange(1, days + 1) / 365)
+    assert_allclose(pp["npv_usd"], -300_000 + (cash_flow * discount).sum(), rtol=RTOL)
+
+
+def test_holding_coins_at_a_constant_price_earns_what_selling_does(exact):
+    sell = run_paths(exact).per_path
+    hold = run_paths(exact.replace(**{"regulation.treasury_policy": "hold"})).per_path
+    assert_allclose(hold["revenue_usd"], sell["revenue_usd"], rtol=RTOL)
+    assert_allclose(hold["revenue_market_usd"], sell["revenue_market_usd"], rtol=RTOL)
+
+
+def test_holding_coins_on_a_rising_price_earns_more(exact):
+    rising = exact.replace(**{"market.btc_drift_per_year": 2.0})
+    sell = run_paths(rising).per_path
+    hold = run_paths(rising.replace(**{"regulation.treasury_policy": "hold"})).per_path
+    days, btc_day = 10, hand_computed(10, np.ones(10))["btc_day"]
+    price = 100_000 * np.exp(2.0 * np.arange(days) / 365)
+    assert_allclose(sell["revenue_market_usd"], (0.25 * btc_day * price * 0.999).sum(), rtol=RTOL)
+    assert_allclose(hold["revenue_market_usd"], 0.25 * btc_day * days * price[-1] * 0.999, rtol=RTOL)
