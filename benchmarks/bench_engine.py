@@ -1,0 +1,111 @@
+"""Engine throughput: path-days per second, against drawing the same random numbers alone.
+
+Usage::
+
+    python benchmarks/bench_engine.py                       # 10k, 50k, 100k paths of the baseline
+    python benchmarks/bench_engine.py --paths 1000000 --max-ratio 1.5
+
+For each path count, in a fresh process (so the peak memory is the run's own):
+
+* ``sim``: ``run_paths`` on the scenario (draws + model + per-day statistics), one core;
+* ``draws``: the same blocks drawn with the same generators and call pattern
+  (``draw_block``), nothing else;
+* ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
+* ``peak MB``: the process's maximum resident memory.
+
+Exits 1 when a ratio exceeds ``--max-ratio``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = ROOT / "scenarios" / "kz-2025-baseline.yaml"
+
+
+def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
+    from kzsim.engine import draw_block, run_paths
+    from kzsim.loading import load_scenario
+    from kzsim.model import Calendar
+    from kzsim.rng import blocks_for
+
+    sc = load_scenario(scenario)
+    seed = sc.simulation.seed
+    t0 = time.perf_counter()
+    if mode == "sim":
+        run_paths(sc, paths=paths, chunk_paths=chunk_paths)
+    else:
+        cal = Calendar.of(sc)
+        for block in blocks_for(0, paths):
+            draw_block(sc, cal, seed, block)
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": peak_mb, "path_days": paths * sc.simulation.horizon_days}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
+    parser.add_argument("--paths", type=int, nargs="*", default=[10_000, 50_000, 100_000])
+    parser.add_argument("--chunk-paths", type=int, default=None)
+    parser.add_argument("--max-ratio", type=float, default=None, help="fail when sim/draws exceeds this")
+    parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    from kzsim.engine import DEFAULT_CHUNK_PATHS
+
+    chunk = args.chunk_paths or DEFAULT_CHUNK_PATHS
+    if args.child:
+        print(json.dumps(measure(args.scenario, int(args.child[0]), args.child[1], chunk)))
+        return 0
+
+    def child(paths: int, mode: str) -> dict:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--scenario",
+            args.scenario,
+            "--chunk-paths",
+            str(chunk),
+            "--child",
+            str(paths),
+            mode,
+        ]
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    print(f"scenario {Path(args.scenario).name}, chunk {chunk} paths, one process")
+    print(f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8}")
+    worst = 0.0
+    for paths in args.paths:
+        sim = child(paths, "sim")
+        draws = child(paths, "draws")
+        ratio = sim["seconds"] / draws["seconds"]
+        worst = max(worst, ratio)
+        rate = sim["path_days"] / sim["seconds"] / 1e6
+        print(
+            f"{paths:>10,} {sim['seconds']:>8.2f} {rate:>14.2f} {draws['seconds']:>8.2f} {ratio:>6.2f} "
+            f"{sim['peak_mb']:>8.0f}"
+        )
+    if args.max_ratio is not None and worst > args.max_ratio:
+        print(f"FAIL: sim/draws ratio {worst:.2f} exceeds {args.max_ratio}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
