@@ -149,10 +149,9 @@ class Lognormal(_Dist):
         return stats.lognorm(s=sigma, scale=math.exp(mu))
 
 
-class Triangular(_Dist):
-    """Triangular on [low, high] with its peak at ``mode``."""
+class _LowModeHigh(_Dist):
+    """Shared fields of the three-point distributions (triangular, PERT)."""
 
-    dist: Literal["triangular"]
     low: float = Field(allow_inf_nan=False)
     mode: float = Field(allow_inf_nan=False)
     high: float = Field(allow_inf_nan=False)
@@ -161,33 +160,29 @@ class Triangular(_Dist):
     def _order(self):
         if not (self.low <= self.mode <= self.high and self.low < self.high):
             raise ValueError(
-                f"low {self.low:g}, mode {self.mode:g}, high {self.high:g} are out of order (allowed: low <= mode <= high, low < high)"
+                f"low {self.low:g}, mode {self.mode:g}, high {self.high:g} are out of order "
+                "(allowed: low <= mode <= high, low < high)"
             )
         return self
+
+
+class Triangular(_LowModeHigh):
+    """Triangular on [low, high] with its peak at ``mode``."""
+
+    dist: Literal["triangular"]
 
     def frozen(self):
         scale = self.high - self.low
         return stats.triang(c=(self.mode - self.low) / scale, loc=self.low, scale=scale)
 
 
-class Pert(_Dist):
+class Pert(_LowModeHigh):
     """PERT (a beta on [low, high] with most likely value ``mode``; ``lambda`` = 4 by default)."""
 
     dist: Literal["pert"]
-    low: float = Field(allow_inf_nan=False)
-    mode: float = Field(allow_inf_nan=False)
-    high: float = Field(allow_inf_nan=False)
     lambda_: float = Field(default=4.0, alias="lambda", gt=0, allow_inf_nan=False)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not (self.low <= self.mode <= self.high and self.low < self.high):
-            raise ValueError(
-                f"low {self.low:g}, mode {self.mode:g}, high {self.high:g} are out of order (allowed: low <= mode <= high, low < high)"
-            )
-        return self
 
     def frozen(self):
         scale = self.high - self.low
@@ -266,7 +261,8 @@ def _coerce(value: Any) -> Any:
 def _serialize(value: _Dist) -> Any:
     if isinstance(value, Fixed):
         return value.value
-    return value.model_dump(by_alias=True, exclude_none=True)
+    data = value.model_dump(by_alias=True, exclude_none=True)
+    return {"dist": data.pop("dist"), **data}
 
 
 class Bounds:

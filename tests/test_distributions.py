@@ -1,0 +1,91 @@
+"""Scenario distributions: parameters, support checks, and round trips through YAML."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from pydantic import TypeAdapter
+
+from kzsim.distributions import Distribution, Fixed, Lognormal, Normal, Pert, param
+from kzsim.loading import ScenarioError
+from tests.conftest import make_scenario
+
+ADAPTER = TypeAdapter(Distribution)
+U = np.linspace(0.001, 0.999, 999)
+
+
+def test_lognormal_by_mean_and_sd_has_that_mean_and_sd():
+    d = Lognormal(dist="lognormal", mean=10.0, sd=3.0)
+    f = d.frozen()
+    assert_allclose([f.mean(), f.std()], [10.0, 3.0], rtol=1e-12)
+    assert_allclose(Lognormal(dist="lognormal", median=4.0, sigma=1.0).frozen().median(), 4.0, rtol=1e-12)
+
+
+def test_pert_mean_is_the_classic_formula():
+    d = Pert(dist="pert", low=20, mode=25, high=35)
+    assert_allclose(d.mean(), (20 + 4 * 25 + 35) / 6, rtol=1e-12)
+    assert d.support() == (20.0, 35.0)
+
+
+def test_truncated_normal_stays_inside_its_bounds():
+    d = Normal(dist="normal", mean=0.75, sd=0.2, low=0.0, high=1.0)
+    x = d.ppf(U)
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    assert np.all(np.diff(x) > 0)  # a ppf is increasing
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"dist": "uniform", "low": 1, "high": 2},
+        {"dist": "normal", "mean": 0, "sd": 1},
+        {"dist": "lognormal", "median": 3, "sigma": 0.5},
+        {"dist": "triangular", "low": 0, "mode": 1, "high": 4},
+        {"dist": "pert", "low": 0, "mode": 1, "high": 4, "lambda": 6},
+        {"dist": "beta", "a": 2, "b": 5, "low": 10, "high": 20},
+        {"dist": "gamma", "shape": 2, "scale": 3},
+    ],
+)
+def test_ppf_is_scipys_and_increasing(spec):
+    d = ADAPTER.validate_python(spec)
+    x = d.ppf(U)
+    assert_allclose(x, d.frozen().ppf(U), rtol=0)
+    assert np.all(np.diff(x) >= 0)
+    assert d.dist == spec["dist"]
+
+
+def test_a_number_is_a_fixed_distribution_and_is_written_back_as_a_number():
+    sc = make_scenario(**{"electricity.tariff_kzt_per_kwh": {"dist": "pert", "low": 20, "mode": 25, "high": 35}})
+    assert isinstance(sc.market.btc_price_usd, Fixed) and sc.market.btc_price_usd.value == 100000
+    data = sc.to_dict()
+    assert data["market"]["btc_price_usd"] == 100000
+    assert data["electricity"]["tariff_kzt_per_kwh"] == {
+        "dist": "pert",
+        "low": 20,
+        "mode": 25,
+        "high": 35,
+        "lambda": 4.0,
+    }
+    assert make_scenario(data) == sc
+
+
+def test_bounds_are_checked_against_the_support():
+    from pydantic import BaseModel
+
+    class M(BaseModel):
+        x: param(0.0, 1.0)
+
+    M(x={"dist": "beta", "a": 2, "b": 2})
+    with pytest.raises(ValueError, match="truncate"):
+        M(x={"dist": "normal", "mean": 0.5, "sd": 0.1})
+    with pytest.raises(ValueError, match="out of range"):
+        M(x=1.5)
+
+
+def test_positive_parameters_refuse_zero():
+    with pytest.raises(ScenarioError, match="out of range"):
+        make_scenario(**{"market.btc_price_usd": 0})
+    assert math.isfinite(make_scenario(**{"market.btc_price_usd": 1e-6}).market.btc_price_usd.value)
