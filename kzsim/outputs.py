@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -115,7 +116,7 @@ def write_results(
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; results are ordinary files
     try:
-        (tmp / "summary.json").write_text(json.dumps(results.summary, indent=2, allow_nan=True) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(_json_safe(results.summary), indent=2, allow_nan=False) + "\n")
         results.paths.to_parquet(tmp / "paths.parquet", index=False)
         ts = results.timeseries
         ts.to_parquet(tmp / "timeseries.parquet", index=False)
@@ -131,6 +132,17 @@ def write_results(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _json_safe(value):
+    """NaN and infinities become null: strict JSON that every reader accepts."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _swap_into_place(tmp: Path, out: Path, force: bool) -> None:
