@@ -196,3 +196,28 @@ def test_scenario_reference_in_docs_is_up_to_date():
     assert (ROOT / "docs" / "scenario.md").read_text() == reference_markdown(), (
         "docs/scenario.md is stale: run `kzsim schema --markdown > docs/scenario.md`"
     )
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["simulation.horizon_days=1", "simulation.paths=1"],  # one path, one day
+        ["simulation.horizon_days=30", "electricity.quota_fraction=0"],  # nothing mined: cost per BTC undefined
+        ["simulation.horizon_days=60", "market.start_block_height=1049000"],  # crosses the 2028 halving
+    ],
+    ids=["one-path-one-day", "nothing-mined", "across-the-halving"],
+)
+def test_edge_runs_write_a_whole_report(tmp_path, sets):
+    args = ["run", str(SCENARIOS / "small-operator.yaml"), "--paths", "20", "--out", str(tmp_path / "o"), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert len(PdfReader(tmp_path / "o" / "report.pdf").pages) >= len(PAGE_TITLES)
+    if "electricity.quota_fraction=0" in sets:
+        assert summary["cost_per_btc_usd"]["cash"]["p50"] is None and summary["btc_mined"]["mean"] == 0
+    if "market.start_block_height=1049000" in sets:
+        ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet")
+        first, last = ts["hashprice_usd_per_th_day_p50"].iloc[[0, -1]]
+        assert last < 0.7 * first  # the subsidy halved on the way

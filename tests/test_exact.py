@@ -171,3 +171,12 @@ def test_holding_coins_on_a_rising_price_earns_more(exact):
     price = 100_000 * np.exp(2.0 * np.arange(days) / 365)
     assert_allclose(sell["revenue_market_usd"], (0.25 * btc_day * price * 0.999).sum(), rtol=RTOL)
     assert_allclose(hold["revenue_market_usd"], 0.25 * btc_day * days * price[-1] * 0.999, rtol=RTOL)
+
+
+def test_the_halving_splits_the_day_it_happens_on():
+    """1,050,000 is reached 44 blocks into day 5: that day pays (44 x 3.125 + 100 x 1.5625) / 144."""
+    sc = make_scenario(**{"market.start_block_height": 1_050_000 - 5 * 144 - 44})
+    pp = run_paths(sc).per_path
+    per_th = 1e12 * 86400 / (1000e18 * 600) * (1 - 0.02) * 100 * 200  # BTC a day per BTC of reward
+    subsidy = [3.125] * 5 + [(44 * 3.125 + 100 * 1.5625) / 144] + [1.5625] * 4
+    assert_allclose(pp["btc_mined"], per_th * sum(s + 0.05 for s in subsidy), rtol=RTOL)
