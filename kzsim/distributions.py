@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -266,7 +267,13 @@ def _serialize(value: _Dist) -> Any:
 
 
 class Bounds:
-    """Allowed range of a parameter, checked against the support of its distribution."""
+    """Allowed range of a parameter, checked against the support of its distribution.
+
+    ``low``/``high`` are hard limits (a share in [0, 1], a positive price): every value a
+    distribution can give must respect them. ``cap`` is a sanity limit on the size of a
+    value (|x| <= cap): it applies to constants and to the finite ends of a support, so a
+    lognormal price or a normal drift keeps its infinite tail.
+    """
 
     def __init__(
         self,
@@ -274,49 +281,61 @@ class Bounds:
         high: float = math.inf,
         *,
         open_low: bool = False,
+        cap: float = math.inf,
         what: str = "",
     ):
-        self.low, self.high, self.open_low, self.what = low, high, open_low, what
+        self.low, self.high, self.open_low, self.cap, self.what = low, high, open_low, cap, what
 
     def allowed(self) -> str:
         if self.what:
             return self.what
-        if self.high == math.inf:
-            return f"values {'>' if self.open_low else '>='} {self.low:g}"
-        if self.low == -math.inf:
-            return f"values <= {self.high:g}"
-        return f"values in [{self.low:g}, {self.high:g}]"
+        low, high = max(self.low, -self.cap), min(self.high, self.cap)
+        if high == math.inf:
+            return f"values {'>' if self.open_low else '>='} {low:g}"
+        if low == -math.inf:
+            return f"values <= {high:g}"
+        if self.open_low:
+            return f"values in ({low:g}, {high:g}]"
+        return f"values in [{low:g}, {high:g}]"
 
     def __call__(self, value: _Dist) -> _Dist:
         low, high = value.support()
         too_low = low < self.low or (self.open_low and value.is_fixed and low <= self.low)
+        too_big = any(math.isfinite(end) and abs(end) > self.cap for end in (low, high))
+        if value.is_fixed and (too_low or high > self.high or too_big):
+            raise ValueError(f"{value.value:g} is out of range (allowed: {self.allowed()})")
         if too_low or high > self.high:
-            if value.is_fixed:
-                raise ValueError(f"{value.value:g} is out of range (allowed: {self.allowed()})")
             raise ValueError(
                 f"the {value.dist} distribution can give values in [{low:g}, {high:g}], "
                 f"outside the allowed range (allowed: {self.allowed()}; truncate it with "
                 f"low/high or pick a bounded distribution)"
             )
+        if too_big:
+            raise ValueError(
+                f"the {value.dist} distribution reaches [{low:g}, {high:g}] (allowed: {self.allowed()})"
+            )
         return value
 
 
-def param(low: float = -math.inf, high: float = math.inf, *, open_low: bool = False, what: str = ""):
-    """Type of a scenario scalar: a number or a distribution, within [low, high]."""
-    from pydantic import AfterValidator
-
+def param(
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    cap: float = math.inf,
+    what: str = "",
+):
+    """Type of a scenario scalar: a number or a distribution, within [low, high], |x| <= cap."""
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
-        AfterValidator(Bounds(low, high, open_low=open_low, what=what)),
+        AfterValidator(Bounds(low, high, open_low=open_low, cap=cap, what=what)),
         PlainSerializer(_serialize),
     ]
 
 
 def event_distribution():
     """Type of a per-event duration distribution (drawn once per event, not per path)."""
-    from pydantic import AfterValidator
-
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),

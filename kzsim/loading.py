@@ -73,6 +73,7 @@ def read_yaml(path: str | Path) -> dict:
     except UnicodeDecodeError:
         raise ScenarioError([f"{source}: not a text file (allowed: UTF-8 YAML)"]) from None
     try:
+        _check_expanded_size(yaml.compose(text, Loader=_Loader), source)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise ScenarioError([f"{source}: YAML nests too deeply (allowed: a plain mapping of sections)"]) from None
@@ -98,6 +99,36 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}: top level is a {type(data).__name__} (allowed: a YAML mapping of sections)"])
     return data
+
+
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _check_expanded_size(root, source: str) -> None:
+    """Refuse YAML whose aliases expand to more values than a scenario could hold
+    ("billion laughs"): PyYAML shares aliased objects, but validating them walks every copy."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = 1  # a node that refers back to itself counts once
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        sizes[key] = min(total, MAX_EXPANDED_VALUES + 1)
+        return sizes[key]
+
+    if size(root) > MAX_EXPANDED_VALUES:
+        raise ScenarioError(
+            [f"{source}: YAML anchors and aliases expand to over {MAX_EXPANDED_VALUES:,} values "
+             "(allowed: a scenario of plain values; aliases only for small repeats)"]
+        )
 
 
 def parse_override(text: str) -> tuple[str, Any]:

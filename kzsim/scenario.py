@@ -12,18 +12,17 @@ import datetime as dt
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kzsim.distributions import Fixed, _Dist, event_distribution, param
 
 Share = param(0.0, 1.0)
-NonNegative = param(0.0)
-Positive = param(0.0, open_low=True)
-Real = param()
 Volatility = param(0.0, 5.0, what="values in [0, 5] (an annual volatility, 0.5 = 50 %)")
 EventHours = event_distribution()
 
 PER_EVENT = {"x-per-event": True}
+FIRST_BLOCK_DATE = dt.date(2009, 1, 3)
+LAST_SUBSIDY_DATE = dt.date(2139, 12, 31)  # the subsidy reaches zero around 2140
 
 
 class _Section(BaseModel):
@@ -42,6 +41,16 @@ class Simulation(_Section):
         description="calendar months (1-12) counted as winter for tariffs, quota and outages",
     )
 
+    @model_validator(mode="after")
+    def _dates(self):
+        end = self.start_date + dt.timedelta(days=self.horizon_days - 1)
+        if self.start_date < FIRST_BLOCK_DATE or end > LAST_SUBSIDY_DATE:
+            raise ValueError(
+                f"start_date {self.start_date} + horizon_days {self.horizon_days} ends on {end} "
+                f"(allowed: days between {FIRST_BLOCK_DATE} and {LAST_SUBSIDY_DATE}, the years with a block subsidy)"
+            )
+        return self
+
     @field_validator("winter_months")
     @classmethod
     def _months(cls, v: tuple[int, ...]) -> tuple[int, ...]:
@@ -58,9 +67,9 @@ class Asic(_Section):
 
     model: str = Field(min_length=1, description="ASIC model name, e.g. 'Antminer S21'")
     count: int = Field(ge=1, le=10_000_000, description="number of machines")
-    hashrate_th: Positive = Field(description="hashrate of one machine [TH/s] (param)")
-    efficiency_j_per_th: Positive = Field(description="energy per hash [J/TH] (param)")
-    unit_price_usd: NonNegative = Field(0.0, description="purchase price of one machine [USD]")
+    hashrate_th: param(0.0, open_low=True, cap=1e6) = Field(description="hashrate of one machine [TH/s] (param)")
+    efficiency_j_per_th: param(0.0, open_low=True, cap=1e6) = Field(description="energy per hash [J/TH] (param)")
+    unit_price_usd: param(0.0, cap=1e8) = Field(0.0, description="purchase price of one machine [USD]")
 
 
 class Farm(_Section):
@@ -77,10 +86,10 @@ class Farm(_Section):
         1.0, description="time to bring the farm back after a grid outage [h] (param)"
     )
     pool_fee_share: Share = Field(0.025, description="FPPS pool fee [share of reward] (param)")
-    fixed_opex_usd_per_month: NonNegative = Field(
+    fixed_opex_usd_per_month: param(0.0, cap=1e10) = Field(
         0.0, description="staff, maintenance, site, insurance [USD/month] (param)"
     )
-    site_capex_usd: NonNegative = Field(
+    site_capex_usd: param(0.0, cap=1e12) = Field(
         0.0, description="capital for site, substation, cooling, beyond the ASICs [USD] (param)"
     )
     depreciation_years: float = Field(3.0, gt=0, le=50, description="straight-line depreciation of all capex [years]")
@@ -90,16 +99,16 @@ class Farm(_Section):
 class Market(_Section):
     """BTC price, network, fees and the tenge."""
 
-    btc_price_usd: Positive = Field(description="BTC price on the start date [USD] (param)")
+    btc_price_usd: param(0.0, open_low=True, cap=1e9) = Field(description="BTC price on the start date [USD] (param)")
     price_model: Literal["gbm"] = Field("gbm", description="BTC price process")
-    btc_drift_per_year: Real = Field(
+    btc_drift_per_year: param(cap=50.0) = Field(
         0.0, description="expected log-return of BTC plus sigma^2/2 (GBM mu) [1/year] (param)"
     )
     btc_volatility_per_year: Volatility = Field(
         0.5, description="annualised volatility of BTC daily log-returns [1/sqrt(year)] (param)"
     )
-    network_hashrate_eh: Positive = Field(description="network hashrate on the start date [EH/s] (param)")
-    network_difficulty: Positive | None = Field(
+    network_hashrate_eh: param(0.0, open_low=True, cap=1e9) = Field(description="network hashrate on the start date [EH/s] (param)")
+    network_difficulty: param(0.0, open_low=True, cap=1e30) | None = Field(
         None,
         description="difficulty on the start date (default: the one matching the hashrate, "
         "hashrate * 600 / 2^32) (param)",
@@ -111,7 +120,7 @@ class Market(_Section):
         description="block height on the start date (default: estimated from 840,000 on "
         "2024-04-20 at 144 blocks a day)",
     )
-    hashrate_growth_per_year: Real = Field(0.3, description="drift of log network hashrate [1/year] (param)")
+    hashrate_growth_per_year: param(cap=10.0) = Field(0.3, description="drift of log network hashrate [1/year] (param)")
     hashrate_volatility_per_year: Volatility = Field(
         0.15, description="volatility of log network hashrate [1/sqrt(year)] (param)"
     )
@@ -122,12 +131,12 @@ class Market(_Section):
     hashrate_response_lag_days: param(1.0, 3650.0) = Field(
         90.0, description="time constant of the hashrate's response to price [days] (param)"
     )
-    fees_btc_per_block: NonNegative = Field(0.03, description="median transaction fees per block [BTC/block] (param)")
+    fees_btc_per_block: param(0.0, cap=1000.0) = Field(0.03, description="median transaction fees per block [BTC/block] (param)")
     fees_log_volatility: param(0.0, 5.0) = Field(
         0.4, description="sd of the daily log of fees per block [dimensionless] (param)"
     )
-    usd_kzt: Positive = Field(description="exchange rate on the start date [KZT per USD] (param)")
-    kzt_devaluation_per_year: Real = Field(0.05, description="drift of log(KZT per USD) [1/year] (param)")
+    usd_kzt: param(0.0, open_low=True, cap=1e6) = Field(description="exchange rate on the start date [KZT per USD] (param)")
+    kzt_devaluation_per_year: param(cap=10.0) = Field(0.05, description="drift of log(KZT per USD) [1/year] (param)")
     kzt_volatility_per_year: Volatility = Field(
         0.1, description="volatility of log(KZT per USD) [1/sqrt(year)] (param)"
     )
@@ -151,8 +160,8 @@ class Plan7030(_Section):
     """The 70/30 plan: new plants whose output goes 70 % to the grid, 30 % to miners."""
 
     build_probability: Share = Field(description="chance the plants get built [share] (param)")
-    online_delay_days: NonNegative = Field(description="days from start until the plants deliver [days] (param)")
-    plant_capacity_mw: NonNegative = Field(description="new capacity [MW] (param)")
+    online_delay_days: param(0.0, cap=36_500.0) = Field(description="days from start until the plants deliver [days] (param)")
+    plant_capacity_mw: param(0.0, cap=1e6) = Field(description="new capacity [MW] (param)")
     capacity_factor: Share = Field(0.8, description="average output / capacity [share] (param)")
     miner_share: Share = Field(0.3, description="share of output reserved for miners (param)")
     farm_allocation_share: Share = Field(description="this farm's share of the miners' allocation [share] (param)")
@@ -171,7 +180,7 @@ DEFAULT_BRACKETS = (
 class Electricity(_Section):
     """Tariff, mining fee, procurement on the state platform and the purchase quota."""
 
-    tariff_kzt_per_kwh: NonNegative = Field(description="price of power bought on the platform [KZT/kWh] (param)")
+    tariff_kzt_per_kwh: param(0.0, cap=1e4) = Field(description="price of power bought on the platform [KZT/kWh] (param)")
     winter_tariff_premium_share: param(0.0, 5.0) = Field(
         0.0, description="extra on the tariff in winter months [share] (param)"
     )
@@ -189,9 +198,9 @@ class Electricity(_Section):
         description="'lots': 1 MWh transactions with per-lot fees (the article); "
         "'day_ahead': one prepaid purchase a day (the regulator's auction)",
     )
-    lot_size_mwh: Positive = Field(1.0, description="energy per transaction [MWh] (param)")
-    lot_fee_kzt: NonNegative = Field(0.0, description="platform fee per lot [KZT/lot] (param)")
-    lot_admin_cost_kzt: NonNegative = Field(0.0, description="staff and bank cost per lot [KZT/lot] (param)")
+    lot_size_mwh: param(0.0, open_low=True, cap=1e5) = Field(1.0, description="energy per transaction [MWh] (param)")
+    lot_fee_kzt: param(0.0, cap=1e9) = Field(0.0, description="platform fee per lot [KZT/lot] (param)")
+    lot_admin_cost_kzt: param(0.0, cap=1e9) = Field(0.0, description="staff and bank cost per lot [KZT/lot] (param)")
     payment_failure_probability: Share = Field(
         0.0,
         description="chance a lot's payment fails (lots) or a prepayment is missed "
@@ -205,10 +214,10 @@ class Electricity(_Section):
     day_ahead_price_volatility: param(0.0, 2.0) = Field(
         0.0, description="sd of the daily log of the cleared price around the tariff (param)"
     )
-    day_ahead_floor_kzt_per_kwh: NonNegative = Field(
+    day_ahead_floor_kzt_per_kwh: param(0.0, cap=1e4) = Field(
         0.0, description="lowest cleared price of the auction [KZT/kWh] (param)"
     )
-    day_ahead_fee_kzt_per_day: NonNegative = Field(
+    day_ahead_fee_kzt_per_day: param(0.0, cap=1e10) = Field(
         0.0, description="platform and bank fee of a daily purchase [KZT/day] (param)"
     )
     quota_fraction: Share = Field(1.0, description="share of the farm's full-power demand the platform sells (param)")
@@ -229,13 +238,13 @@ class Electricity(_Section):
 class Grid(_Section):
     """Grid outages: seasonal Poisson arrivals with heavy-tailed durations."""
 
-    outage_rate_per_year: NonNegative = Field(
+    outage_rate_per_year: param(0.0, cap=3650.0) = Field(
         description="outages a year outside winter, before grid stress [1/year] (param)"
     )
-    winter_rate_multiplier: NonNegative = Field(
+    winter_rate_multiplier: param(0.0, cap=100.0) = Field(
         1.0, description="outage rate in winter months / rate outside winter (param)"
     )
-    grid_stress_multiplier: NonNegative = Field(
+    grid_stress_multiplier: param(0.0, cap=100.0) = Field(
         1.0, description="extra stress from illegal consumption: rate * this (param)"
     )
     outage_duration_hours: EventHours = Field(
@@ -256,7 +265,7 @@ class Regulation(_Section):
         description="the rest of the BTC: 'sell' daily at market, or 'hold' to the horizon end (marked to market)",
     )
     profit_tax_rate: Share = Field(description="corporate income tax on profit (param)")
-    compliance_fixed_usd_per_year: NonNegative = Field(0.0, description="licence, reporting, audit [USD/year] (param)")
+    compliance_fixed_usd_per_year: param(0.0, cap=1e10) = Field(0.0, description="licence, reporting, audit [USD/year] (param)")
     compliance_opex_share: Share = Field(0.0, description="compliance cost as a share of operating expenses (param)")
 
 
