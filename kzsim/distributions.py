@@ -250,7 +250,7 @@ def _coerce(value: Any) -> Any:
         return {"dist": "fixed", "value": float(value)}
     if isinstance(value, dict):
         if "dist" not in value:
-            raise ValueError("a distribution needs a `dist` key (one of: " + ", ".join(DIST_NAMES) + ")")
+            raise ValueError("a distribution needs a `dist` key (allowed: " + ", ".join(DIST_NAMES) + ")")
         return value
     if isinstance(value, _Dist):
         return value

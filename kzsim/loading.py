@@ -11,6 +11,7 @@ import copy
 import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 reads `1e6` as text; scenario authors mean a number (as YAML 1.2 does).
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 class ScenarioError(Exception):
@@ -138,7 +145,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, value = text.split("=", 1)
     key = key.strip()
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = yaml.load(value, Loader=_Loader) if value.strip() else None  # noqa: S506 - safe
     except yaml.YAMLError:
         raise ScenarioError([f"--set {text}: value is not valid YAML"]) from None
     return key, parsed
