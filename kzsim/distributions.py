@@ -33,10 +33,10 @@ class _Dist(BaseModel):
     def frozen(self):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
-    def support(self) -> tuple[float, float]:
-        """Smallest interval that holds every value the distribution can give."""
-        low, high = self.frozen().support()
-        return float(low), float(high)
+    def support(self) -> tuple[float, float]:  # pragma: no cover - every subclass overrides
+        """Smallest interval that holds every value the distribution can give (exact, from
+        the parameters: scipy's loc + a * scale can round a bound outside them)."""
+        raise NotImplementedError
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Values for uniforms ``u`` in (0, 1) (inverse CDF)."""
@@ -86,6 +86,9 @@ class Uniform(_Dist):
             raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
     def frozen(self):
         return stats.uniform(loc=self.low, scale=self.high - self.low)
 
@@ -106,6 +109,9 @@ class Normal(_Dist):
         if self.low is not None and self.high is not None and not self.low < self.high:
             raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
+
+    def support(self) -> tuple[float, float]:
+        return (-math.inf if self.low is None else self.low, math.inf if self.high is None else self.high)
 
     def frozen(self):
         if self.low is None and self.high is None:
@@ -145,6 +151,9 @@ class Lognormal(_Dist):
         s2 = math.log1p((self.sd / self.mean_) ** 2)
         return math.log(self.mean_) - s2 / 2, math.sqrt(s2)
 
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
+
     def frozen(self):
         mu, sigma = self.log_params()
         return stats.lognorm(s=sigma, scale=math.exp(mu))
@@ -156,6 +165,9 @@ class _LowModeHigh(_Dist):
     low: float = Field(allow_inf_nan=False)
     mode: float = Field(allow_inf_nan=False)
     high: float = Field(allow_inf_nan=False)
+
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
 
     @model_validator(mode="after")
     def _order(self):
@@ -207,6 +219,9 @@ class Beta(_Dist):
             raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
         return self
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
     def frozen(self):
         return stats.beta(self.a, self.b, loc=self.low, scale=self.high - self.low)
 
@@ -218,6 +233,9 @@ class Gamma(_Dist):
     shape: float = Field(gt=0, allow_inf_nan=False)
     scale: float = Field(gt=0, allow_inf_nan=False)
     low: float = Field(default=0.0, allow_inf_nan=False)
+
+    def support(self) -> tuple[float, float]:
+        return self.low, math.inf
 
     def frozen(self):
         return stats.gamma(self.shape, loc=self.low, scale=self.scale)
@@ -311,9 +329,7 @@ class Bounds:
                 f"low/high or pick a bounded distribution)"
             )
         if too_big:
-            raise ValueError(
-                f"the {value.dist} distribution reaches [{low:g}, {high:g}] (allowed: {self.allowed()})"
-            )
+            raise ValueError(f"the {value.dist} distribution reaches [{low:g}, {high:g}] (allowed: {self.allowed()})")
         return value
 
 

@@ -133,8 +133,10 @@ def _check_expanded_size(root, source: str) -> None:
 
     if size(root) > MAX_EXPANDED_VALUES:
         raise ScenarioError(
-            [f"{source}: YAML anchors and aliases expand to over {MAX_EXPANDED_VALUES:,} values "
-             "(allowed: a scenario of plain values; aliases only for small repeats)"]
+            [
+                f"{source}: YAML anchors and aliases expand to over {MAX_EXPANDED_VALUES:,} values "
+                "(allowed: a scenario of plain values; aliases only for small repeats)"
+            ]
         )
 
 

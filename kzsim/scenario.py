@@ -107,7 +107,9 @@ class Market(_Section):
     btc_volatility_per_year: Volatility = Field(
         0.5, description="annualised volatility of BTC daily log-returns [1/sqrt(year)] (param)"
     )
-    network_hashrate_eh: param(0.0, open_low=True, cap=1e9) = Field(description="network hashrate on the start date [EH/s] (param)")
+    network_hashrate_eh: param(0.0, open_low=True, cap=1e9) = Field(
+        description="network hashrate on the start date [EH/s] (param)"
+    )
     network_difficulty: param(0.0, open_low=True, cap=1e30) | None = Field(
         None,
         description="difficulty on the start date (default: the one matching the hashrate, "
@@ -131,11 +133,15 @@ class Market(_Section):
     hashrate_response_lag_days: param(1.0, 3650.0) = Field(
         90.0, description="time constant of the hashrate's response to price [days] (param)"
     )
-    fees_btc_per_block: param(0.0, cap=1000.0) = Field(0.03, description="median transaction fees per block [BTC/block] (param)")
+    fees_btc_per_block: param(0.0, cap=1000.0) = Field(
+        0.03, description="median transaction fees per block [BTC/block] (param)"
+    )
     fees_log_volatility: param(0.0, 5.0) = Field(
         0.4, description="sd of the daily log of fees per block [dimensionless] (param)"
     )
-    usd_kzt: param(0.0, open_low=True, cap=1e6) = Field(description="exchange rate on the start date [KZT per USD] (param)")
+    usd_kzt: param(0.0, open_low=True, cap=1e6) = Field(
+        description="exchange rate on the start date [KZT per USD] (param)"
+    )
     kzt_devaluation_per_year: param(cap=10.0) = Field(0.05, description="drift of log(KZT per USD) [1/year] (param)")
     kzt_volatility_per_year: Volatility = Field(
         0.1, description="volatility of log(KZT per USD) [1/sqrt(year)] (param)"
@@ -160,7 +166,9 @@ class Plan7030(_Section):
     """The 70/30 plan: new plants whose output goes 70 % to the grid, 30 % to miners."""
 
     build_probability: Share = Field(description="chance the plants get built [share] (param)")
-    online_delay_days: param(0.0, cap=36_500.0) = Field(description="days from start until the plants deliver [days] (param)")
+    online_delay_days: param(0.0, cap=36_500.0) = Field(
+        description="days from start until the plants deliver [days] (param)"
+    )
     plant_capacity_mw: param(0.0, cap=1e6) = Field(description="new capacity [MW] (param)")
     capacity_factor: Share = Field(0.8, description="average output / capacity [share] (param)")
     miner_share: Share = Field(0.3, description="share of output reserved for miners (param)")
@@ -180,7 +188,9 @@ DEFAULT_BRACKETS = (
 class Electricity(_Section):
     """Tariff, mining fee, procurement on the state platform and the purchase quota."""
 
-    tariff_kzt_per_kwh: param(0.0, cap=1e4) = Field(description="price of power bought on the platform [KZT/kWh] (param)")
+    tariff_kzt_per_kwh: param(0.0, cap=1e4) = Field(
+        description="price of power bought on the platform [KZT/kWh] (param)"
+    )
     winter_tariff_premium_share: param(0.0, 5.0) = Field(
         0.0, description="extra on the tariff in winter months [share] (param)"
     )
@@ -265,7 +275,9 @@ class Regulation(_Section):
         description="the rest of the BTC: 'sell' daily at market, or 'hold' to the horizon end (marked to market)",
     )
     profit_tax_rate: Share = Field(description="corporate income tax on profit (param)")
-    compliance_fixed_usd_per_year: param(0.0, cap=1e10) = Field(0.0, description="licence, reporting, audit [USD/year] (param)")
+    compliance_fixed_usd_per_year: param(0.0, cap=1e10) = Field(
+        0.0, description="licence, reporting, audit [USD/year] (param)"
+    )
     compliance_opex_share: Share = Field(0.0, description="compliance cost as a share of operating expenses (param)")
 
 

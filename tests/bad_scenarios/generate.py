@@ -48,9 +48,7 @@ def edit(old: str, new: str) -> str:
     return BASE.replace(old, new, 1)
 
 
-LAUGHS = "".join(
-    f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for a, b in zip("bcdefgh", "abcdefg")
-)
+LAUGHS = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for a, b in zip("bcdefgh", "abcdefg"))
 
 # name: (expected key, expected words, text)
 CASES: dict[str, tuple[str, str, str]] = {
@@ -63,44 +61,143 @@ CASES: dict[str, tuple[str, str, str]] = {
     # wrong types
     "type-text-for-int": ("simulation.horizon_days", "whole number", edit("horizon_days: 30", "horizon_days: thirty")),
     "type-float-for-int": ("simulation.paths", "whole number", edit("paths: 10", "paths: 10.5")),
-    "type-text-for-param": ("market.btc_price_usd", "not a number", edit("btc_price_usd: 90000", "btc_price_usd: high")),
+    "type-text-for-param": (
+        "market.btc_price_usd",
+        "not a number",
+        edit("btc_price_usd: 90000", "btc_price_usd: high"),
+    ),
     "type-bool-for-param": ("market.btc_price_usd", "boolean", edit("btc_price_usd: 90000", "btc_price_usd: true")),
-    "type-list-for-param": ("electricity.tariff_kzt_per_kwh", "not a number", edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: [25, 30]")),
-    "type-section-is-a-number": ("grid", "not a section", edit("grid:\n  outage_rate_per_year: 3\n  outage_duration_hours: {dist: lognormal, median: 4, sigma: 1.0}\n", "grid: 3\n")),
-    "type-fleet-not-a-list": ("farm.fleet", "not a list", edit("  fleet:\n    - model: Antminer S21\n      count: 100\n      hashrate_th: 200\n      efficiency_j_per_th: 17.5\n", "  fleet: S21\n")),
-    "type-mode-not-allowed": ("electricity.procurement_mode", "not allowed", edit("procurement_mode: day_ahead", "procurement_mode: auction")),
+    "type-list-for-param": (
+        "electricity.tariff_kzt_per_kwh",
+        "not a number",
+        edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: [25, 30]"),
+    ),
+    "type-section-is-a-number": (
+        "grid",
+        "not a section",
+        edit(
+            "grid:\n  outage_rate_per_year: 3\n  outage_duration_hours: {dist: lognormal, median: 4, sigma: 1.0}\n",
+            "grid: 3\n",
+        ),
+    ),
+    "type-fleet-not-a-list": (
+        "farm.fleet",
+        "not a list",
+        edit(
+            "  fleet:\n    - model: Antminer S21\n      count: 100\n      hashrate_th: 200\n      efficiency_j_per_th: 17.5\n",
+            "  fleet: S21\n",
+        ),
+    ),
+    "type-mode-not-allowed": (
+        "electricity.procurement_mode",
+        "not allowed",
+        edit("procurement_mode: day_ahead", "procurement_mode: auction"),
+    ),
     # unknown keys and misspellings
-    "unknown-misspelt-tariff": ("electricity.tarif_kzt_per_kwh", "did you mean `tariff_kzt_per_kwh`", edit("  tariff_kzt_per_kwh:", "  tarif_kzt_per_kwh:")),
+    "unknown-misspelt-tariff": (
+        "electricity.tarif_kzt_per_kwh",
+        "did you mean `tariff_kzt_per_kwh`",
+        edit("  tariff_kzt_per_kwh:", "  tarif_kzt_per_kwh:"),
+    ),
     "unknown-misspelt-section": ("regulatoin", "did you mean `regulation`", edit("regulation:", "regulatoin:")),
-    "unknown-key-in-fleet": ("farm.fleet.0.hashrate", "did you mean `hashrate_th`", edit("      hashrate_th: 200", "      hashrate_th: 200\n      hashrate: 200")),
-    "unknown-key-in-distribution": ("grid.outage_duration_hours", "median and sigma, or mean and sd", edit("median: 4, sigma: 1.0}", "median: 4, sigma: 1.0, sd: 2}")),
-    "unknown-percent-unit": ("regulation.aifc_sale_percent", "unknown key", edit("  aifc_sale_share: 0.75", "  aifc_sale_share: 0.75\n  aifc_sale_percent: 75")),
+    "unknown-key-in-fleet": (
+        "farm.fleet.0.hashrate",
+        "did you mean `hashrate_th`",
+        edit("      hashrate_th: 200", "      hashrate_th: 200\n      hashrate: 200"),
+    ),
+    "unknown-key-in-distribution": (
+        "grid.outage_duration_hours",
+        "median and sigma, or mean and sd",
+        edit("median: 4, sigma: 1.0}", "median: 4, sigma: 1.0, sd: 2}"),
+    ),
+    "unknown-percent-unit": (
+        "regulation.aifc_sale_percent",
+        "unknown key",
+        edit("  aifc_sale_share: 0.75", "  aifc_sale_share: 0.75\n  aifc_sale_percent: 75"),
+    ),
     # missing sections and keys
-    "missing-section-grid": ("grid", "required key is missing", edit("grid:\n  outage_rate_per_year: 3\n  outage_duration_hours: {dist: lognormal, median: 4, sigma: 1.0}\n", "")),
+    "missing-section-grid": (
+        "grid",
+        "required key is missing",
+        edit(
+            "grid:\n  outage_rate_per_year: 3\n  outage_duration_hours: {dist: lognormal, median: 4, sigma: 1.0}\n", ""
+        ),
+    ),
     "missing-key-seed": ("simulation.seed", "required key is missing", edit("  seed: 1\n", "")),
     "missing-fleet-count": ("farm.fleet.0.count", "required key is missing", edit("      count: 100\n", "")),
     "missing-name": ("name", "required key is missing", edit("name: corpus-base\n", "")),
-    "empty-fleet": ("farm.fleet", "at least one item", edit("  fleet:\n    - model: Antminer S21\n      count: 100\n      hashrate_th: 200\n      efficiency_j_per_th: 17.5\n", "  fleet: []\n")),
+    "empty-fleet": (
+        "farm.fleet",
+        "at least one item",
+        edit(
+            "  fleet:\n    - model: Antminer S21\n      count: 100\n      hashrate_th: 200\n      efficiency_j_per_th: 17.5\n",
+            "  fleet: []\n",
+        ),
+    ),
     # durations and counts
     "negative-horizon": ("simulation.horizon_days", ">= 1", edit("horizon_days: 30", "horizon_days: -30")),
     "zero-horizon": ("simulation.horizon_days", ">= 1", edit("horizon_days: 30", "horizon_days: 0")),
     "zero-paths": ("simulation.paths", ">= 1", edit("paths: 10", "paths: 0")),
-    "negative-restart-hours": ("farm.restart_hours", "out of range", edit("  cooling_overhead_fraction: 0.1", "  cooling_overhead_fraction: 0.1\n  restart_hours: -2")),
-    "negative-outage-duration": ("grid.outage_duration_hours", "durations >= 0", edit("{dist: lognormal, median: 4, sigma: 1.0}", "-4")),
+    "negative-restart-hours": (
+        "farm.restart_hours",
+        "out of range",
+        edit("  cooling_overhead_fraction: 0.1", "  cooling_overhead_fraction: 0.1\n  restart_hours: -2"),
+    ),
+    "negative-outage-duration": (
+        "grid.outage_duration_hours",
+        "durations >= 0",
+        edit("{dist: lognormal, median: 4, sigma: 1.0}", "-4"),
+    ),
     "zero-machines": ("farm.fleet.0.count", ">= 1", edit("count: 100", "count: 0")),
     # shares outside [0, 1]
     "share-above-one": ("regulation.aifc_sale_share", "[0, 1]", edit("aifc_sale_share: 0.75", "aifc_sale_share: 75")),
     "share-negative": ("regulation.profit_tax_rate", "[0, 1]", edit("profit_tax_rate: 0.2", "profit_tax_rate: -0.2")),
-    "probability-above-one": ("electricity.payment_failure_probability", "[0, 1]", edit("payment_failure_probability: 0.01", "payment_failure_probability: 1.01")),
-    "share-unbounded-normal": ("regulation.aifc_sale_share", "truncate", edit("aifc_sale_share: 0.75", "aifc_sale_share: {dist: normal, mean: 0.75, sd: 0.05}")),
+    "probability-above-one": (
+        "electricity.payment_failure_probability",
+        "[0, 1]",
+        edit("payment_failure_probability: 0.01", "payment_failure_probability: 1.01"),
+    ),
+    "share-unbounded-normal": (
+        "regulation.aifc_sale_share",
+        "truncate",
+        edit("aifc_sale_share: 0.75", "aifc_sale_share: {dist: normal, mean: 0.75, sd: 0.05}"),
+    ),
     # impossible distribution parameters
-    "dist-negative-sd": ("market.btc_price_usd.sd", "> 0", edit("btc_price_usd: 90000", "btc_price_usd: {dist: lognormal, mean: 90000, sd: -1}")),
-    "dist-min-above-max": ("electricity.tariff_kzt_per_kwh", "low < high", edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: uniform, low: 30, high: 20}")),
-    "dist-pert-mode-outside": ("electricity.tariff_kzt_per_kwh", "low <= mode <= high", edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: pert, low: 20, mode: 40, high: 30}")),
-    "dist-unknown-name": ("electricity.tariff_kzt_per_kwh", "unknown distribution", edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: weibull, k: 2}")),
-    "dist-no-dist-key": ("electricity.tariff_kzt_per_kwh", "needs a `dist` key", edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {low: 20, high: 30}")),
-    "dist-lognormal-half-pair": ("grid.outage_duration_hours", "median and sigma, or mean and sd", edit("median: 4, sigma: 1.0}", "median: 4, sd: 1.0}")),
-    "dist-gamma-zero-shape": ("market.btc_volatility_per_year.shape", "> 0", edit("btc_volatility_per_year: 0.5", "btc_volatility_per_year: {dist: gamma, shape: 0, scale: 0.1}")),
+    "dist-negative-sd": (
+        "market.btc_price_usd.sd",
+        "> 0",
+        edit("btc_price_usd: 90000", "btc_price_usd: {dist: lognormal, mean: 90000, sd: -1}"),
+    ),
+    "dist-min-above-max": (
+        "electricity.tariff_kzt_per_kwh",
+        "low < high",
+        edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: uniform, low: 30, high: 20}"),
+    ),
+    "dist-pert-mode-outside": (
+        "electricity.tariff_kzt_per_kwh",
+        "low <= mode <= high",
+        edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: pert, low: 20, mode: 40, high: 30}"),
+    ),
+    "dist-unknown-name": (
+        "electricity.tariff_kzt_per_kwh",
+        "unknown distribution",
+        edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {dist: weibull, k: 2}"),
+    ),
+    "dist-no-dist-key": (
+        "electricity.tariff_kzt_per_kwh",
+        "needs a `dist` key",
+        edit("tariff_kzt_per_kwh: 25", "tariff_kzt_per_kwh: {low: 20, high: 30}"),
+    ),
+    "dist-lognormal-half-pair": (
+        "grid.outage_duration_hours",
+        "median and sigma, or mean and sd",
+        edit("median: 4, sigma: 1.0}", "median: 4, sd: 1.0}"),
+    ),
+    "dist-gamma-zero-shape": (
+        "market.btc_volatility_per_year.shape",
+        "> 0",
+        edit("btc_volatility_per_year: 0.5", "btc_volatility_per_year: {dist: gamma, shape: 0, scale: 0.1}"),
+    ),
     # NaN, infinity, huge numbers
     "nan-price": ("market.btc_price_usd", "finite", edit("btc_price_usd: 90000", "btc_price_usd: .nan")),
     "inf-price": ("market.btc_price_usd", "finite", edit("btc_price_usd: 90000", "btc_price_usd: .inf")),
@@ -110,22 +207,53 @@ CASES: dict[str, tuple[str, str, str]] = {
     "huge-horizon": ("simulation.horizon_days", "<= 36500", edit("horizon_days: 30", "horizon_days: 1000000")),
     # dates
     "date-bad-month": ("simulation.start_date", "YYYY-MM-DD", edit("start_date: 2026-01-01", "start_date: 2026-13-01")),
-    "date-wrong-format": ("simulation.start_date", "YYYY-MM-DD", edit("start_date: 2026-01-01", "start_date: 01/02/2026")),
+    "date-wrong-format": (
+        "simulation.start_date",
+        "YYYY-MM-DD",
+        edit("start_date: 2026-01-01", "start_date: 01/02/2026"),
+    ),
     "date-before-bitcoin": ("simulation", "2009-01-03", edit("start_date: 2026-01-01", "start_date: 2001-01-01")),
     "date-past-last-subsidy": ("simulation", "2139-12-31", edit("start_date: 2026-01-01", "start_date: 2139-12-15")),
-    "winter-month-13": ("simulation.winter_months", "1 to 12", edit("  seed: 1\n", "  seed: 1\n  winter_months: [12, 13]\n")),
+    "winter-month-13": (
+        "simulation.winter_months",
+        "1 to 12",
+        edit("  seed: 1\n", "  seed: 1\n  winter_months: [12, 13]\n"),
+    ),
     # brackets
-    "brackets-not-from-zero": ("electricity.mining_fee_brackets", "min_price_kzt_per_kwh: 0", edit("  procurement_mode: day_ahead", "  procurement_mode: day_ahead\n  mining_fee_brackets: [{min_price_kzt_per_kwh: 5, fee_kzt_per_kwh: 3}]")),
+    "brackets-not-from-zero": (
+        "electricity.mining_fee_brackets",
+        "min_price_kzt_per_kwh: 0",
+        edit(
+            "  procurement_mode: day_ahead",
+            "  procurement_mode: day_ahead\n  mining_fee_brackets: [{min_price_kzt_per_kwh: 5, fee_kzt_per_kwh: 3}]",
+        ),
+    ),
     # files that are not scenarios
     "empty-file": ("", "file is empty", ""),
     "only-a-comment": ("", "file is empty", "# nothing here\n"),
     "top-level-list": ("", "top level is a list", "- name: x\n- name: y\n"),
     "top-level-text": ("", "top level is a str", "just some words\n"),
     # YAML that attacks the loader
-    "billion-laughs": ("", "expand to over", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + LAUGHS + "farm: {fleet: *h}\n"),
-    "python-object-tag": ("line 16, column 18", "tag is not allowed", edit("btc_price_usd: 90000", "btc_price_usd: !!python/object/apply:os.system ['echo pwned']")),
-    "python-name-tag": ("line 2, column 7", "tag is not allowed", edit("name: corpus-base", "name: !!python/name:os.system")),
-    "custom-tag": ("line 16, column 18", "tag is not allowed", edit("btc_price_usd: 90000", "btc_price_usd: !price 90000")),
+    "billion-laughs": (
+        "",
+        "expand to over",
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + LAUGHS + "farm: {fleet: *h}\n",
+    ),
+    "python-object-tag": (
+        "line 16, column 18",
+        "tag is not allowed",
+        edit("btc_price_usd: 90000", "btc_price_usd: !!python/object/apply:os.system ['echo pwned']"),
+    ),
+    "python-name-tag": (
+        "line 2, column 7",
+        "tag is not allowed",
+        edit("name: corpus-base", "name: !!python/name:os.system"),
+    ),
+    "custom-tag": (
+        "line 16, column 18",
+        "tag is not allowed",
+        edit("btc_price_usd: 90000", "btc_price_usd: !price 90000"),
+    ),
 }
 
 
