@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -73,20 +74,133 @@ def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, qui
     except OutputExistsError as exc:
         raise BadInput(str(exc)) from None
     n = paths or sc.simulation.paths
+    chunk = chunk_paths or DEFAULT_CHUNK_PATHS
+    _check_resources(scenario, sc, n, chunk, quiet)
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
-        with _progress(quiet, n) as progress:
-            results = simulate(
-                sc, paths=n, seed=seed, chunk_paths=chunk_paths or DEFAULT_CHUNK_PATHS, progress=progress
-            )
-        results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo(f"kzsim: interrupted; nothing was written to {out}", err=True)
-        sys.exit(130)
+    with _interruptible(out):
+        try:
+            with _progress(quiet, n, sc.simulation.horizon_days) as progress:
+                results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress)
+            results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
+        except OutputExistsError as exc:
+            raise BadInput(str(exc)) from None
     if not quiet:
         _print_summary(results.summary, out)
+
+
+class Interrupted(BaseException):
+    """Raised by the SIGINT/SIGTERM handlers so that cleanup code runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+class _interruptible:
+    """Ctrl-C (SIGINT) and SIGTERM stop the run cleanly: temporary files are removed,
+    the previous results stay as they were, kzsim exits with 130 / 143."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.saved: dict = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            raise Interrupted(signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        for sig, previous in self.saved.items():
+            signal.signal(sig, previous)
+        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            code = exc.exit_code if isinstance(exc, Interrupted) else 130
+            name = "SIGTERM" if code == 128 + signal.SIGTERM else "Ctrl-C"
+            click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
+            sys.exit(code)
+        return False
+
+
+def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool) -> None:
+    """Refuse a run that would not fit in memory; announce a long or large one."""
+    from kzsim.engine import estimate_resources
+    from kzsim.system import available_memory_bytes
+
+    est = estimate_resources(sc, paths, chunk)
+    available = available_memory_bytes()
+    if available is not None and est.memory_bytes > 0.9 * available:
+        per_path = est.table_bytes / paths
+        fits = int(max(0.0, 0.9 * available - (est.memory_bytes - est.table_bytes)) / per_path)
+        raise BadInput(
+            f"{path}: simulation.paths: {paths:,} paths x {sc.simulation.horizon_days} days need about "
+            f"{est.memory_bytes / 1e9:.1f} GB of memory and {available / 1e9:.1f} GB are available "
+            f"(allowed: at most about {fits:,} paths here, or a shorter horizon)"
+        )
+    if not quiet and (est.seconds > 30 or est.memory_bytes > 1e9):
+        click.echo(
+            f"kzsim: {paths:,} paths x {sc.simulation.horizon_days} days: about {est.seconds:,.0f} s and "
+            f"{est.memory_bytes / 1e9:.1f} GB of memory",
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(), help="Where to write the new run (default: RESULTS_DIR-rerun).")
+@click.option("--force", is_flag=True, help="Replace the results already in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def rerun(results_dir, out_dir, force, quiet):
+    """Run again what made RESULTS_DIR and check that every output bit matches.
+
+    Uses the folder's scenario.resolved.yaml and manifest.json (seed, paths); exits 0 when
+    paths.parquet, timeseries.parquet and summary.json are identical, 1 when they differ.
+    """
+    import json
+
+    from kzsim.api import simulate
+    from kzsim.loading import read_yaml, scenario_from_dict
+    from kzsim.reproduce import compare_runs, version_differences
+
+    src = Path(results_dir)
+    manifest_file, scenario_file = src / "manifest.json", src / "scenario.resolved.yaml"
+    for f in (manifest_file, scenario_file):
+        if not f.is_file():
+            raise BadInput(f"{f}: file not found (allowed: a folder written by kzsim run)")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        paths, seed = int(manifest["paths"]), int(manifest["seed"])
+    except (ValueError, KeyError, TypeError):
+        raise BadInput(f"{manifest_file}: not a kzsim manifest (allowed: a folder written by kzsim run)") from None
+    try:
+        sc = scenario_from_dict(read_yaml(scenario_file), source=str(scenario_file))
+    except ScenarioError as exc:
+        raise BadInput(str(exc)) from None
+    out = Path(out_dir) if out_dir else src.with_name(src.name + "-rerun")
+    try:
+        check_out_dir(out, force)
+    except OutputExistsError as exc:
+        raise BadInput(str(exc)) from None
+    for line in version_differences(manifest):
+        click.echo(f"kzsim: {line}", err=True)
+    with _interruptible(out):
+        with _progress(quiet, paths, sc.simulation.horizon_days) as progress:
+            results = simulate(sc, paths=paths, seed=seed, progress=progress)
+        results.write(
+            out,
+            force=force,
+            scenario_file=scenario_file,
+            report=(src / "report.pdf").exists(),
+            command="kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        )
+    differences = compare_runs(src, out)
+    if differences:
+        click.echo(f"{out}: differs from {src}:", err=True)
+        for line in differences:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+    click.echo(f"{out}: identical to {src} (every per-path value, per-day series and summary figure)")
 
 
 @main.command()
@@ -123,14 +237,16 @@ def schema(markdown):
 class _progress:
     """A rich progress bar on a terminal; nothing in pipes, CI or with --quiet."""
 
-    def __init__(self, quiet: bool, total: int):
+    def __init__(self, quiet: bool, total: int, days: int):
         self.enabled = not quiet and sys.stderr.isatty()
         self.total = total
+        self.days = days
         self.bar = None
 
     def __enter__(self):
         if not self.enabled:
             return None
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -140,19 +256,28 @@ class _progress:
             TimeRemainingColumn,
         )
 
+        days = self.days
         self.bar = Progress(
             TextColumn("simulating"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("paths"),
+            TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("left"),
             TimeRemainingColumn(),
             transient=True,
-            console=__import__("rich.console").console.Console(stderr=True),
+            console=Console(stderr=True),
         )
         self.bar.start()
-        task = self.bar.add_task("run", total=self.total)
-        return lambda done, total: self.bar.update(task, completed=done)
+        task = self.bar.add_task("run", total=self.total, rate="")
+
+        def update(done: int, total: int) -> None:
+            elapsed = self.bar.tasks[0].elapsed or 0.0
+            rate = f"{done * days / elapsed / 1e6:.1f} M path-days/s" if elapsed > 0 else ""
+            self.bar.update(task, completed=done, rate=rate)
+
+        return update
 
     def __exit__(self, *exc):
         if self.bar is not None:

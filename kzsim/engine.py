@@ -26,6 +26,43 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 
 Progress = Callable[[int, int], None]
 
+# Resource model, measured with benchmarks/bench_engine.py on the project's machine
+PATH_DAYS_PER_SECOND = 3.0e6  # one core, baseline-like scenario
+WORKING_ARRAYS = 40  # (days x chunk) float64 arrays alive at the peak of a chunk (measured: ~33)
+BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, matplotlib
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """Expected peak memory and time of a run (see :func:`estimate_resources`)."""
+
+    memory_bytes: float
+    seconds: float
+    working_bytes: float
+    table_bytes: float
+
+
+def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int = DEFAULT_CHUNK_PATHS) -> ResourceEstimate:
+    """Estimate the peak memory [bytes] and the time [s] of simulating ``paths`` paths.
+
+    Notes
+    -----
+    memory = base + working (chunk x days x 8 B x arrays alive) + per-day sample
+    + per-path table (paths x columns x 8 B, x3 for the DataFrame and the Parquet writer).
+    """
+    days = scenario.simulation.horizon_days
+    chunk = max(min(chunk_paths, paths), BLOCK_PATHS)
+    working = chunk * days * 8.0 * WORKING_ARRAYS
+    sample = min(paths, TIMESERIES_SAMPLE_PATHS) * days * 8.0 * len(DAILY_SERIES) * 2
+    columns = 40 + len(scenario.uncertain_parameters())
+    table = paths * columns * 8.0 * 3
+    return ResourceEstimate(
+        memory_bytes=BASE_BYTES + working + sample + table,
+        seconds=paths * days / PATH_DAYS_PER_SECOND,
+        working_bytes=working + sample,
+        table_bytes=table,
+    )
+
 
 @dataclass
 class RunOutput:

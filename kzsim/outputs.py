@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -146,6 +147,18 @@ def _json_safe(value):
 
 
 def _swap_into_place(tmp: Path, out: Path, force: bool) -> None:
+    """Rename the finished folder into place; SIGINT/SIGTERM wait until it is done."""
+    block = hasattr(signal, "pthread_sigmask")
+    if block:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        _swap(tmp, out, force)
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _swap(tmp: Path, out: Path, force: bool) -> None:
     if out.exists():
         check_out_dir(out, force)  # the folder may have filled while we ran
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))

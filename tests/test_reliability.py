@@ -1,0 +1,234 @@
+"""Files and resources: interrupted runs, memory refusal, paths, reruns, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import kzsim
+from kzsim.cli import main
+from tests.conftest import SCENARIOS, make_scenario
+
+BASELINE = str(SCENARIOS / "kz-2025-baseline.yaml")
+
+
+def kzsim_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kzsim", *args]
+
+
+@pytest.fixture
+def previous_results(tmp_path):
+    """A folder holding a complete earlier run, and a copy of its bytes."""
+    out = tmp_path / "results"
+    subprocess.run(
+        kzsim_cmd(
+            "run", BASELINE, "--paths", "50", "--out", str(out), "--quiet", "--set", "simulation.horizon_days=30"
+        ),
+        check=True,
+    )
+    return out, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def assert_untouched(out: Path, before: dict) -> None:
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def start_run(out: Path, paths: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        kzsim_cmd("run", BASELINE, "--paths", str(paths), "--out", str(out), "--force", "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_while_simulating_keeps_the_previous_results(previous_results):
+    out, before = previous_results
+    proc = start_run(out, 400_000)
+    time.sleep(4)  # imports done, simulation running
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped by Ctrl-C" in err and "Traceback" not in err
+    assert_untouched(out, before)
+
+
+def test_sigterm_while_writing_keeps_the_previous_results(previous_results):
+    out, before = previous_results
+    proc = start_run(out, 30_000)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(".results.") and p.name.endswith(".tmp") for p in out.parent.iterdir()):
+            break  # the new run is being written
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert_untouched(out, before)
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("kzsim.system.available_memory_bytes", lambda: 2e9)
+    result = CliRunner().invoke(main, ["run", BASELINE, "--paths", "3000000", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert line.startswith(f"{BASELINE}: simulation.paths: 3,000,000 paths x 730 days need about ")
+    assert "(allowed: at most about" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
+    from kzsim import engine
+
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)  # make a tiny run look long
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            BASELINE,
+            "--paths",
+            "5",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-report",
+            "--set",
+            "simulation.horizon_days=10",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "kzsim: 5 paths x 10 days: about 50 s and" in result.output
+
+
+def test_names_and_overrides_never_write_outside_the_output_folder(tmp_path):
+    out = tmp_path / "box" / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            BASELINE,
+            "--paths",
+            "5",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-report",
+            "--set",
+            "name=../../../escape",
+            "--set",
+            "simulation.horizon_days=5",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
+    assert written == {Path("box"), Path("box/out")} | {Path("box/out") / f for f in os.listdir(out)}
+    assert json.loads((out / "summary.json").read_text())["scenario"] == "../../../escape"
+
+
+def test_rerun_reproduces_every_bit(tmp_path):
+    src = tmp_path / "run"
+    args = [
+        "run",
+        BASELINE,
+        "--paths",
+        "200",
+        "--seed",
+        "99",
+        "--out",
+        str(src),
+        "--quiet",
+        "--no-report",
+        "--set",
+        "simulation.horizon_days=60",
+        "--set",
+        "electricity.tariff_kzt_per_kwh=31.7",
+    ]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, ["rerun", str(src), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "identical" in result.output
+    for name in ("paths.parquet", "timeseries.parquet", "summary.json"):
+        assert (src / name).read_bytes() == (tmp_path / "run-rerun" / name).read_bytes()
+
+
+def test_rerun_notices_a_difference(tmp_path):
+    src = tmp_path / "run"
+    args = [
+        "run",
+        BASELINE,
+        "--paths",
+        "20",
+        "--out",
+        str(src),
+        "--quiet",
+        "--no-report",
+        "--set",
+        "simulation.horizon_days=20",
+    ]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    table = pd.read_parquet(src / "paths.parquet")
+    table.loc[3, "profit_usd"] += 1e-6
+    table.to_parquet(src / "paths.parquet", index=False)
+    result = CliRunner().invoke(main, ["rerun", str(src), "--quiet"])
+    assert result.exit_code == 1
+    assert "paths.parquet: column profit_usd differs" in result.output
+
+
+def test_rerun_of_a_folder_that_is_not_a_run(tmp_path):
+    result = CliRunner().invoke(main, ["rerun", str(tmp_path)])
+    assert result.exit_code == 2
+    assert (
+        result.output.strip()
+        == f"{tmp_path / 'manifest.json'}: file not found (allowed: a folder written by kzsim run)"
+    )
+
+
+def test_the_api_reports_progress_without_printing(capsys):
+    calls = []
+    kzsim.simulate(
+        make_scenario(), paths=2500, chunk_paths=1000, progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    assert capsys.readouterr() == ("", "")
+
+
+def test_leftovers_of_a_killed_run_do_not_block_the_next(tmp_path):
+    """A run killed with SIGKILL leaves a hidden temporary folder; the next run still works."""
+    out = tmp_path / "results"
+    proc = start_run(out, 30_000)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate()
+    assert not out.exists()  # never a half-written results folder
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            BASELINE,
+            "--paths",
+            "5",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-report",
+            "--set",
+            "simulation.horizon_days=5",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(out)
