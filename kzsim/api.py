@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from kzsim.cluster import dask_client
 from kzsim.engine import DEFAULT_CHUNK_PATHS, Progress, run_paths
 from kzsim.results import Results
 from kzsim.scenario import Scenario
@@ -22,11 +23,22 @@ def simulate(
     seed: int | None = None,
     chunk_paths: int = DEFAULT_CHUNK_PATHS,
     progress: Progress | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
 ) -> Results:
     """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
 
     ``paths`` and ``seed`` default to the scenario's ``simulation`` section;
-    ``progress(done_paths, total_paths)`` is called after every chunk.
+    ``progress(done_paths, total_paths)`` is called after every chunk. ``workers=N`` runs
+    the chunks on N local processes, ``scheduler="tcp://host:8786"`` on an existing Dask
+    cluster, ``client=`` on a Dask client you already have. The results have the same
+    bits in every case.
     """
-    run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress)
+    if client is not None:
+        return Results(
+            run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=client)
+        )
+    with dask_client(workers, scheduler) as made:
+        run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=made)
     return Results(run)

@@ -6,6 +6,7 @@ per problem, ``FILE: section.key: problem (allowed)``, with exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import signal
@@ -62,7 +63,15 @@ def main() -> None:
 )
 @click.option("--no-report", is_flag=True, help="Skip the PDF (tables and summary only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
-def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet):
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run chunks on this many local processes (a local Dask cluster).",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="Run chunks on an existing Dask cluster, e.g. tcp://host:8786.")
+def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet, workers, scheduler):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
     from kzsim.engine import DEFAULT_CHUNK_PATHS
@@ -79,13 +88,29 @@ def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, qui
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
         try:
-            with _progress(quiet, n, sc.simulation.horizon_days) as progress:
-                results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress)
+            with _cluster(workers, scheduler) as client, _progress(quiet, n, sc.simulation.horizon_days) as progress:
+                results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress, client=client)
             results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
         except OutputExistsError as exc:
             raise BadInput(str(exc)) from None
     if not quiet:
         _print_summary(results.summary, out)
+
+
+@contextlib.contextmanager
+def _cluster(workers: int, scheduler: str | None):
+    """A Dask client (or None), with a connection failure reported as bad input (exit 2)."""
+    from kzsim.cluster import dask_client
+
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_client(workers, scheduler))
+        except (OSError, TimeoutError) as exc:
+            raise BadInput(
+                f"--scheduler {scheduler}: cannot connect ({exc}) "
+                "(allowed: the address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786)"
+            ) from None
+        yield client
 
 
 class Interrupted(BaseException):

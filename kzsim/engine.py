@@ -104,6 +104,11 @@ class BlockSums:
             if self._pending_paths == BLOCK_PATHS:
                 self.flush()
 
+    def add_block_sum(self, sums: np.ndarray) -> None:
+        """Add the sum of one whole block, taken over the block in one call."""
+        assert not self._pending, "block sums must arrive in path order"
+        self.total += sums
+
     def flush(self) -> None:
         if self._pending:
             block = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
@@ -214,6 +219,96 @@ def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: i
     return params, Draws.concat(draw_parts)
 
 
+@dataclass
+class ChunkResult:
+    """What one chunk of paths gives back: small enough to ship from a worker."""
+
+    start: int
+    stop: int
+    per_path: dict[str, np.ndarray]
+    parameters: dict[str, np.ndarray]
+    block_sums: list[dict[str, np.ndarray]]  # per-day sums of the blocks wholly inside the chunk, in order
+    head: dict[str, np.ndarray] | None  # per-day values of the paths before the first whole block
+    tail: dict[str, np.ndarray] | None  # ... and after the last one (None when there are none)
+    tail_start: int
+    sample: dict[str, np.ndarray] | None  # per-day values of the chunk's paths inside the sample
+
+
+def simulate_chunk(scenario: Scenario, seed: int, start: int, stop: int, n_paths: int, cache: dict | None = None):
+    """Simulate paths ``start`` .. ``stop - 1`` of an ``n_paths``-path run (a task for any executor)."""
+    cal = Calendar.of(scenario)
+    p, draws = inputs_for(scenario, cal, seed, start, stop, cache)
+    out, daily = simulate_paths(scenario, cal, p, draws)
+    # whole blocks: [first_full, last_full) in path numbers, within the run's n_paths
+    first_full = -(-start // BLOCK_PATHS) * BLOCK_PATHS
+    sums, pos = [], first_full
+    while pos < stop:
+        end = min(pos + BLOCK_PATHS, n_paths)
+        if end > stop:
+            break
+        sums.append({k: v[:, pos - start : end - start].sum(axis=1) for k, v in daily.items()})
+        pos = end
+    head_stop = min(first_full, stop)
+    head = {k: v[:, : head_stop - start] for k, v in daily.items()} if head_stop > start else None
+    tail = {k: v[:, pos - start :] for k, v in daily.items()} if pos < stop and pos >= first_full else None
+    n_sample = min(n_paths, TIMESERIES_SAMPLE_PATHS)
+    sample = {k: v[:, : min(stop, n_sample) - start] for k, v in daily.items()} if start < n_sample else None
+    return ChunkResult(start, stop, out, p, sums, head, tail, pos, sample)
+
+
+class _Merger:
+    """Puts chunk results together in path order, whatever order they arrive in."""
+
+    def __init__(self, n: int, n_days: int):
+        self.n, self.n_days = n, n_days
+        self.per_path: dict[str, np.ndarray] = {}
+        self.parameters: dict[str, np.ndarray] = {}
+        self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS)
+        self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES}
+        self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
+        self.waiting: dict[int, ChunkResult] = {}
+        self.next_start = 0
+        self.done_paths = 0
+
+    def add(self, chunk: ChunkResult) -> None:
+        self.done_paths += chunk.stop - chunk.start
+        for store, values in ((self.per_path, chunk.per_path), (self.parameters, chunk.parameters)):
+            for k, v in values.items():
+                if k not in store:
+                    store[k] = np.empty(self.n)
+                store[k][chunk.start : chunk.stop] = v
+        if chunk.sample is not None:
+            for k, v in chunk.sample.items():
+                self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
+        self.waiting[chunk.start] = chunk
+        while self.next_start in self.waiting:  # per-day sums are added in path order
+            c = self.waiting.pop(self.next_start)
+            for k, acc in self.sums.items():
+                if c.head is not None:
+                    acc.add(c.start, c.head[k])
+                for block in c.block_sums:
+                    acc.add_block_sum(block[k])
+                if c.tail is not None:
+                    acc.add(c.tail_start, c.tail[k])
+            self.next_start = c.stop
+
+    def output(self, scenario: Scenario, seed: int, dates: np.ndarray) -> RunOutput:
+        for acc in self.sums.values():
+            acc.flush()
+        quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in self.sample.items()}
+        return RunOutput(
+            scenario=scenario,
+            paths=self.n,
+            seed=seed,
+            per_path=self.per_path,
+            parameters=self.parameters,
+            dates=dates,
+            daily_quantiles=quantiles,
+            daily_mean={k: v.total / self.n for k, v in self.sums.items()},
+            sample_paths=self.n_sample,
+        )
+
+
 def run_paths(
     scenario: Scenario,
     *,
@@ -221,10 +316,13 @@ def run_paths(
     seed: int | None = None,
     chunk_paths: int = DEFAULT_CHUNK_PATHS,
     progress: Progress | None = None,
+    client=None,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
-    ``progress(done_paths, total_paths)`` is called after every chunk.
+    ``progress(done_paths, total_paths)`` is called after every chunk. With a Dask
+    ``client`` the chunks run as tasks on its cluster; the result has the same bits as a
+    run in this process, for any number of workers and any assignment of chunks to them.
     """
     n = scenario.simulation.paths if paths is None else int(paths)
     seed = scenario.simulation.seed if seed is None else int(seed)
@@ -233,42 +331,36 @@ def run_paths(
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
     cal = Calendar.of(scenario)
-    n_days = cal.n_days
-    n_sample = min(n, TIMESERIES_SAMPLE_PATHS)
-
-    per_path: dict[str, np.ndarray] = {}
-    params: dict[str, np.ndarray] = {}
-    sample = {k: np.empty((n_days, n_sample)) for k in DAILY_SERIES}
-    daily_sum = {k: BlockSums(n_days) for k in DAILY_SERIES}
-    cache: dict = {}
-    for start in range(0, n, chunk_paths):
-        stop = min(start + chunk_paths, n)
-        p, draws = inputs_for(scenario, cal, seed, start, stop, cache if chunk_paths < BLOCK_PATHS else None)
-        out, daily = simulate_paths(scenario, cal, p, draws)
-        for store, values in ((per_path, out), (params, p)):
-            for k, v in values.items():
-                if k not in store:
-                    store[k] = np.empty(n)
-                store[k][start:stop] = v
-        for k, v in daily.items():
-            daily_sum[k].add(start, v)
-            if start < n_sample:
-                take = min(stop, n_sample) - start
-                sample[k][:, start : start + take] = v[:, :take]
+    merger = _Merger(n, cal.n_days)
+    ranges = [(start, min(start + chunk_paths, n)) for start in range(0, n, chunk_paths)]
+    if client is None:
+        cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
+        chunks = (simulate_chunk(scenario, seed, a, b, n, cache) for a, b in ranges)
+    else:
+        chunks = _on_cluster(client, scenario, seed, ranges, n)
+    for chunk in chunks:
+        merger.add(chunk)
         if progress is not None:
-            progress(stop, n)
+            progress(merger.done_paths, n)
+    return merger.output(scenario, seed, cal.dates)
 
-    quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in sample.items()}
-    for acc in daily_sum.values():
-        acc.flush()
-    return RunOutput(
-        scenario=scenario,
-        paths=n,
-        seed=seed,
-        per_path=per_path,
-        parameters=params,
-        dates=cal.dates,
-        daily_quantiles=quantiles,
-        daily_mean={k: v.total / n for k, v in daily_sum.items()},
-        sample_paths=n_sample,
-    )
+
+def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int):
+    """Chunk results from a Dask cluster, as they complete (tasks are retried by Dask when a
+    worker dies)."""
+    import uuid
+
+    from distributed import as_completed
+
+    [shared] = client.scatter([scenario], broadcast=True)
+    run_id = uuid.uuid4().hex[:12]
+    futures = [
+        client.submit(simulate_chunk, shared, seed, a, b, n, key=f"kzsim-chunk-{run_id}-{a}", retries=3)
+        for a, b in ranges
+    ]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+            future.release()
+    finally:
+        client.cancel(futures)
