@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 
-import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -38,8 +37,9 @@ def assert_same_run(a, b):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
     with (
-        distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        as cluster,
+        distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
         out = run_paths(scenario, paths=PATHS, chunk_paths=500, client=client)
@@ -50,8 +50,7 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
 
 def test_a_worker_killed_mid_run_changes_nothing(scenario, plain):
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        as cluster,
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
         pids = client.run(os.getpid)
