@@ -22,6 +22,9 @@ from kzsim.units import DAYS_PER_YEAR, HOURS_PER_DAY
 DEFAULT_CHUNK_PATHS = 1024
 TIMESERIES_SAMPLE_PATHS = 4096  # the first paths of a run, kept whole for per-day percentiles
 TIMESERIES_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
+# Rare events (failed lots, missed prepayments) are drawn per path, not per path-day, when
+# every path's probability is at most this: then the few repeats to redraw are cheap.
+SPARSE_MAX_PROBABILITY = 0.02
 DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_per_th_day")
 
 Progress = Callable[[int, int], None]
@@ -128,52 +131,106 @@ def draw_parameters(scenario: Scenario, seed: int, block: int) -> dict[str, np.n
     return out
 
 
-def _events(seed: int, name: str, block: int, counts: np.ndarray):
-    """Day, path, start hour and duration uniform of every event counted in ``counts``."""
-    day, path = np.nonzero(counts)
-    k = counts[day, path]
-    day, path = np.repeat(day, k), np.repeat(path, k)
-    start_hour = (day + stream(seed, f"process:{name}.start", block).random(day.size)) * HOURS_PER_DAY
-    u_duration = stream(seed, f"process:{name}.duration", block).random(day.size)
-    return path, start_hour, u_duration
+def uniform_subsets(counts: np.ndarray, n_slots: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For path i, ``counts[i]`` distinct slots drawn uniformly from ``0 .. n_slots[i] - 1``.
+
+    Returns the slots of every path one after the other (path 0's first). Slots are drawn
+    with replacement and repeats drawn again, which is drawing without replacement.
+    """
+    owner = np.repeat(np.arange(counts.size), counts)
+    size = np.repeat(n_slots, counts).astype(np.float64)
+    slots = np.floor(rng.random(owner.size) * size).astype(np.int64)
+    width = int(n_slots.max()) + 1 if n_slots.size else 1
+    while owner.size:
+        key = owner * width + slots
+        order = np.argsort(key, kind="stable")
+        repeat = np.zeros(owner.size, dtype=bool)
+        repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+        if not repeat.any():
+            break
+        slots[repeat] = np.floor(rng.random(int(repeat.sum())) * size[repeat]).astype(np.int64)
+    return slots
+
+
+def _grid_outages(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], seed: int, block: int):
+    """Outage hours per day and outage counts of one block, drawn sparsely.
+
+    Notes
+    -----
+    Arrivals are Poisson with a rate ``winter_rate_multiplier`` times higher on winter
+    days. A path's number of outages over the horizon is Poisson with the integrated rate;
+    each outage falls in winter with probability (winter share of that rate), then
+    uniformly in the hours of that season's days. This is the seasonal Poisson process
+    exactly, with a few draws a path instead of one a path-day.
+    """
+    g = scenario.grid
+    seasons = (np.flatnonzero(~cal.is_winter), np.flatnonzero(cal.is_winter))
+    scale = p["grid.outage_rate_per_year"] / DAYS_PER_YEAR * p["grid.grid_stress_multiplier"]
+    rate_other = scale * seasons[0].size
+    rate_winter = scale * p["grid.winter_rate_multiplier"] * seasons[1].size
+    total = rate_other + rate_winter
+    counts = stream(seed, "process:grid_outage.count", block).poisson(total)
+    path = np.repeat(np.arange(BLOCK_PATHS), counts)
+    u_season = stream(seed, "process:grid_outage.season", block).random(path.size)
+    u_when = stream(seed, "process:grid_outage.start", block).random(path.size)
+    u_duration = stream(seed, "process:grid_outage.duration", block).random(path.size)
+    winter = u_season * total[path] < rate_winter[path]
+    day = np.empty(path.size, dtype=np.int64)
+    start_hour = np.empty(path.size)
+    for flag, days in ((False, seasons[0]), (True, seasons[1])):
+        pick = winter == flag
+        if days.size and pick.any():
+            position = u_when[pick] * days.size  # days into the season, with its fraction
+            index = np.minimum(position.astype(np.int64), days.size - 1)
+            day[pick] = days[index]
+            start_hour[pick] = (days[index] + (position - index)) * HOURS_PER_DAY
+    duration = np.minimum(g.outage_duration_hours.ppf(u_duration), g.outage_max_duration_hours)
+    duration = duration + p["farm.restart_hours"][path]
+    hours = event_hours_per_day(path, start_hour, duration, BLOCK_PATHS, cal.n_days, merge=True)
+    return hours, counts
 
 
 def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
     """Parameters and draws of one whole block of paths."""
     n_days, B = cal.n_days, BLOCK_PATHS
     p = draw_parameters(scenario, seed, block)
-    e, g = scenario.electricity, scenario.grid
+    e = scenario.electricity
 
     def normals(name: str, rows: int) -> np.ndarray:
         return stream(seed, f"process:{name}", block).standard_normal((rows, B))
 
-    # grid outages: seasonal Poisson arrivals, heavy-tailed durations, restart time
-    rate_day = (
-        p["grid.outage_rate_per_year"]
-        / DAYS_PER_YEAR
-        * np.where(cal.is_winter[:, None], p["grid.winter_rate_multiplier"], 1.0)
-        * p["grid.grid_stress_multiplier"]
-    )
-    counts = stream(seed, "process:grid_outage.count", block).poisson(rate_day)
-    path, start_hour, u = _events(seed, "grid_outage", block, counts)
-    duration = np.minimum(g.outage_duration_hours.ppf(u), g.outage_max_duration_hours)
-    duration = duration + p["farm.restart_hours"][path]
-    grid_hours = event_hours_per_day(path, start_hour, duration, B, n_days, merge=True)
-    grid_outages = np.bincount(path, minlength=B)
+    grid_hours, grid_outages = _grid_outages(scenario, cal, p, seed, block)
 
     payment_lot_hours = prepayment_missed = day_ahead_price = None
+    q = p["electricity.payment_failure_probability"]
+    sparse = bool(np.max(q, initial=0.0) <= SPARSE_MAX_PROBABILITY)
     if e.procurement_mode == "lots":
+        # every lot of every day fails on its own; each failure idles its lot from a uniform hour
         _, _, facility_mw = fleet_power(scenario, p)
-        lots_per_day = np.ceil(facility_mw * HOURS_PER_DAY / p["electricity.lot_size_mwh"] - 1e-9)
-        counts = stream(seed, "process:payment_failure.count", block).binomial(
-            lots_per_day.astype(np.int64), p["electricity.payment_failure_probability"], size=(n_days, B)
-        )
-        path, start_hour, u = _events(seed, "payment_failure", block, counts)
-        idle = e.payment_failure_idle_hours.ppf(u)
-        payment_lot_hours = event_hours_per_day(path, start_hour, idle, B, n_days, merge=False)
+        lots_per_day = np.ceil(facility_mw * HOURS_PER_DAY / p["electricity.lot_size_mwh"] - 1e-9).astype(np.int64)
+        if sparse:  # Binomial(lots x days) failures a path, on distinct lot-days drawn uniformly
+            counts = stream(seed, "process:payment_failure.count", block).binomial(lots_per_day * n_days, q)
+            slots = uniform_subsets(counts, lots_per_day * n_days, stream(seed, "process:payment_failure.slot", block))
+            path = np.repeat(np.arange(B), counts)
+            day = slots // lots_per_day[path]
+        else:  # frequent failures: Binomial(lots) a day
+            daily = stream(seed, "process:payment_failure.daily", block).binomial(lots_per_day, q, size=(n_days, B))
+            day, path = np.nonzero(daily)
+            k = daily[day, path]
+            day, path = np.repeat(day, k), np.repeat(path, k)
+        u_start = stream(seed, "process:payment_failure.start", block).random(path.size)
+        u_idle = stream(seed, "process:payment_failure.duration", block).random(path.size)
+        idle = e.payment_failure_idle_hours.ppf(u_idle)
+        payment_lot_hours = event_hours_per_day(path, (day + u_start) * HOURS_PER_DAY, idle, B, n_days, merge=False)
     else:
-        u = stream(seed, "process:prepayment_missed", block).random((n_days, B))
-        prepayment_missed = u < p["electricity.payment_failure_probability"]
+        # a prepayment missed on each day on its own
+        if sparse:  # Binomial(days) a path, on distinct days
+            counts = stream(seed, "process:prepayment_missed.count", block).binomial(n_days, q)
+            days = uniform_subsets(counts, np.full(B, n_days), stream(seed, "process:prepayment_missed.day", block))
+            prepayment_missed = np.zeros((n_days, B), dtype=bool)
+            prepayment_missed[days, np.repeat(np.arange(B), counts)] = True
+        else:
+            prepayment_missed = stream(seed, "process:prepayment_missed.daily", block).random((n_days, B)) < q
         day_ahead_price = normals("day_ahead_price", n_days)
 
     plan_built = None

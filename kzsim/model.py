@@ -300,24 +300,23 @@ def simulate_paths(
     tax[year_ends] = tax_year
 
     # ---- per-day P&L, marked to market -----------------------------------------------
-    cum_realised = np.cumsum(revenue - cash_cost - depreciation - tax, axis=0)
-    cum_aifc = np.cumsum(aifc_btc, axis=0)
-    pending = cum_aifc.copy()
-    if lag > 0:
-        pending[lag:] -= cum_aifc[:-lag]
-    else:
-        pending[:] = 0.0
+    cash_flow = revenue - cash_cost - tax
+    cum_cash = np.cumsum(cash_flow, axis=0)
+    depreciated_days = np.cumsum(in_dep[:, 0]).astype(np.float64)[:, None]
+    cum_realised = cum_cash - depreciated_days * (capex / dep_days)
+    # coins mined in the last `lag` days wait for their AIFC sale
+    pending = np.zeros_like(aifc_btc)
+    for j in range(min(lag, n_days)):
+        pending[j:] += aifc_btc[: n_days - j]
     inventory = pending * price * aifc_factor
     if r.treasury_policy == "hold":
         inventory += np.cumsum(rest_btc, axis=0) * price * market_factor
     inventory[-1] = 0.0  # liquidated on the last day (in revenue)
     cum_pnl = cum_realised + inventory
 
-    cash_flow = revenue - cash_cost - tax
     years = (np.arange(1, n_days + 1) / DAYS_PER_YEAR)[:, None]
     discount = np.exp(-np.log1p(p["farm.discount_rate_per_year"]) * years)
     npv = -capex + sum_days(cash_flow * discount)
-    cum_cash = np.cumsum(cash_flow, axis=0)
     paid_back = cum_cash >= capex
     payback_days = np.where(paid_back.any(axis=0), paid_back.argmax(axis=0) + 1.0, np.nan)
     peak = np.maximum(np.maximum.accumulate(cum_pnl, axis=0), 0.0)

@@ -222,7 +222,10 @@ def event_hours_per_day(
     p, a, b = path_index[span], d0[span], d1[span]
     np.add.at(hours, (a, p), (a + 1) * HOURS_PER_DAY - start[span])
     np.add.at(hours, (b, p), end[span] - b * HOURS_PER_DAY)
-    np.add.at(full, (a + 1, p), HOURS_PER_DAY)
-    np.add.at(full, (b, p), -HOURS_PER_DAY)
-    hours += np.cumsum(full, axis=0)
+    many = b > a + 1  # whole days inside the event: +24 from day a + 1 up to day b - 1
+    if many.any():
+        np.add.at(full, (a[many] + 1, p[many]), HOURS_PER_DAY)
+        np.add.at(full, (b[many], p[many]), -HOURS_PER_DAY)
+        cols = np.unique(p[many])
+        hours[:, cols] += np.cumsum(full[:, cols], axis=0)
     return hours[:n_days]

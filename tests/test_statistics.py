@@ -63,8 +63,9 @@ def test_outage_count_is_seasonal_poisson():
     assert within(counts.var(ddof=1), lam, lam * math.sqrt(2 / counts.size + 1 / (lam * counts.size)))
 
 
-def test_missed_prepayments_lose_whole_days():
-    p, days = 0.02, 200
+@pytest.mark.parametrize("p", [0.02, 0.1])  # drawn per path (rare) and per path-day (frequent)
+def test_missed_prepayments_lose_whole_days(p):
+    days = 200
     sc = make_scenario(
         **{
             "simulation.horizon_days": days,
@@ -112,3 +113,15 @@ def test_p_loss_ci_covers_and_se_formula():
     assert stats.proportion_se(0.25, 100) == math.sqrt(0.25 * 0.75 / 100)
     lo, hi = stats.wilson_interval(25, 100)
     assert lo < 0.25 < hi
+
+
+def test_uniform_subsets_are_distinct_and_uniform():
+    from kzsim.engine import uniform_subsets
+
+    n, k, slots = 20_000, 3, 5
+    out = uniform_subsets(np.full(n, k), np.full(n, slots), np.random.default_rng(11)).reshape(n, k)
+    assert all(len(set(row)) == k for row in out[:2000])
+    assert np.all(np.sort(out, axis=1)[:, 1:] != np.sort(out, axis=1)[:, :-1])
+    share = np.bincount(out.ravel(), minlength=slots) / n  # each slot is in a subset with probability k / slots
+    se = math.sqrt((k / slots) * (1 - k / slots) / n)
+    assert np.all(np.abs(share - k / slots) <= Z * se)
