@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kzsim.allocator import keep_freed_memory
 from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
 from kzsim.processes import event_hours_per_day
 from kzsim.rng import BLOCK_PATHS, blocks_for, stream
@@ -293,6 +294,7 @@ class ChunkResult:
 
 def simulate_chunk(scenario: Scenario, seed: int, start: int, stop: int, n_paths: int, cache: dict | None = None):
     """Simulate paths ``start`` .. ``stop - 1`` of an ``n_paths``-path run (a task for any executor)."""
+    keep_freed_memory()
     cal = Calendar.of(scenario)
     p, draws = inputs_for(scenario, cal, seed, start, stop, cache)
     out, daily = simulate_paths(scenario, cal, p, draws)
@@ -409,10 +411,11 @@ def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, i
 
     from distributed import as_completed
 
-    [shared] = client.scatter([scenario], broadcast=True)
+    # the scenario (a few kB) goes with every task: tasks without dependencies are spread
+    # evenly over the workers, where a scattered one would pull them to where it lies
     run_id = uuid.uuid4().hex[:12]
     futures = [
-        client.submit(simulate_chunk, shared, seed, a, b, n, key=f"kzsim-chunk-{run_id}-{a}", retries=3)
+        client.submit(simulate_chunk, scenario, seed, a, b, n, key=f"kzsim-chunk-{run_id}-{a}", retries=3)
         for a, b in ranges
     ]
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CORE = ("units", "distributions", "rng", "processes", "model", "engine", "stats")
+CORE = ("units", "distributions", "rng", "processes", "model", "engine", "stats", "allocator")
 FORBIDDEN = {"yaml", "click", "matplotlib", "rich", "pandas", "pyarrow"}
 PACKAGE = Path(__file__).resolve().parents[1] / "kzsim"
 
