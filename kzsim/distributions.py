@@ -73,12 +73,8 @@ class Fixed(_Dist):
         return True
 
 
-class Uniform(_Dist):
-    """Uniform on [low, high]."""
-
-    dist: Literal["uniform"]
-    low: float = Field(allow_inf_nan=False)
-    high: float = Field(allow_inf_nan=False)
+class _Interval(_Dist):
+    """Shared check and support of the distributions on [low, high] (uniform, beta)."""
 
     @model_validator(mode="after")
     def _order(self):
@@ -88,6 +84,14 @@ class Uniform(_Dist):
 
     def support(self) -> tuple[float, float]:
         return self.low, self.high
+
+
+class Uniform(_Interval):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"]
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
 
     def frozen(self):
         return stats.uniform(loc=self.low, scale=self.high - self.low)
@@ -204,7 +208,7 @@ class Pert(_LowModeHigh):
         return stats.beta(a, b, loc=self.low, scale=scale)
 
 
-class Beta(_Dist):
+class Beta(_Interval):
     """Beta(a, b), scaled to [low, high] (default [0, 1])."""
 
     dist: Literal["beta"]
@@ -212,15 +216,6 @@ class Beta(_Dist):
     b: float = Field(gt=0, allow_inf_nan=False)
     low: float = Field(default=0.0, allow_inf_nan=False)
     high: float = Field(default=1.0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low:g}) is not below high ({self.high:g}) (allowed: low < high)")
-        return self
-
-    def support(self) -> tuple[float, float]:
-        return self.low, self.high
 
     def frozen(self):
         return stats.beta(self.a, self.b, loc=self.low, scale=self.high - self.low)
