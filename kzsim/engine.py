@@ -176,14 +176,12 @@ def _grid_outages(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], s
     u_when = stream(seed, "process:grid_outage.start", block).random(path.size)
     u_duration = stream(seed, "process:grid_outage.duration", block).random(path.size)
     winter = u_season * total[path] < rate_winter[path]
-    day = np.empty(path.size, dtype=np.int64)
     start_hour = np.empty(path.size)
     for flag, days in ((False, seasons[0]), (True, seasons[1])):
         pick = winter == flag
         if days.size and pick.any():
             position = u_when[pick] * days.size  # days into the season, with its fraction
             index = np.minimum(position.astype(np.int64), days.size - 1)
-            day[pick] = days[index]
             start_hour[pick] = (days[index] + (position - index)) * HOURS_PER_DAY
     duration = np.minimum(g.outage_duration_hours.ppf(u_duration), g.outage_max_duration_hours)
     duration = duration + p["farm.restart_hours"][path]
