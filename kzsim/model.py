@@ -289,8 +289,8 @@ def simulate_paths(
     # ---- capital, tax ------------------------------------------------------------------
     capex = capex_usd(sc, p)
     dep_days = f.depreciation_years * DAYS_PER_YEAR
-    in_dep = (np.arange(n_days) < dep_days)[:, None]
-    depreciation = np.where(in_dep, capex / dep_days, 0.0)
+    dep_share = np.clip(dep_days - np.arange(n_days), 0.0, 1.0)[:, None]  # 1 a day, the last day's fraction
+    depreciation = dep_share * (capex / dep_days)
     taxable_day = revenue - cash_cost - depreciation
     bounds = np.append(cal.fiscal_year_starts, n_days)
     taxable_year = np.stack([sum_days(taxable_day[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
@@ -302,12 +302,15 @@ def simulate_paths(
     # ---- per-day P&L, marked to market -----------------------------------------------
     cash_flow = revenue - cash_cost - tax
     cum_cash = np.cumsum(cash_flow, axis=0)
-    depreciated_days = np.cumsum(in_dep[:, 0]).astype(np.float64)[:, None]
-    cum_realised = cum_cash - depreciated_days * (capex / dep_days)
+    cum_realised = cum_cash - np.cumsum(dep_share, axis=0) * (capex / dep_days)
     # coins mined in the last `lag` days wait for their AIFC sale
-    pending = np.zeros_like(aifc_btc)
-    for j in range(min(lag, n_days)):
-        pending[j:] += aifc_btc[: n_days - j]
+    if lag <= 8:
+        pending = np.zeros_like(aifc_btc)
+        for j in range(min(lag, n_days)):
+            pending[j:] += aifc_btc[: n_days - j]
+    else:
+        pending = np.cumsum(aifc_btc, axis=0)
+        pending[lag:] -= pending[:-lag].copy()
     inventory = pending * price * aifc_factor
     if r.treasury_policy == "hold":
         inventory += np.cumsum(rest_btc, axis=0) * price * market_factor

@@ -180,3 +180,17 @@ def test_the_halving_splits_the_day_it_happens_on():
     per_th = 1e12 * 86400 / (1000e18 * 600) * (1 - 0.02) * 100 * 200  # BTC a day per BTC of reward
     subsidy = [3.125] * 5 + [(44 * 3.125 + 100 * 1.5625) / 144] + [1.5625] * 4
     assert_allclose(pp["btc_mined"], per_th * sum(s + 0.05 for s in subsidy), rtol=RTOL)
+
+
+def test_depreciation_of_a_fractional_period_adds_up_to_capex():
+    sc = make_scenario(**{"farm.depreciation_years": 5.5 / 365, "simulation.horizon_days": 10})
+    pp = run_paths(sc).per_path
+    assert_allclose(pp["depreciation_usd"], 300_000, rtol=RTOL)  # 5.5 days: 5 whole days and a half
+
+
+def test_a_long_settlement_lag_marks_waiting_coins_to_market(exact):
+    """With a lag longer than the horizon every AIFC coin is still waiting at the end."""
+    res = kzsim.simulate(exact.replace(**{"regulation.aifc_settlement_lag_days": 30}))
+    h = hand_computed(10, np.full(10, 100000.0))
+    assert_allclose(res.run.per_path["revenue_aifc_usd"], 0.75 * 10 * h["btc_day"] * 100000 * 0.994, rtol=RTOL)
+    assert_allclose(res.timeseries["cum_pnl_usd_mean"].iloc[-1], res.run.per_path["profit_usd"][0], rtol=RTOL)
