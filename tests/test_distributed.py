@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 
+import distributed
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from kzsim.engine import run_paths  # noqa: E402
-from kzsim.loading import load_scenario  # noqa: E402
-from tests.conftest import SCENARIOS  # noqa: E402
+from kzsim.engine import run_paths
+from kzsim.loading import load_scenario
+from tests.conftest import SCENARIOS
 
 PATHS = 3000  # three blocks and a part
 
