@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from kzsim.rng import BIT_GENERATOR, BLOCK_PATHS
@@ -118,7 +120,9 @@ def write_results(
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; results are ordinary files
     try:
         (tmp / "summary.json").write_text(json.dumps(_json_safe(results.summary), indent=2, allow_nan=False) + "\n")
-        results.paths.to_parquet(tmp / "paths.parquet", index=False)
+        # straight from the arrays: a DataFrame would copy the largest table of the run twice
+        columns = results.path_columns()
+        pq.write_table(pa.table(list(columns.values()), names=list(columns)), tmp / "paths.parquet")
         ts = results.timeseries
         ts.to_parquet(tmp / "timeseries.parquet", index=False)
         ts.to_csv(tmp / "timeseries.csv", index=False)

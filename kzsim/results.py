@@ -137,13 +137,17 @@ class Results:
     def scenario(self):
         return self.run.scenario
 
-    @property
-    def paths(self) -> pd.DataFrame:
-        """One row per path: every per-path output and the drawn parameters (``param.*``)."""
+    def path_columns(self) -> dict[str, np.ndarray]:
+        """The per-path table as named arrays (no copy): outputs, then ``param.*``."""
         data = {"path": np.arange(self.run.paths)}
         data.update(self.run.per_path)
         data.update({f"param.{k}": v for k, v in self.run.parameters.items()})
-        return pd.DataFrame(data)
+        return data
+
+    @property
+    def paths(self) -> pd.DataFrame:
+        """One row per path: every per-path output and the drawn parameters (``param.*``)."""
+        return pd.DataFrame(self.path_columns())
 
     @property
     def timeseries(self) -> pd.DataFrame:
