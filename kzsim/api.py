@@ -42,3 +42,19 @@ def simulate(
     with dask_client(workers, scheduler) as made:
         run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=made)
     return Results(run)
+
+
+def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | None = None, **kwargs):
+    """Simulate ``scenarios`` on common random numbers and compare them with the first.
+
+    ``paths`` and ``seed`` default to the first scenario's; every scenario gets the same
+    seed. Other arguments are those of :func:`simulate` (``workers``, ``progress``...).
+    Returns a :class:`~kzsim.comparison.Comparison`.
+    """
+    from kzsim.comparison import Comparison
+
+    if len(scenarios) < 2:
+        raise ValueError("compare needs at least two scenarios")
+    n = scenarios[0].simulation.paths if paths is None else paths
+    s = scenarios[0].simulation.seed if seed is None else seed
+    return Comparison([simulate(sc, paths=n, seed=s, **kwargs) for sc in scenarios])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from kzsim.engine import DEFAULT_CHUNK_PATHS
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
 
@@ -74,7 +75,6 @@ def main() -> None:
 def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet, workers, scheduler):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
-    from kzsim.engine import DEFAULT_CHUNK_PATHS
 
     sc = _scenario(scenario, sets)
     out = Path(out_dir) if out_dir else default_out_dir(scenario)
@@ -169,6 +169,62 @@ def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool) -> None
             f"{est.memory_bytes / 1e9:.1f} GB of memory",
             err=True,
         )
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per scenario (default: the first scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="One seed for all (default: the first's).")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/compare-A-vs-B...).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--no-report", is_flag=True, help="Skip the PDF.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="An existing Dask cluster, e.g. tcp://host:8786.")
+def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, scheduler):
+    """Simulate SCENARIOS on common random numbers and compare each with the first.
+
+    Writes comparison.json, headline.csv, profits.parquet (every path's profit under each
+    scenario and the differences) and report.pdf.
+    """
+    from kzsim.api import simulate
+    from kzsim.comparison import Comparison, write_comparison
+
+    if len(scenarios) < 2:
+        raise BadInput("kzsim compare: give at least two scenario files (allowed: A.yaml B.yaml [C.yaml ...])")
+    problems, loaded = [], []
+    for f in scenarios:
+        try:
+            loaded.append(_scenario(f))
+        except BadInput as exc:
+            problems.append(exc.message)
+    if problems:
+        raise BadInput("\n".join(problems))
+    out = Path(out_dir) if out_dir else Path("reports") / ("compare-" + "-vs-".join(Path(f).stem for f in scenarios))
+    try:
+        check_out_dir(out, force)
+    except OutputExistsError as exc:
+        raise BadInput(str(exc)) from None
+    n = paths or loaded[0].simulation.paths
+    s = loaded[0].simulation.seed if seed is None else seed
+    for f, sc in zip(scenarios, loaded, strict=True):
+        _check_resources(f, sc, n, DEFAULT_CHUNK_PATHS, quiet=True)
+    with _interruptible(out), _cluster(workers, scheduler) as client:
+        results = []
+        for sc in loaded:
+            with _progress(quiet, n, sc.simulation.horizon_days) as progress:
+                results.append(simulate(sc, paths=n, seed=s, progress=progress, client=client))
+        comparison = Comparison(results)
+        try:
+            write_comparison(comparison, out, force=force, report=not no_report)
+        except OutputExistsError as exc:
+            raise BadInput(str(exc)) from None
+    if not quiet:
+        from kzsim.report import compare_reading, compare_table
+
+        click.echo(compare_table(comparison))
+        click.echo(compare_reading(comparison))
+        click.echo(f"results in {out}/")
 
 
 @main.command()

@@ -276,3 +276,55 @@ def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> 
             y -= 0.0162
         figs.append(fig)
     return figs
+
+
+PALETTE = (BLUE, RED, GREEN, ORANGE, GREY, "#8e44ad")
+
+
+def compare_distributions(comparison) -> Figure:
+    fig, ax = _page(
+        "Profit after tax, scenario by scenario",
+        "Distribution of after-tax profit over the horizon under each scenario, all simulated on the same "
+        "random draws (common random numbers); vertical lines mark each scenario's mean.",
+    )
+    profits = [r.run.per_path["profit_usd"] for r in comparison.results]
+    lo = min(float(p.min()) for p in profits)
+    hi = max(float(p.max()) for p in profits)
+    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 80)
+    for name, profit, colour in zip(comparison.names, profits, PALETTE * 3, strict=False):
+        ax.hist(profit, bins=bins, histtype="step", lw=2, color=colour, label=f"{name}: mean {usd(profit.mean())}")
+        ax.axvline(profit.mean(), color=colour, lw=1.2, ls="--")
+    ax.axvline(0, color="black", lw=1)
+    ax.xaxis.set_major_formatter(_money_axis)
+    ax.set_xlabel("profit after tax [USD]")
+    ax.set_ylabel("number of paths")
+    ax.legend(loc="upper left", fontsize=9)
+    return fig
+
+
+def compare_differences(comparison) -> Figure:
+    base = comparison.names[0]
+    fig, ax = _page(
+        f"Difference against {base}, path by path",
+        f"Per-path difference in after-tax profit of each scenario minus {base}, on common random numbers. "
+        "P(better) is the share of paths where the scenario earns more than the baseline (95 % Wilson "
+        "interval in brackets); the mean difference carries its paired standard error.",
+    )
+    for i, (r, d) in enumerate(zip(comparison.results[1:], comparison.differences, strict=True)):
+        diff = r.run.per_path["profit_usd"] - comparison.results[0].run.per_path["profit_usd"]
+        lo, hi = d["p_better_ci95"]
+        label = (
+            f"{r.scenario.name}: mean {usd(d['mean_usd'])} (SE {usd(d['mean_se_usd'], 2)}), "
+            f"P(better) {pct(d['p_better'])} [{pct(lo)}, {pct(hi)}]"
+        )
+        colour = PALETTE[(i + 1) % len(PALETTE)]
+        if np.ptp(diff) == 0:
+            ax.axvline(diff[0], color=colour, lw=3, label=label)
+        else:
+            ax.hist(diff, bins=80, histtype="stepfilled", alpha=0.35, color=colour, label=label)
+    ax.axvline(0, color="black", lw=1)
+    ax.xaxis.set_major_formatter(_money_axis)
+    ax.set_xlabel(f"profit after tax minus {base} [USD]")
+    ax.set_ylabel("number of paths")
+    ax.legend(loc="upper left", fontsize=8.5)
+    return fig

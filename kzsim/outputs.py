@@ -111,15 +111,8 @@ def write_results(
     """Write summary, tables, report, resolved scenario and manifest into ``out_dir``."""
     from kzsim.report import write_report
 
-    out = Path(out_dir)
-    check_out_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; results are ordinary files
-    try:
-        (tmp / "summary.json").write_text(json.dumps(_json_safe(results.summary), indent=2, allow_nan=False) + "\n")
+    def fill(tmp: Path) -> None:
+        write_json(tmp / "summary.json", results.summary)
         # straight from the arrays: a DataFrame would copy the largest table of the run twice
         columns = results.path_columns()
         pq.write_table(pa.table(list(columns.values()), names=list(columns)), tmp / "paths.parquet")
@@ -129,9 +122,29 @@ def write_results(
         (tmp / "scenario.resolved.yaml").write_text(
             yaml.safe_dump(results.scenario.to_dict(), sort_keys=False, allow_unicode=True)
         )
-        (tmp / "manifest.json").write_text(json.dumps(manifest(results, scenario_file, command), indent=2) + "\n")
+        write_json(tmp / "manifest.json", manifest(results, scenario_file, command))
         if report:
             write_report(results, tmp / "report.pdf")
+
+    return write_folder(out_dir, fill, force=force)
+
+
+def write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_folder(out_dir: str | Path, fill, *, force: bool = False) -> Path:
+    """Let ``fill(tmp)`` write files into a hidden temporary folder beside ``out_dir``, then
+    rename it into place; on any error or interruption the temporary folder is removed."""
+    out = Path(out_dir)
+    check_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; results are ordinary files
+    try:
+        fill(tmp)
         _swap_into_place(tmp, out, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -146,3 +146,63 @@ def _pages(results) -> list:
         figures.cost_breakdown(results),
         *figures.table_pages("Appendix: scenario parameters", parameter_rows(results)),
     ]
+
+
+def compare_reading(comparison) -> str:
+    base = comparison.names[0]
+    parts = []
+    for name, d in zip(comparison.names[1:], comparison.differences, strict=True):
+        lo, hi = d["mean_ci95_usd"]
+        direction = "more" if d["mean_usd"] > 0 else "less"
+        parts.append(
+            f"{name} earns {usd(abs(d['mean_usd']))} {direction} than {base} on average after tax "
+            f"(95 % interval {usd(lo)} to {usd(hi)}) and does better on {pct(d['p_better'])} of paths. "
+            f"Common random numbers make this difference {d['crn_se_reduction_factor']:.1f} times more precise "
+            f"than independent runs of the same size."
+        )
+    return "\n".join(parts)
+
+
+def compare_table(comparison) -> str:
+    table = comparison.table
+    names = [n[:18] for n in comparison.names]
+    lines = ["".ljust(34) + "".join(n.rjust(20) for n in names)]
+    for label, row in table.iterrows():
+        cells = []
+        for v in row:
+            if "P(loss)" in label or "fraction" in label:
+                cells.append(pct(v))
+            elif "USD" in label:
+                cells.append(usd(v))
+            else:
+                cells.append(f"{v:,.2f}")
+        lines.append(label[:34].ljust(34) + "".join(c.rjust(20) for c in cells))
+    return "\n".join(lines)
+
+
+def write_compare_report(comparison, path: str | Path) -> Path:
+    path = Path(path)
+    first = comparison.results[0]
+    with plt.rc_context(figures.STYLE):
+        pages = [
+            figures.text_page(
+                f"kzsim comparison: {' vs '.join(comparison.names)}",
+                [
+                    (
+                        "Runs",
+                        f"{first.run.paths:,} paths each, seed {first.run.seed}, on common random numbers "
+                        f"(the same draws wherever the scenarios' inputs agree). Baseline: {comparison.names[0]}.",
+                        False,
+                    ),
+                    ("The answer in plain words", compare_reading(comparison), False),
+                    ("Headline figures", compare_table(comparison), True),
+                ],
+            ),
+            figures.compare_distributions(comparison),
+            figures.compare_differences(comparison),
+        ]
+        with PdfPages(path, metadata={"Title": "kzsim comparison", "Creator": "kzsim"}) as pdf:
+            for fig in pages:
+                pdf.savefig(fig)
+                plt.close(fig)
+    return path
