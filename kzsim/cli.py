@@ -228,6 +228,110 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--method",
+    type=click.Choice(["tornado"]),
+    default="tornado",
+    show_default=True,
+    help="One-at-a-time tornado on common random numbers.",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option(
+    "--low",
+    type=click.FloatRange(0.0, 0.5, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Low percentile of each input.",
+)
+@click.option(
+    "--high",
+    type=click.FloatRange(0.5, 1.0, max_open=True),
+    default=0.9,
+    show_default=True,
+    help="High percentile of each input.",
+)
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
+    """What drives the result: each uncertain input at its low and high percentile.
+
+    Writes tornado.csv (one row per input: values, mean profit and P(loss) at both
+    ends, and their changes) and report.pdf (the tornado chart).
+    """
+    from kzsim.outputs import write_folder
+    from kzsim.sensitivity import tornado
+
+    sc = _scenario(scenario, sets)
+    out = Path(out_dir) if out_dir else Path("reports") / f"{Path(scenario).stem}-{method}"
+    try:
+        check_out_dir(out, force)
+    except OutputExistsError as exc:
+        raise BadInput(str(exc)) from None
+    with _interruptible(out):
+        table = tornado(sc, paths=paths, seed=seed, low=low, high=high)
+
+        def fill(tmp: Path) -> None:
+            import matplotlib.pyplot as plt
+            from matplotlib.backends.backend_pdf import PdfPages
+
+            from kzsim import figures
+
+            table.to_csv(tmp / "tornado.csv", index=False)
+            with plt.rc_context(figures.STYLE), PdfPages(tmp / "report.pdf") as pdf:
+                fig = figures.tornado_chart(table, sc.name)
+                pdf.savefig(fig)
+                plt.close(fig)
+
+        write_folder(out, fill, force=force)
+    from kzsim.figures import usd
+
+    click.echo(f"{sc.name}: mean profit {usd(table.attrs['base_mean_profit_usd'])}; inputs by swing of mean profit:")
+    for row in table.itertuples():
+        click.echo(
+            f"  {row.parameter:45s} {usd(row.delta_mean_profit_low_usd):>10} .. "
+            f"{usd(row.delta_mean_profit_high_usd):>10}"
+        )
+    click.echo(f"results in {out}/")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    type=click.Choice(["market.btc_price_usd", "electricity.tariff_kzt_per_kwh"]),
+    help="What to solve for (default: both).",
+)
+@click.option(
+    "--p-loss",
+    "p_loss_level",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="P(loss) level of the second break-even.",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
+    """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
+    P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
+    from kzsim.outputs import _json_safe
+    from kzsim.sensitivity import break_even
+
+    sc = _scenario(scenario, sets)
+    results = [
+        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed)
+        for name in (parameters or ("market.btc_price_usd", "electricity.tariff_kzt_per_kwh"))
+    ]
+    click.echo(json.dumps(_json_safe(results), indent=2, default=float))
+
+
+@main.command()
 @click.argument("results_dir", type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(), help="Where to write the new run (default: RESULTS_DIR-rerun).")
 @click.option("--force", is_flag=True, help="Replace the results already in --out.")

@@ -1,0 +1,206 @@
+"""What drives the risk, and where a farm breaks even: tornado and break-even analyses.
+
+Every variant of a scenario is simulated with the scenario's seed, so all of them share
+their random draws (common random numbers): a change in a result comes from the input
+that was moved, not from noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from kzsim import stats
+from kzsim.engine import RunOutput, run_paths
+from kzsim.loading import ScenarioError
+from kzsim.scenario import Scenario
+
+Runner = Callable[[Scenario], RunOutput]
+
+
+def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[[Scenario], RunOutput]:
+    return lambda sc: run_paths(sc, paths=paths, seed=seed, **kwargs)
+
+
+def _headline(run: RunOutput) -> tuple[float, float]:
+    profit = run.per_path["profit_usd"]
+    return float(profit.mean()), float(np.mean(profit < 0))
+
+
+def tornado(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    low: float = 0.1,
+    high: float = 0.9,
+    **kwargs,
+) -> pd.DataFrame:
+    """One-at-a-time sensitivity of mean profit and P(loss) to each uncertain parameter.
+
+    Each parameter given as a distribution is fixed at its ``low`` and ``high``
+    percentiles in turn, all else as in the scenario, on common random numbers.
+
+    Returns
+    -------
+    DataFrame, one row per parameter, sorted by the swing of mean profit (largest first):
+    ``parameter``, ``value_low``, ``value_high``, ``mean_profit_low_usd``,
+    ``mean_profit_high_usd``, ``delta_mean_profit_low_usd``, ``delta_mean_profit_high_usd``,
+    ``p_loss_low``, ``p_loss_high``, ``delta_p_loss_low``, ``delta_p_loss_high``,
+    ``swing_usd`` (|high - low| of mean profit); ``base_mean_profit_usd`` and
+    ``base_p_loss`` are in ``.attrs``.
+    """
+    run = _runner(paths, seed, **kwargs)
+    base_mean, base_loss = _headline(run(scenario))
+    rows = []
+    for name, dist in scenario.uncertain_parameters().items():
+        if dist.is_fixed:
+            continue
+        values = [float(dist.ppf(np.array([q]))[0]) for q in (low, high)]
+        outcomes = [_headline(run(scenario.replace(**{name: v}))) for v in values]
+        (m_lo, l_lo), (m_hi, l_hi) = outcomes
+        rows.append(
+            {
+                "parameter": name,
+                "value_low": values[0],
+                "value_high": values[1],
+                "mean_profit_low_usd": m_lo,
+                "mean_profit_high_usd": m_hi,
+                "delta_mean_profit_low_usd": m_lo - base_mean,
+                "delta_mean_profit_high_usd": m_hi - base_mean,
+                "p_loss_low": l_lo,
+                "p_loss_high": l_hi,
+                "delta_p_loss_low": l_lo - base_loss,
+                "delta_p_loss_high": l_hi - base_loss,
+                "swing_usd": abs(m_hi - m_lo),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values("swing_usd", ascending=False, kind="stable").reset_index(drop=True)
+    table.attrs.update(base_mean_profit_usd=base_mean, base_p_loss=base_loss, low=low, high=high)
+    return table
+
+
+BREAK_EVEN_PARAMETERS = {
+    "market.btc_price_usd": "BTC price on the start date [USD]",
+    "electricity.tariff_kzt_per_kwh": "tariff [KZT/kWh]",
+}
+
+
+def break_even(
+    scenario: Scenario,
+    parameter: str,
+    *,
+    p_loss_level: float = 0.05,
+    paths: int | None = None,
+    seed: int | None = None,
+    **kwargs,
+) -> dict:
+    """Values of ``parameter`` (fixed on every path) where mean profit after tax is zero and
+    where P(loss) equals ``p_loss_level``, found by root-finding on common random numbers.
+
+    Returns a dict with ``mean_zero`` (value, standard error by the delta method: the SE
+    of mean profit there over the slope) and ``p_loss_level`` (value, and the range of
+    values over which the Wilson 95 % interval of P(loss) contains the level), or None
+    for a root that does not exist in the searched range.
+    """
+    run = _runner(paths, seed, **kwargs)
+    start = scenario.uncertain_parameters()[parameter].mean()
+    cache: dict[float, np.ndarray] = {}
+
+    def profits(x: float) -> np.ndarray:
+        if x not in cache:
+            cache[x] = run(scenario.replace(**{parameter: x})).per_path["profit_usd"]
+        return cache[x]
+
+    def valid(x: float) -> bool:
+        try:
+            scenario.replace(**{parameter: x})
+        except ScenarioError:
+            return False
+        return True
+
+    out: dict = {"parameter": parameter, "p_loss_level": p_loss_level}
+    bracket = _bracket(lambda x: profits(x).mean(), start, valid)
+    if bracket is not None:
+        lo, hi = bracket
+        mean_root = optimize.brentq(lambda x: profits(x).mean(), lo, hi, xtol=1e-5 * max(abs(start), 1e-6))
+        h = 1e-3 * max(abs(mean_root), 1e-6)
+        slope = (profits(mean_root + h).mean() - profits(mean_root - h).mean()) / (2 * h)
+        se = stats.mean_se(profits(mean_root)) / abs(slope) if slope else math.inf
+        out["mean_zero"] = {
+            "value": mean_root,
+            "se": se,
+            "ci95": [mean_root - stats.Z95 * se, mean_root + stats.Z95 * se],
+        }
+    else:
+        out["mean_zero"] = None
+
+    n = len(profits(start))
+
+    def p_loss(x: float) -> float:
+        return float(np.mean(profits(x) < 0))
+
+    def crossing(level_of: Callable[[float], float]) -> float | None:
+        a, b = lo, hi
+        ga, gb = level_of(a) - p_loss_level, level_of(b) - p_loss_level
+        if ga * gb > 0:
+            return None
+        for _ in range(40):
+            m = 0.5 * (a + b)
+            gm = level_of(m) - p_loss_level
+            if gm == 0:
+                return m
+            if ga * gm < 0:
+                b, gb = m, gm
+            else:
+                a, ga = m, gm
+            if abs(b - a) <= 1e-3 * abs(m):  # far below the Monte Carlo uncertainty of the crossing
+                break
+        return 0.5 * (a + b)
+
+    def wilson(k: int) -> Callable[[float], float]:
+        return lambda x: stats.wilson_interval(int(np.count_nonzero(profits(x) < 0)), n)[k]
+
+    level_bracket = _bracket(lambda x: p_loss(x) - p_loss_level, start, valid)
+    if level_bracket is None:
+        out["p_loss_at_level"] = None
+        return out
+    lo, hi = level_bracket
+    level_root = crossing(p_loss)
+    if level_root is None:
+        out["p_loss_at_level"] = None
+    else:
+        ends = [crossing(wilson(0)), crossing(wilson(1))]
+        ends = sorted(v for v in ends if v is not None)
+        out["p_loss_at_level"] = {"value": level_root, "ci95": ends if len(ends) == 2 else None}
+    return out
+
+
+def _bracket(f: Callable[[float], float], start: float, valid: Callable[[float], bool]):
+    """Two values of the parameter, around ``start``, where ``f`` changes sign: the search
+    halves and doubles ``start`` (down to 0 where allowed, up to the key's limit), one step
+    each way at a time, so that it stops at the nearest change. None when there is none."""
+    f0 = f(start)
+    down = [start / 2**k for k in range(1, 11)] + [0.0]
+    up = [start * 2**k for k in range(1, 11)]
+    last = {"down": (start, f0), "up": (start, f0)}
+    for step in range(len(down)):
+        for way, values in (("down", down), ("up", up)):
+            if step >= len(values) or last[way] is None:
+                continue
+            x = values[step]
+            if not valid(x):
+                last[way] = None
+                continue
+            fx = f(x)
+            px, pf = last[way]
+            if pf * fx <= 0:
+                return (x, px) if x < px else (px, x)
+            last[way] = (x, fx)
+    return None

@@ -1,0 +1,72 @@
+"""Tornado and break-even on common random numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from numpy.testing import assert_allclose
+from pypdf import PdfReader
+
+import kzsim
+from kzsim.cli import main
+from kzsim.sensitivity import break_even, tornado
+from tests.conftest import SCENARIOS, make_scenario
+from tests.test_exact import hand_computed
+
+
+def test_tornado_signs_are_the_economics(tmp_path):
+    sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 90})
+    table = tornado(sc, paths=300).set_index("parameter")
+    tariff = table.loc["electricity.tariff_kzt_per_kwh"]
+    assert tariff.value_low < tariff.value_high
+    assert tariff.delta_mean_profit_high_usd < 0 < tariff.delta_mean_profit_low_usd  # dearer power, less profit
+    capex = table.loc["farm.site_capex_usd"]
+    assert capex.delta_mean_profit_high_usd < 0 < capex.delta_mean_profit_low_usd
+    assert set(table.index) == {k for k, d in sc.uncertain_parameters().items() if not d.is_fixed}
+    assert list(table.swing_usd) == sorted(table.swing_usd, reverse=True)
+
+
+def test_break_even_price_of_a_certain_farm_is_the_closed_form():
+    sc = make_scenario()  # no uncertainty: profit is linear in the BTC price
+    h = hand_computed(10, np.full(10, 1.0))
+    per_usd_of_price = h["btc_day"] * (0.75 * (1 - 0.005 - 0.001) + 0.25 * (1 - 0.001))
+    expected = (h["cash_day"] + h["dep_day"]) / per_usd_of_price
+    out = break_even(sc, "market.btc_price_usd", paths=5)
+    assert_allclose(out["mean_zero"]["value"], expected, rtol=1e-5)  # brentq's tolerance
+    assert out["mean_zero"]["se"] == 0.0
+    # with every path alike, P(loss) jumps from 1 to 0 at the same price
+    assert_allclose(out["p_loss_at_level"]["value"], expected, rtol=2e-3)
+
+
+def test_break_even_tariff_that_does_not_exist_is_none():
+    sc = make_scenario(**{"market.btc_price_usd": 1000})  # loses money even with free power
+    out = break_even(sc, "electricity.tariff_kzt_per_kwh", paths=5)
+    assert out["mean_zero"] is None and out["p_loss_at_level"] is None
+
+
+def test_cli_sensitivity_and_breakeven(tmp_path):
+    out = tmp_path / "tornado"
+    args = ["sensitivity", str(SCENARIOS / "small-operator.yaml"), "--paths", "100", "--out", str(out),
+            "--set", "simulation.horizon_days=60"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "tornado.csv")
+    assert "electricity.tariff_kzt_per_kwh" in set(table.parameter)
+    assert "What drives the result" in PdfReader(out / "report.pdf").pages[0].extract_text()
+    result = CliRunner().invoke(main, ["breakeven", str(SCENARIOS / "small-operator.yaml"), "--paths", "50",
+                                       "--parameter", "market.btc_price_usd", "--set", "simulation.horizon_days=60"])
+    assert result.exit_code == 0, result.output
+    [answer] = json.loads(result.output)
+    assert answer["parameter"] == "market.btc_price_usd" and answer["mean_zero"]["value"] > 0
+
+
+@pytest.mark.parametrize("command", ["sensitivity", "breakeven"])
+def test_bad_scenarios_are_refused_the_same_way(tmp_path, command):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    result = CliRunner().invoke(main, [command, str(bad)])
+    assert result.exit_code == 2 and result.output.startswith(f"{bad}: ")
