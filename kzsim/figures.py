@@ -345,31 +345,31 @@ def tornado_chart(table, scenario_name: str) -> Figure:
     rows = table.head(15)
     names = list(rows["parameter"])
     y = np.arange(len(names))
-    for k, (column, label, fmt) in enumerate(
-        (
-            ("delta_mean_profit", "change in mean profit after tax [USD]", _money_axis),
-            ("delta_p_loss", "change in P(loss) [percentage points]", FuncFormatter(lambda v, _: f"{100 * v:+.1f}")),
-        )
-    ):
+    panels = (
+        ("delta_mean_profit_{}_usd", 1.0, "change in mean profit after tax [USD]", _money_axis),
+        ("delta_p_loss_{}", 100.0, "change in P(loss) [percentage points]", None),
+    )
+    for k, (column, scale, label, fmt) in enumerate(panels):
         ax = fig.add_axes([0.42, 0.56 - k * 0.40, 0.52, 0.34])
         ax.barh(
             y - 0.2,
-            rows[f"{column}_low" + ("_usd" if "profit" in column else "")],
+            scale * rows[column.format("low")],
             height=0.4,
             color="#9dc3e6",
             label=f"input at its {low:.0%} percentile",
         )
         ax.barh(
             y + 0.2,
-            rows[f"{column}_high" + ("_usd" if "profit" in column else "")],
+            scale * rows[column.format("high")],
             height=0.4,
             color=BLUE,
             label=f"input at its {high:.0%} percentile",
         )
         ax.axvline(0, color="black", lw=1)
-        ax.set_yticks(y, names if k == 0 else names, fontsize=8)
+        ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
-        ax.xaxis.set_major_formatter(fmt)
+        if fmt is not None:
+            ax.xaxis.set_major_formatter(fmt)
         ax.set_xlabel(label)
         ax.grid(True, axis="x", alpha=0.3)
         if k == 0:
