@@ -332,6 +332,79 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    required=True,
+    metavar="SECTION.KEY=START:STOP:STEP",
+    help="A parameter to sweep (START:STOP:STEP, stop included, or V1,V2,...); one or two of them. "
+    "A plain SECTION.KEY=VALUE is an override.",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per grid point (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+def sweep(scenario, sets, paths, seed, out_dir, force):
+    """P(loss), mean profit and cost per BTC on a grid of one or two parameters.
+
+    Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
+    for two). Example: kzsim sweep S.yaml --set electricity.tariff_kzt_per_kwh=20:40:5
+    """
+    from kzsim.loading import apply_overrides, scenario_from_dict
+    from kzsim.outputs import write_folder
+    from kzsim.sensitivity import parse_grid
+    from kzsim.sensitivity import sweep as run_sweep
+
+    grid, plain = {}, []
+    for text in sets:
+        value = text.split("=", 1)[1] if "=" in text else ""
+        if ":" in value or ("," in value and not value.lstrip().startswith(("{", "["))):
+            try:
+                key, values = parse_grid(text)
+            except ValueError as exc:
+                raise BadInput(f"--set {exc}") from None
+            grid[key] = values
+        else:
+            plain.append(text)
+    if not 1 <= len(grid) <= 2:
+        raise BadInput("kzsim sweep: give one or two --set SECTION.KEY=START:STOP:STEP (allowed: 1 or 2 grids)")
+    sc = _scenario(scenario, tuple(plain))
+    base = sc.to_dict()
+    for key, values in grid.items():  # every grid value is checked like the file, before any run
+        for v in values:
+            try:
+                scenario_from_dict(apply_overrides(base, {key: v}, source=scenario), source=scenario)
+            except ScenarioError as exc:
+                raise BadInput(str(exc)) from None
+    out = Path(out_dir) if out_dir else Path("reports") / f"{Path(scenario).stem}-sweep"
+    try:
+        check_out_dir(out, force)
+    except OutputExistsError as exc:
+        raise BadInput(str(exc)) from None
+    with _interruptible(out):
+        table = run_sweep(sc, grid, paths=paths, seed=seed)
+
+        def fill(tmp: Path) -> None:
+            import matplotlib.pyplot as plt
+            from matplotlib.backends.backend_pdf import PdfPages
+
+            from kzsim import figures
+
+            table.to_csv(tmp / "sweep.csv", index=False)
+            table.to_parquet(tmp / "sweep.parquet", index=False)
+            with plt.rc_context(figures.STYLE), PdfPages(tmp / "report.pdf") as pdf:
+                fig = figures.sweep_chart(table, list(grid), sc.name)
+                pdf.savefig(fig)
+                plt.close(fig)
+
+        write_folder(out, fill, force=force)
+    click.echo(table.to_string(index=False))
+    click.echo(f"results in {out}/")
+
+
+@main.command()
 @click.argument("results_dir", type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(), help="Where to write the new run (default: RESULTS_DIR-rerun).")
 @click.option("--force", is_flag=True, help="Replace the results already in --out.")

@@ -375,3 +375,60 @@ def tornado_chart(table, scenario_name: str) -> Figure:
         if k == 0:
             ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+SWEEP_FIGURES = (
+    ("p_loss", "P(loss after tax)", lambda v: pct(v, 1)),
+    ("mean_profit_usd", "mean profit after tax [USD]", usd),
+    ("all_in_cost_per_btc_p50_usd", "all-in cost per BTC, median [USD]", usd),
+)
+
+
+def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
+    """Line panels (one parameter) or heat maps (two) of P(loss), mean profit and cost per BTC."""
+    fig = plt.figure(figsize=A4)
+    fig.text(0.08, 0.95, f"Sweep: {scenario_name}", fontsize=16, weight="bold", color=BLUE)
+    if len(keys) == 1:
+        caption = (
+            "Each point is a run with the parameter fixed at that value, all on common random numbers; "
+            "bands: 95 % intervals (Wilson for P(loss), mean +- 1.96 standard errors for profit)."
+        )
+    else:
+        caption = (
+            "Each cell is a run with both parameters fixed at its values, all on common random numbers; "
+            "the number in a cell is its value."
+        )
+    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    x = table[keys[0]].to_numpy()
+    for k, (column, label, fmt) in enumerate(SWEEP_FIGURES):
+        ax = fig.add_axes([0.16, 0.70 - k * 0.27, 0.74, 0.19])
+        if len(keys) == 1:
+            y = table[column].to_numpy()
+            ax.plot(x, y, "o-", color=BLUE)
+            if column == "p_loss":
+                ax.fill_between(x, table["p_loss_ci95_low"], table["p_loss_ci95_high"], color=BLUE, alpha=0.2)
+            elif column == "mean_profit_usd":
+                se = table["mean_profit_se_usd"].to_numpy()
+                ax.fill_between(x, y - 1.96 * se, y + 1.96 * se, color=BLUE, alpha=0.2)
+                ax.axhline(0, color="black", lw=1)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, f=fmt: f(v)))
+            ax.set_xlabel(keys[0])
+            ax.grid(True, alpha=0.3)
+        else:
+            grid = table.pivot(index=keys[1], columns=keys[0], values=column)
+            image = ax.imshow(
+                grid.to_numpy(),
+                origin="lower",
+                aspect="auto",
+                cmap="RdYlBu_r" if column != "mean_profit_usd" else "RdYlBu",
+            )
+            ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=8)
+            ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=8)
+            ax.set_xlabel(keys[0])
+            ax.set_ylabel(keys[1], fontsize=8)
+            if grid.size <= 64:
+                for (i, j), v in np.ndenumerate(grid.to_numpy()):
+                    ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7)
+            fig.colorbar(image, ax=ax, format=FuncFormatter(lambda v, _, f=fmt: f(v)))
+        ax.set_title(label, fontsize=11, loc="left")
+    return fig

@@ -50,15 +50,34 @@ def test_break_even_tariff_that_does_not_exist_is_none():
 
 def test_cli_sensitivity_and_breakeven(tmp_path):
     out = tmp_path / "tornado"
-    args = ["sensitivity", str(SCENARIOS / "small-operator.yaml"), "--paths", "100", "--out", str(out),
-            "--set", "simulation.horizon_days=60"]
+    args = [
+        "sensitivity",
+        str(SCENARIOS / "small-operator.yaml"),
+        "--paths",
+        "100",
+        "--out",
+        str(out),
+        "--set",
+        "simulation.horizon_days=60",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "tornado.csv")
     assert "electricity.tariff_kzt_per_kwh" in set(table.parameter)
     assert "What drives the result" in PdfReader(out / "report.pdf").pages[0].extract_text()
-    result = CliRunner().invoke(main, ["breakeven", str(SCENARIOS / "small-operator.yaml"), "--paths", "50",
-                                       "--parameter", "market.btc_price_usd", "--set", "simulation.horizon_days=60"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "breakeven",
+            str(SCENARIOS / "small-operator.yaml"),
+            "--paths",
+            "50",
+            "--parameter",
+            "market.btc_price_usd",
+            "--set",
+            "simulation.horizon_days=60",
+        ],
+    )
     assert result.exit_code == 0, result.output
     [answer] = json.loads(result.output)
     assert answer["parameter"] == "market.btc_price_usd" and answer["mean_zero"]["value"] > 0
