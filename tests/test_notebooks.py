@@ -22,5 +22,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # silence jupyter_core's path-migration warning
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    assert (tmp_path / "out" / "report.pdf").exists()
-    assert os.path.getsize(tmp_path / "out" / "report.pdf") > 10_000
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    if path.stem == "quickstart":
+        assert os.path.getsize(tmp_path / "out" / "report.pdf") > 10_000
