@@ -58,3 +58,48 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     n = scenarios[0].simulation.paths if paths is None else paths
     s = scenarios[0].simulation.seed if seed is None else seed
     return Comparison([simulate(sc, paths=n, seed=s, **kwargs) for sc in scenarios])
+
+
+def simulate_to_precision(
+    scenario: Scenario,
+    target_se: float,
+    *,
+    paths: int | None = None,
+    max_paths: int = 1_000_000,
+    **kwargs,
+) -> Results:
+    """Simulate with more and more paths until P(loss) is known to ``target_se``.
+
+    The precision is the half-width of the Wilson 95 % interval of P(loss) over 1.96
+    (which, unlike sqrt(p(1-p)/n), is not zero when no or every path loses). Each round
+    runs the number of paths that precision needs (at least twice the last), up to
+    ``max_paths``; because path i is the same in every run, the result is exactly the
+    plain run with the final number of paths. ``summary["precision"]`` records the rounds.
+    """
+    import math
+
+    from kzsim.rng import BLOCK_PATHS
+    from kzsim.stats import Z95
+
+    if not 0 < target_se < 0.5:
+        raise ValueError("target_se must be in (0, 0.5)")
+    n = min(scenario.simulation.paths if paths is None else paths, max_paths)
+    rounds = []
+    while True:
+        results = simulate(scenario, paths=n, **kwargs)
+        lo, hi = results.summary["p_loss_ci95"]
+        achieved = (hi - lo) / (2 * Z95)
+        rounds.append({"paths": n, "p_loss": results.summary["p_loss"], "se": achieved})
+        if achieved <= target_se or n >= max_paths:
+            break
+        p = min(max(results.summary["p_loss"], 1.0 / n), 1 - 1.0 / n)
+        needed = math.ceil(p * (1 - p) / target_se**2 / BLOCK_PATHS) * BLOCK_PATHS
+        n = min(max_paths, max(2 * n, needed))
+    results.summary["precision"] = {
+        "target_se": target_se,
+        "achieved_se": achieved,
+        "reached": achieved <= target_se,
+        "max_paths": max_paths,
+        "rounds": rounds,
+    }
+    return results

@@ -72,7 +72,17 @@ def main() -> None:
     help="Run chunks on this many local processes (a local Dask cluster).",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Run chunks on an existing Dask cluster, e.g. tcp://host:8786.")
-def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet, workers, scheduler):
+@click.option(
+    "--target-se",
+    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    help="Add paths until the standard error of P(loss) is at most this (e.g. 0.005).",
+)
+@click.option(
+    "--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="The cap for --target-se."
+)
+def run(
+    scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet, workers, scheduler, target_se, max_paths
+):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
 
@@ -84,12 +94,28 @@ def run(scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, qui
         raise BadInput(str(exc)) from None
     n = paths or sc.simulation.paths
     chunk = chunk_paths or DEFAULT_CHUNK_PATHS
-    _check_resources(scenario, sc, n, chunk, quiet)
+    _check_resources(scenario, sc, max(n, max_paths) if target_se else n, chunk, quiet or bool(target_se))
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
         try:
-            with _cluster(workers, scheduler) as client, _progress(quiet, n, sc.simulation.horizon_days) as progress:
-                results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress, client=client)
+            if target_se:
+                from kzsim.api import simulate_to_precision
+
+                with _cluster(workers, scheduler) as client:
+                    results = simulate_to_precision(
+                        sc, target_se, paths=n, max_paths=max_paths, seed=seed, chunk_paths=chunk, client=client
+                    )
+                rounds = results.summary["precision"]["rounds"]
+                if not quiet:
+                    click.echo(
+                        "kzsim: " + " -> ".join(f"{r['paths']:,} paths (SE {r['se']:.4f})" for r in rounds), err=True
+                    )
+            else:
+                with (
+                    _cluster(workers, scheduler) as client,
+                    _progress(quiet, n, sc.simulation.horizon_days) as progress,
+                ):
+                    results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress, client=client)
             results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
         except OutputExistsError as exc:
             raise BadInput(str(exc)) from None

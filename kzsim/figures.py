@@ -16,7 +16,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BTC_USD  # noqa: E402
 
@@ -431,4 +431,44 @@ def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
                     ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7)
             fig.colorbar(image, ax=ax, format=FuncFormatter(lambda v, _, f=fmt: f(v)))
         ax.set_title(label, fontsize=11, loc="left")
+    return fig
+
+
+def convergence(results) -> Figure:
+    """Running estimates of mean profit and P(loss) against the number of paths."""
+    from kzsim.stats import running_estimates
+
+    est = running_estimates(results.run.per_path["profit_usd"])
+    fig = plt.figure(figsize=A4)
+    fig.text(0.08, 0.95, "Have we run enough paths?", fontsize=16, weight="bold", color=BLUE)
+    caption = (
+        "Estimates from the first n paths of the run, with their 95 % bands (mean +- 1.96 standard errors; "
+        "P(loss) +- 1.96 sqrt(p(1-p)/n)). When the bands are narrow against the differences that matter to "
+        "you, more paths would not change the answer; `kzsim run --target-se` adds paths until P(loss) is "
+        "known to a given standard error."
+    )
+    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    n = est["paths"]
+    for k, (key, label, fmt) in enumerate(
+        (
+            ("mean", "mean profit after tax [USD]", _money_axis),
+            ("p_loss", "P(loss after tax)", FuncFormatter(lambda v, _: pct(v, 1))),
+        )
+    ):
+        ax = fig.add_axes([0.16, 0.56 - k * 0.40, 0.78, 0.32])
+        y, se = est[key], est[f"{key}_se"]
+        lo, hi = y - 1.96 * se, y + 1.96 * se
+        if key == "p_loss":
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+        ax.fill_between(n, lo, hi, color=BLUE, alpha=0.2, label="95 % band")
+        ax.plot(n, y, color=BLUE, lw=2, label="running estimate")
+        ax.axhline(y[-1], color=GREY, lw=1, ls="--", label=f"all {n[-1]:,} paths")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(fmt)
+        ax.set_xlabel("paths")
+        ax.set_title(label, fontsize=11, loc="left")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=9)
     return fig

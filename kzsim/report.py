@@ -18,6 +18,7 @@ PAGE_TITLES = (
     "Cost per BTC against the BTC price",
     "Downtime by cause",
     "Where the money goes",
+    "Have we run enough paths?",
     "Appendix: scenario parameters",
 )
 
@@ -144,6 +145,7 @@ def _pages(results) -> list:
         figures.cost_vs_price(results),
         figures.downtime(results),
         figures.cost_breakdown(results),
+        figures.convergence(results),
         *figures.table_pages("Appendix: scenario parameters", parameter_rows(results)),
     ]
 

@@ -34,11 +34,16 @@ COST_LINES = (
 DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware")
 
 
-def _finite_stats(x: np.ndarray) -> dict[str, float]:
+def _finite_stats(x: np.ndarray, ci: bool = False) -> dict[str, float]:
+    """Mean and 5/50/95 % percentiles of the finite values; with ``ci`` the mean's standard
+    error and a distribution-free 95 % interval of the median."""
     x = np.asarray(x, dtype=np.float64)
     finite = x[np.isfinite(x)]
     out = {"mean": float(finite.mean()) if finite.size else math.nan}
     out.update({k: v for k, v in stats.percentiles(finite, (5, 50, 95)).items()})
+    if ci:
+        out["mean_se"] = stats.mean_se(finite) if finite.size else math.nan
+        out["p50_ci95"] = list(stats.quantile_ci(finite, 0.5)) if finite.size else [math.nan, math.nan]
     return out
 
 
@@ -66,17 +71,18 @@ def summarize(run: RunOutput) -> dict:
         lo, hi = stats.quantile_ci(profit, 1 - a)
         summary[f"var_{level}_ci95_usd"] = [-hi, -lo]
         summary[f"cvar_{level}_usd"] = stats.expected_shortfall(profit, a)
+        summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_se(profit, a)
     profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
     profit_stats.update(stats.percentiles(profit))
     profit_stats["mean_se"] = stats.mean_se(profit)
     summary["profit_usd"] = profit_stats
     summary["cost_per_btc_usd"] = {
-        "cash": _finite_stats(pp["cash_cost_per_btc_usd"]),
-        "all_in": _finite_stats(pp["all_in_cost_per_btc_usd"]),
+        "cash": _finite_stats(pp["cash_cost_per_btc_usd"], ci=True),
+        "all_in": _finite_stats(pp["all_in_cost_per_btc_usd"], ci=True),
     }
     summary["btc_mined"] = _finite_stats(pp["btc_mined"])
     summary["btc_mined"]["mean_se"] = stats.mean_se(pp["btc_mined"])
-    summary["uptime_fraction"] = {"mean": float(pp["up_fraction"].mean())}
+    summary["uptime_fraction"] = {"mean": float(pp["up_fraction"].mean()), "mean_se": stats.mean_se(pp["up_fraction"])}
     summary["downtime_hours"] = {c: float(pp[f"downtime_{c}_hours"].mean()) for c in DOWNTIME_CAUSES}
     summary["grid_outages"] = {"mean": float(pp["grid_outages"].mean())}
     summary["revenue_usd"] = {"mean": float(pp["revenue_usd"].mean())}

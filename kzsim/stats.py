@@ -84,3 +84,28 @@ def percentiles(x: np.ndarray, levels=(1, 5, 50, 95, 99)) -> dict[str, float]:
         return {f"p{lv:02d}": float("nan") for lv in levels}
     values = np.percentile(x, levels)
     return {f"p{lv:02d}": float(v) for lv, v in zip(levels, values)}
+
+
+def expected_shortfall_se(profit: np.ndarray, level: float) -> float:
+    """Approximate standard error of :func:`expected_shortfall`: the sd of the worst
+    ceil((1 - level) n) outcomes over the square root of their number (it leaves out the
+    uncertainty of where the tail starts, so it is a lower bound)."""
+    x = np.asarray(profit, dtype=np.float64)
+    k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
+    if k < 2:
+        return math.nan
+    worst = np.partition(x, k - 1)[:k]
+    return float(worst.std(ddof=1) / math.sqrt(k))
+
+
+def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
+    """Mean and share below zero of the first n values, with standard errors, at about
+    ``points`` path counts spaced evenly on a log scale (for convergence plots)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = np.unique(np.geomspace(min(10, x.size), x.size, points).astype(np.int64))
+    csum, csq = np.cumsum(x), np.cumsum(x * x)
+    closs = np.cumsum(x < 0)
+    mean = csum[n - 1] / n
+    var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
+    p = closs[n - 1] / n
+    return {"paths": n, "mean": mean, "mean_se": np.sqrt(var / n), "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
