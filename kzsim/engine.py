@@ -184,9 +184,17 @@ def _grid_outages(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], s
             index = np.minimum(position.astype(np.int64), days.size - 1)
             start_hour[pick] = (days[index] + (position - index)) * HOURS_PER_DAY
     duration = np.minimum(g.outage_duration_hours.ppf(u_duration), g.outage_max_duration_hours)
+    if g.forced_outages:  # the same blackouts on every path, merged with the random ones
+        every = np.arange(BLOCK_PATHS)
+        for forced in g.forced_outages:
+            path = np.append(path, every)
+            start_hour = np.append(
+                start_hour, np.full(BLOCK_PATHS, forced.start_day * HOURS_PER_DAY + forced.start_hour)
+            )
+            duration = np.append(duration, np.full(BLOCK_PATHS, forced.duration_hours))
     duration = duration + p["farm.restart_hours"][path]
     hours = event_hours_per_day(path, start_hour, duration, BLOCK_PATHS, cal.n_days, merge=True)
-    return hours, counts
+    return hours, counts + sum(1 for forced in g.forced_outages if forced.start_day < cal.n_days)
 
 
 def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):

@@ -111,6 +111,8 @@ def write_results(
     """Write summary, tables, report, resolved scenario and manifest into ``out_dir``."""
     from kzsim.report import write_report
 
+    results.blackout_48h()  # the article's "48 h blackout" question, answered for this scenario
+
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", results.summary)
         # straight from the arrays: a DataFrame would copy the largest table of the run twice

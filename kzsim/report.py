@@ -61,6 +61,32 @@ def reference_reading(results) -> str:
     )
 
 
+def blackout_reading(results) -> str:
+    b = results.summary.get("blackout_48h")
+    if not b:
+        return ""
+    c = b["cost_usd"]
+    margin = b["days_of_mining_margin"]
+    text = (
+        f"The article says one 48-hour blackout can wipe out two weeks of profit. Here, a 48 h blackout from "
+        f"{b['start']} (plus the restart time) costs {usd(c['mean'])} on average (5-95 %: {usd(c['p05'])} to "
+        f"{usd(c['p95'])}; {b['paths']:,} paths on common random numbers)."
+    )
+    if margin["p50"] is not None:
+        text += (
+            f" Where mining pays for its power ({pct(margin['share_of_paths'])} of paths) that is a median of "
+            f"{margin['p50']:.1f} days of mining margin."
+        )
+    after_tax = b["days_of_profit_after_tax"]
+    if after_tax["p50"] is not None and after_tax["share_of_paths"] >= 0.05:
+        text += f" On the paths that end in profit it is {after_tax['p50']:.1f} days of profit after tax (median)."
+    if b["share_saving"] > 0:
+        text += (
+            f" On {pct(b['share_saving'])} of paths the blackout saves money: mining there costs more than it earns."
+        )
+    return text
+
+
 def key_figures(results) -> str:
     s = results.summary
     p = s["profit_usd"]
@@ -138,6 +164,7 @@ def _pages(results) -> list:
                 ("The answer in plain words", plain_reading(results), False),
                 ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
                 ("Against the article and listed miners", reference_reading(results), False),
+                *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),
             ],
         ),
         figures.profit_distribution(results),

@@ -143,6 +143,18 @@ class Results:
     def scenario(self):
         return self.run.scenario
 
+    def blackout_48h(self, paths: int = 2000) -> dict:
+        """The cost of one extra 48 h blackout in the first winter, from the first ``paths``
+        paths of the run, on common random numbers (see :func:`kzsim.sensitivity.blackout_cost`).
+        Computed once and added to ``summary["blackout_48h"]``."""
+        if "blackout_48h" not in self.summary:
+            from kzsim.sensitivity import blackout_cost
+
+            self.summary["blackout_48h"] = blackout_cost(
+                self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed
+            )
+        return self.summary["blackout_48h"]
+
     def path_columns(self) -> dict[str, np.ndarray]:
         """The per-path table as named arrays (no copy): outputs, then ``param.*``."""
         data = {"path": np.arange(self.run.paths)}

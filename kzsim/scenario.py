@@ -245,6 +245,14 @@ class Electricity(_Section):
         return v
 
 
+class ForcedOutage(_Section):
+    """A blackout that happens on every path (a stress test), on top of the random ones."""
+
+    start_day: int = Field(ge=0, le=36_500, description="day of the horizon it starts on (0 = start date)")
+    start_hour: float = Field(18.0, ge=0, lt=24, description="hour of that day it starts at [h]")
+    duration_hours: float = Field(gt=0, le=8760, description="how long the grid is down [h], before restart")
+
+
 class Grid(_Section):
     """Grid outages: seasonal Poisson arrivals with heavy-tailed durations."""
 
@@ -261,6 +269,9 @@ class Grid(_Section):
         description="duration of one outage [h] (per event)", json_schema_extra=PER_EVENT
     )
     outage_max_duration_hours: float = Field(720.0, gt=0, le=8760, description="durations are capped here [h]")
+    forced_outages: tuple[ForcedOutage, ...] = Field(
+        (), description="blackouts on every path at given times (stress tests), each followed by the restart time"
+    )
 
 
 class Regulation(_Section):

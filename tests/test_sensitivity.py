@@ -89,3 +89,26 @@ def test_bad_scenarios_are_refused_the_same_way(tmp_path, command):
     bad.write_text("name: x\n")
     result = CliRunner().invoke(main, [command, str(bad)])
     assert result.exit_code == 2 and result.output.startswith(f"{bad}: ")
+
+
+def test_blackout_cost_of_a_certain_farm_is_two_days_of_margin():
+    """A 48 h blackout from 18:00 on day 2 of the certain farm removes 6 + 24 + 18 hours."""
+    from kzsim.sensitivity import blackout_cost
+
+    sc = make_scenario()
+    out = blackout_cost(sc, start_day=2, paths=3)
+    h = hand_computed(10, np.full(10, 100000.0))
+    revenue_day = h["btc_day"] * 100000 * (0.75 * (1 - 0.005 - 0.001) + 0.25 * (1 - 0.001))
+    variable = h["energy_cost"] + h["mining_fee"] + h["procurement"]  # 22 lots saved = 2 days of 11
+    expected = 2 * revenue_day - 2 * variable * (1 + 0.1)  # compliance is 10 % of opex; no tax (a loss)
+    assert_allclose(out["cost_usd"]["mean"], expected, rtol=1e-9)
+    assert out["start"] == "2026-06-03 18:00"
+
+
+def test_a_forced_outage_is_down_on_every_path_and_counted():
+    from kzsim.engine import run_paths
+
+    sc = make_scenario(**{"grid.forced_outages": [{"start_day": 1, "start_hour": 12, "duration_hours": 24}]})
+    pp = run_paths(sc).per_path
+    assert_allclose(pp["downtime_grid_hours"], 24.0)
+    assert (pp["grid_outages"] == 1).all()
