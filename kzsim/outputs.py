@@ -112,6 +112,8 @@ def write_results(
     from kzsim.report import write_report
 
     results.blackout_48h()  # the article's "48 h blackout" question, answered for this scenario
+    if report:
+        results.risk_drivers()  # the report's first page names them
 
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", results.summary)

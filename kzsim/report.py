@@ -61,6 +61,23 @@ def reference_reading(results) -> str:
     )
 
 
+def drivers_reading(results) -> str:
+    drivers = results.summary.get("risk_drivers")
+    if not drivers:
+        return ""
+    parts = []
+    for d in drivers:
+        parts.append(
+            f"{d['parameter']} (from {d['value_low']:,.4g} to {d['value_high']:,.4g}: mean profit "
+            f"{usd(d['delta_mean_profit_low_usd'])} to {usd(d['delta_mean_profit_high_usd'])})"
+        )
+    return (
+        "Among the uncertain inputs, the three that move expected profit most, each taken from its 10th to its "
+        "90th percentile with the rest unchanged: " + "; ".join(parts) + ". The BTC price path, outages and "
+        "payment failures are random in every run and not ranked here."
+    )
+
+
 def blackout_reading(results) -> str:
     b = results.summary.get("blackout_48h")
     if not b:
@@ -162,6 +179,7 @@ def _pages(results) -> list:
             [
                 ("Scenario", scenario_block(results), False),
                 ("The answer in plain words", plain_reading(results), False),
+                *([("What drives it", drivers_reading(results), False)] if drivers_reading(results) else []),
                 ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
                 ("Against the article and listed miners", reference_reading(results), False),
                 *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),

@@ -155,6 +155,26 @@ class Results:
             )
         return self.summary["blackout_48h"]
 
+    def risk_drivers(self, paths: int = 1024, top: int = 3) -> list[dict]:
+        """The uncertain inputs that move mean profit most (a tornado on the first ``paths``
+        paths, on common random numbers). Computed once and added to ``summary["risk_drivers"]``."""
+        if "risk_drivers" not in self.summary:
+            from kzsim.sensitivity import tornado
+
+            table = tornado(self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed)
+            columns = [
+                "parameter",
+                "value_low",
+                "value_high",
+                "delta_mean_profit_low_usd",
+                "delta_mean_profit_high_usd",
+                "delta_p_loss_low",
+                "delta_p_loss_high",
+                "swing_usd",
+            ]
+            self.summary["risk_drivers"] = table[columns].head(top).to_dict("records") if len(table) else []
+        return self.summary["risk_drivers"]
+
     def path_columns(self) -> dict[str, np.ndarray]:
         """The per-path table as named arrays (no copy): outputs, then ``param.*``."""
         data = {"path": np.arange(self.run.paths)}
