@@ -245,8 +245,13 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
         u = stream(seed, "process:plan_70_30.built", block).random(B)
         plan_built = u < p["electricity.plan_70_30.build_probability"]
 
+    if scenario.simulation.variance_reduction == "antithetic":
+        half = stream(seed, "process:btc_price", block).standard_normal((n_days - 1, B // 2))
+        btc_price = np.concatenate([half, -half], axis=1)
+    else:
+        btc_price = normals("btc_price", n_days - 1)
     draws = Draws(
-        btc_price=normals("btc_price", n_days - 1),
+        btc_price=btc_price,
         usd_kzt=normals("usd_kzt", n_days - 1),
         network_hashrate=normals("network_hashrate", n_days - 1),
         fees=normals("fees", n_days),

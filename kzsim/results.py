@@ -74,7 +74,12 @@ def summarize(run: RunOutput) -> dict:
         summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_se(profit, a)
     profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
     profit_stats.update(stats.percentiles(profit))
-    profit_stats["mean_se"] = stats.mean_se(profit)
+    if sc.simulation.variance_reduction == "antithetic":
+        from kzsim.rng import BLOCK_PATHS
+
+        profit_stats["mean_se"] = stats.antithetic_mean_se(profit, BLOCK_PATHS)
+    else:
+        profit_stats["mean_se"] = stats.mean_se(profit)
     summary["profit_usd"] = profit_stats
     summary["cost_per_btc_usd"] = {
         "cash": _finite_stats(pp["cash_cost_per_btc_usd"], ci=True),

@@ -36,6 +36,11 @@ class Simulation(_Section):
     horizon_days: int = Field(ge=1, le=36_500, description="length of a path [days]")
     seed: int = Field(ge=0, le=2**63 - 1, description="master seed of every random stream")
     start_date: dt.date = Field(description="first simulated day (ISO date, YYYY-MM-DD)")
+    variance_reduction: Literal["none", "antithetic"] = Field(
+        "none",
+        description="'antithetic': within each block of 1,024 paths, paths i and i + 512 get opposite BTC price "
+        "shocks (standard errors then come from the pairs); 'none': plain Monte Carlo",
+    )
     winter_months: tuple[int, ...] = Field(
         (11, 12, 1, 2, 3),
         description="calendar months (1-12) counted as winter for tariffs, quota and outages",

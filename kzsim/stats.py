@@ -109,3 +109,15 @@ def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
     var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
     p = closs[n - 1] / n
     return {"paths": n, "mean": mean, "mean_se": np.sqrt(var / n), "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
+
+
+def antithetic_mean_se(x: np.ndarray, block: int) -> float:
+    """Standard error of the mean of antithetic pairs: within each whole block of ``block``
+    values, value i is paired with value i + block / 2; the SE is that of the pair means
+    (values of an incomplete last block are left out of the SE, not of the mean)."""
+    x = np.asarray(x, dtype=np.float64)
+    whole = x.size // block * block
+    if whole == 0:
+        return mean_se(x)
+    pairs = x[:whole].reshape(-1, 2, block // 2).mean(axis=1).ravel()
+    return mean_se(pairs)
