@@ -257,10 +257,10 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 @click.argument("scenario", type=click.Path(dir_okay=True))
 @click.option(
     "--method",
-    type=click.Choice(["tornado"]),
+    type=click.Choice(["tornado", "sobol"]),
     default="tornado",
     show_default=True,
-    help="One-at-a-time tornado on common random numbers.",
+    help="tornado: one input at a time at its low/high percentile; sobol: Sobol indices (SALib).",
 )
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
@@ -282,13 +282,15 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
 def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
-    """What drives the result: each uncertain input at its low and high percentile.
+    """What drives the result, on common random numbers.
 
-    Writes tornado.csv (one row per input: values, mean profit and P(loss) at both
-    ends, and their changes) and report.pdf (the tornado chart).
+    tornado: each uncertain input at its low and high percentile; writes tornado.csv (one
+    row per input: values, mean profit and P(loss) at both ends, and their changes) and
+    report.pdf. sobol: first-order and total Sobol indices of profit after tax with their
+    95 % intervals (Saltelli design, --paths base samples); writes sobol.csv and report.pdf.
     """
     from kzsim.outputs import write_folder
-    from kzsim.sensitivity import tornado
+    from kzsim.sensitivity import sobol, sobol_reading, tornado
 
     sc = _scenario(scenario, sets)
     out = Path(out_dir) if out_dir else Path("reports") / f"{Path(scenario).stem}-{method}"
@@ -296,8 +298,13 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
         check_out_dir(out, force)
     except OutputExistsError as exc:
         raise BadInput(str(exc)) from None
+    if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
+        raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with _interruptible(out):
-        table = tornado(sc, paths=paths, seed=seed, low=low, high=high)
+        if method == "sobol":
+            table = sobol(sc, paths=paths, seed=seed)
+        else:
+            table = tornado(sc, paths=paths, seed=seed, low=low, high=high)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -305,15 +312,22 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
 
             from kzsim import figures
 
-            table.to_csv(tmp / "tornado.csv", index=False)
+            table.to_csv(tmp / f"{method}.csv", index=False)
             with plt.rc_context(figures.STYLE), PdfPages(tmp / "report.pdf") as pdf:
-                fig = figures.tornado_chart(table, sc.name)
+                if method == "sobol":
+                    fig = figures.sobol_chart(table, sc.name, sobol_reading(table))
+                else:
+                    fig = figures.tornado_chart(table, sc.name)
                 pdf.savefig(fig)
                 plt.close(fig)
 
         write_folder(out, fill, force=force)
     from kzsim.figures import usd
 
+    if method == "sobol":
+        click.echo(sobol_reading(table))
+        click.echo(f"results in {out}/")
+        return
     click.echo(f"{sc.name}: mean profit {usd(table.attrs['base_mean_profit_usd'])}; inputs by swing of mean profit:")
     for row in table.itertuples():
         click.echo(

@@ -197,10 +197,15 @@ def _grid_outages(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], s
     return hours, counts + sum(1 for forced in g.forced_outages if forced.start_day < cal.n_days)
 
 
-def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
+def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrides: dict | None = None):
     """Parameters and draws of one whole block of paths."""
     n_days, B = cal.n_days, BLOCK_PATHS
     p = draw_parameters(scenario, seed, block)
+    for name, values in (overrides or {}).items():  # given per-path values (Sobol designs), paths of this block
+        part = values[block * B : (block + 1) * B]
+        if part.size:
+            p[name] = p[name].copy()
+            p[name][: part.size] = part
     e = scenario.electricity
 
     def normals(name: str, rows: int) -> np.ndarray:
@@ -265,7 +270,15 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int):
     return p, draws
 
 
-def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: int, cache: dict | None = None):
+def inputs_for(
+    scenario: Scenario,
+    cal: Calendar,
+    seed: int,
+    start: int,
+    stop: int,
+    cache: dict | None = None,
+    overrides: dict | None = None,
+):
     """Parameters and draws of paths ``start`` .. ``stop - 1``, assembled from whole blocks.
 
     ``cache`` (a dict the caller keeps between calls) holds the last block drawn, so
@@ -278,7 +291,7 @@ def inputs_for(scenario: Scenario, cal: Calendar, seed: int, start: int, stop: i
         if cache is not None and block in cache:
             p, d = cache[block]
         else:
-            p, d = draw_block(scenario, cal, seed, block)
+            p, d = draw_block(scenario, cal, seed, block, overrides)
             if cache is not None:
                 cache.clear()
                 cache[block] = (p, d)
@@ -303,11 +316,19 @@ class ChunkResult:
     sample: dict[str, np.ndarray] | None  # per-day values of the chunk's paths inside the sample
 
 
-def simulate_chunk(scenario: Scenario, seed: int, start: int, stop: int, n_paths: int, cache: dict | None = None):
+def simulate_chunk(
+    scenario: Scenario,
+    seed: int,
+    start: int,
+    stop: int,
+    n_paths: int,
+    cache: dict | None = None,
+    overrides: dict | None = None,
+):
     """Simulate paths ``start`` .. ``stop - 1`` of an ``n_paths``-path run (a task for any executor)."""
     keep_freed_memory()
     cal = Calendar.of(scenario)
-    p, draws = inputs_for(scenario, cal, seed, start, stop, cache)
+    p, draws = inputs_for(scenario, cal, seed, start, stop, cache, overrides)
     out, daily = simulate_paths(scenario, cal, p, draws)
     # whole blocks: [first_full, last_full) in path numbers, within the run's n_paths
     first_full = -(-start // BLOCK_PATHS) * BLOCK_PATHS
@@ -387,9 +408,12 @@ def run_paths(
     chunk_paths: int = DEFAULT_CHUNK_PATHS,
     progress: Progress | None = None,
     client=None,
+    overrides: dict[str, np.ndarray] | None = None,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
+    ``overrides`` maps parameter names to per-path values (length ``paths``) used instead
+    of the draws (Sobol designs); every process draw stays the path's own.
     ``progress(done_paths, total_paths)`` is called after every chunk. With a Dask
     ``client`` the chunks run as tasks on its cluster; the result has the same bits as a
     run in this process, for any number of workers and any assignment of chunks to them.
@@ -405,9 +429,9 @@ def run_paths(
     ranges = [(start, min(start + chunk_paths, n)) for start in range(0, n, chunk_paths)]
     if client is None:
         cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
-        chunks = (simulate_chunk(scenario, seed, a, b, n, cache) for a, b in ranges)
+        chunks = (simulate_chunk(scenario, seed, a, b, n, cache, overrides) for a, b in ranges)
     else:
-        chunks = _on_cluster(client, scenario, seed, ranges, n)
+        chunks = _on_cluster(client, scenario, seed, ranges, n, overrides)
     for chunk in chunks:
         merger.add(chunk)
         if progress is not None:
@@ -415,7 +439,7 @@ def run_paths(
     return merger.output(scenario, seed, cal.dates)
 
 
-def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int):
+def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int, overrides=None):
     """Chunk results from a Dask cluster, as they complete (tasks are retried by Dask when a
     worker dies)."""
     import uuid
@@ -426,7 +450,9 @@ def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, i
     # evenly over the workers, where a scattered one would pull them to where it lies
     run_id = uuid.uuid4().hex[:12]
     futures = [
-        client.submit(simulate_chunk, scenario, seed, a, b, n, key=f"kzsim-chunk-{run_id}-{a}", retries=3)
+        client.submit(
+            simulate_chunk, scenario, seed, a, b, n, None, overrides, key=f"kzsim-chunk-{run_id}-{a}", retries=3
+        )
         for a, b in ranges
     ]
     try:

@@ -329,3 +329,87 @@ def blackout_cost(
         "days_of_mining_margin": days_of(margin / cal_days),
         "share_saving": float(np.mean(cost < 0)),
     }
+
+
+def sobol_indices(
+    names: list[str],
+    ppfs: list[Callable[[np.ndarray], np.ndarray]],
+    evaluate: Callable[[dict[str, np.ndarray]], np.ndarray],
+    n_base: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """First-order and total Sobol indices of ``evaluate`` with SALib (Saltelli design).
+
+    ``ppfs[i]`` maps uniforms to values of input ``names[i]``; ``evaluate`` gets one matrix
+    of the design at a time (a dict of arrays of ``n_base`` values, row j of every matrix
+    built from base sample j) and returns the output for each row. ``n_base`` is rounded
+    up to a power of two (Sobol sequences need it). Returns one row per input, sorted by
+    total index: ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (95 % bootstrap half-widths).
+    """
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import sobol as sobol_sample
+
+    n_base = 1 << max(int(n_base) - 1, 1).bit_length()
+    d = len(names)
+    problem = {"num_vars": d, "names": list(names), "bounds": [[0.0, 1.0]] * d}
+    u = sobol_sample.sample(problem, n_base, calc_second_order=False, scramble=True, seed=seed)
+    u = np.clip(u, 1e-12, 1 - 1e-12)
+    y = np.empty(len(u))
+    k = d + 2  # SALib's rows per base sample: A, AB_1 .. AB_d, B
+    for m in range(k):
+        rows = u[m::k]
+        y[m::k] = evaluate({name: ppf(rows[:, i]) for i, (name, ppf) in enumerate(zip(names, ppfs, strict=True))})
+    result = sobol_analyze.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=seed)
+    table = pd.DataFrame(
+        {
+            "parameter": list(names),
+            "S1": result["S1"],
+            "S1_conf": result["S1_conf"],
+            "ST": result["ST"],
+            "ST_conf": result["ST_conf"],
+        }
+    )
+    table = table.sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
+    table.attrs.update(n_base=n_base, evaluations=len(u), output_variance=float(np.var(y)))
+    return table
+
+
+def sobol(scenario: Scenario, *, paths: int | None = None, seed: int | None = None, **kwargs) -> pd.DataFrame:
+    """Sobol indices of profit after tax over the scenario's uncertain parameters.
+
+    Each matrix of the Saltelli design is run as ``paths`` paths (rounded up to a power of
+    two) whose parameters are the design's rows and whose price, outage and payment draws
+    are the paths' own, the same in every matrix (common random numbers). What the
+    parameters do not explain (1 - the sum of S1, less interactions) is the randomness of
+    those processes. Events whose count depends on a varied parameter (an outage rate)
+    are redrawn with it, so their noise is shared only approximately.
+    """
+    dists = {k: d for k, d in scenario.uncertain_parameters().items() if not d.is_fixed}
+    if not dists:
+        raise ValueError("the scenario has no uncertain parameter (give some as distributions)")
+    n = scenario.simulation.paths if paths is None else paths
+    s = scenario.simulation.seed if seed is None else seed
+
+    def evaluate(values: dict[str, np.ndarray]) -> np.ndarray:
+        m = len(next(iter(values.values())))
+        return run_paths(scenario, paths=m, seed=s, overrides=values, **kwargs).per_path["profit_usd"]
+
+    return sobol_indices(list(dists), [d.ppf for d in dists.values()], evaluate, n, seed=s % 2**32)
+
+
+def sobol_reading(table: pd.DataFrame) -> str:
+    """Which inputs matter, in words."""
+    if not len(table):
+        return "No uncertain parameter."
+    top = table.head(3)
+    parts = [f"{r.parameter} ({r.ST:.0%} with interactions, {r.S1:.0%} alone)" for r in top.itertuples()]
+    explained = float(np.clip(table["S1"].clip(lower=0).sum(), 0, 1))
+    minor = list(table.loc[table["ST"] + table["ST_conf"] < 0.01, "parameter"])
+    text = (
+        "Share of the variance of profit after tax that each input explains: " + "; ".join(parts) + ". "
+        f"The parameters alone explain about {explained:.0%}; the rest is the randomness of the BTC price, "
+        "hashrate, fees, outages and payments, and interactions."
+    )
+    if minor:
+        text += f" Negligible (total index below 1 %): {', '.join(minor)}."
+    return text
