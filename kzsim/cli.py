@@ -29,6 +29,17 @@ class BadInput(click.ClickException):
         click.echo(self.message, err=True)
 
 
+def _out_folder(out_dir: str | None, default: Path, force: bool) -> Path:
+    """The output folder: the user's, or the default; refused (exit 2) when it holds results
+    and --force was not given."""
+    out = Path(out_dir) if out_dir else default
+    try:
+        check_out_dir(out, force)
+    except OutputExistsError as exc:
+        raise BadInput(str(exc)) from None
+    return out
+
+
 def _scenario(path: str, sets: tuple[str, ...] = ()):
     try:
         overrides = dict(parse_override(s) for s in sets)
@@ -87,11 +98,7 @@ def run(
     from kzsim.api import simulate
 
     sc = _scenario(scenario, sets)
-    out = Path(out_dir) if out_dir else default_out_dir(scenario)
-    try:
-        check_out_dir(out, force)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
+    out = _out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
     chunk = chunk_paths or DEFAULT_CHUNK_PATHS
     _check_resources(scenario, sc, max(n, max_paths) if target_se else n, chunk, quiet or bool(target_se))
@@ -226,11 +233,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
             problems.append(exc.message)
     if problems:
         raise BadInput("\n".join(problems))
-    out = Path(out_dir) if out_dir else Path("reports") / ("compare-" + "-vs-".join(Path(f).stem for f in scenarios))
-    try:
-        check_out_dir(out, force)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
+    out = _out_folder(out_dir, Path("reports") / ("compare-" + "-vs-".join(Path(f).stem for f in scenarios)), force)
     n = paths or loaded[0].simulation.paths
     s = loaded[0].simulation.seed if seed is None else seed
     for f, sc in zip(scenarios, loaded, strict=True):
@@ -293,11 +296,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
     from kzsim.sensitivity import sobol, sobol_reading, tornado
 
     sc = _scenario(scenario, sets)
-    out = Path(out_dir) if out_dir else Path("reports") / f"{Path(scenario).stem}-{method}"
-    try:
-        check_out_dir(out, force)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
+    out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
     if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with _interruptible(out):
@@ -418,11 +417,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force):
                 scenario_from_dict(apply_overrides(base, {key: v}, source=scenario), source=scenario)
             except ScenarioError as exc:
                 raise BadInput(str(exc)) from None
-    out = Path(out_dir) if out_dir else Path("reports") / f"{Path(scenario).stem}-sweep"
-    try:
-        check_out_dir(out, force)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
+    out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
     with _interruptible(out):
         table = run_sweep(sc, grid, paths=paths, seed=seed)
 
@@ -475,11 +470,7 @@ def rerun(results_dir, out_dir, force, quiet):
         sc = scenario_from_dict(read_yaml(scenario_file), source=str(scenario_file))
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
-    out = Path(out_dir) if out_dir else src.with_name(src.name + "-rerun")
-    try:
-        check_out_dir(out, force)
-    except OutputExistsError as exc:
-        raise BadInput(str(exc)) from None
+    out = _out_folder(out_dir, src.with_name(src.name + "-rerun"), force)
     for line in version_differences(manifest):
         click.echo(f"kzsim: {line}", err=True)
     with _interruptible(out):
