@@ -590,6 +590,11 @@ def _print_summary(s: dict, out: Path) -> None:
         f"{usd(s['cost_per_btc_usd']['cash']['p50'])} / {usd(s['cost_per_btc_usd']['all_in']['p50'])}",
     )
     t.add_row("up fraction, mean", pct(s["uptime_fraction"]["mean"]))
+    if s.get("blackout_48h"):
+        b = s["blackout_48h"]["cost_usd"]
+        t.add_row("a 48 h blackout costs (mean, 5-95 %)", f"{usd(b['mean'])}  ({usd(b['p05'])} to {usd(b['p95'])})")
+    if s.get("risk_drivers"):
+        t.add_row("largest risk drivers", ", ".join(d["parameter"] for d in s["risk_drivers"]))
     console = Console()
     console.print(t)
     console.print(f"results in {out}/")
