@@ -44,9 +44,11 @@ def assert_untouched(out: Path, before: dict) -> None:
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
-def start_run(out: Path, paths: int) -> subprocess.Popen:
+def start_run(out: Path, paths: int, quiet: bool = True) -> subprocess.Popen:
     return subprocess.Popen(
-        kzsim_cmd("run", BASELINE, "--paths", str(paths), "--out", str(out), "--force", "--quiet"),
+        kzsim_cmd(
+            "run", BASELINE, "--paths", str(paths), "--out", str(out), "--force", *(["--quiet"] if quiet else [])
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,8 +57,10 @@ def start_run(out: Path, paths: int) -> subprocess.Popen:
 
 def test_ctrl_c_while_simulating_keeps_the_previous_results(previous_results):
     out, before = previous_results
-    proc = start_run(out, 400_000)
-    time.sleep(4)  # imports done, simulation running
+    proc = start_run(out, 400_000, quiet=False)
+    announced = proc.stderr.readline()  # the time and memory estimate: the run is about to start
+    assert "400,000 paths x 730 days" in announced
+    time.sleep(1.0)  # inside the simulation
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
