@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kzsim.cluster import dask_client
 from kzsim.engine import DEFAULT_CHUNK_PATHS, Progress, run_paths
 from kzsim.results import Results
@@ -35,12 +37,9 @@ def simulate(
     cluster, ``client=`` on a Dask client you already have. The results have the same
     bits in every case.
     """
-    if client is not None:
-        return Results(
-            run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=client)
-        )
-    with dask_client(workers, scheduler) as made:
-        run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=made)
+    clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
+    with clients as used:
+        run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=used)
     return Results(run)
 
 

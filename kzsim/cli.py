@@ -18,6 +18,7 @@ import click
 from kzsim.engine import DEFAULT_CHUNK_PATHS
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
+from kzsim.sensitivity import BREAK_EVEN_PARAMETERS
 
 
 class BadInput(click.ClickException):
@@ -342,7 +343,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
     "--parameter",
     "parameters",
     multiple=True,
-    type=click.Choice(["market.btc_price_usd", "electricity.tariff_kzt_per_kwh"]),
+    type=click.Choice(list(BREAK_EVEN_PARAMETERS)),
     help="What to solve for (default: both).",
 )
 @click.option(
@@ -365,7 +366,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
     sc = _scenario(scenario, sets)
     results = [
         break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed)
-        for name in (parameters or ("market.btc_price_usd", "electricity.tariff_kzt_per_kwh"))
+        for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
     ]
     click.echo(json.dumps(_json_safe(results), indent=2, default=float))
 

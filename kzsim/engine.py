@@ -42,7 +42,6 @@ class ResourceEstimate:
 
     memory_bytes: float
     seconds: float
-    working_bytes: float
     table_bytes: float
 
 
@@ -63,7 +62,6 @@ def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int = DEFAUL
     return ResourceEstimate(
         memory_bytes=BASE_BYTES + working + sample + table,
         seconds=paths * days / PATH_DAYS_PER_SECOND,
-        working_bytes=working + sample,
         table_bytes=table,
     )
 

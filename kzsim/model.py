@@ -20,9 +20,9 @@ from kzsim.units import (
     KWH_PER_MWH,
     MONTHS_PER_YEAR,
     SECONDS_PER_DAY,
-    TARGET_BLOCK_SECONDS,
     TH_TO_H,
     TWO_POW_32,
+    difficulty_from_hashrate_hs,
 )
 
 
@@ -85,6 +85,13 @@ def start_height(scenario: Scenario) -> int:
     if m.start_block_height is not None:
         return m.start_block_height
     return estimated_block_height(scenario.simulation.start_date)
+
+
+def start_difficulty(p: dict[str, np.ndarray]) -> np.ndarray:
+    """Difficulty on day 0: the scenario's, or the one matching the start hashrate."""
+    if "market.network_difficulty" in p:
+        return p["market.network_difficulty"]
+    return difficulty_from_hashrate_hs(p["market.network_hashrate_eh"] * EH_TO_TH * TH_TO_H)
 
 
 def mining_fee_kzt_per_kwh(scenario: Scenario, price_kzt_per_kwh: np.ndarray) -> np.ndarray:
@@ -193,11 +200,7 @@ def simulate_paths(
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
     )
-    if "market.network_difficulty" in p:
-        difficulty0 = p["market.network_difficulty"]
-    else:
-        difficulty0 = hashrate0_hs * TARGET_BLOCK_SECONDS / TWO_POW_32
-    difficulty, _blocks, subsidy = processes.chain(network_hs, difficulty0, start_height(sc))
+    difficulty, _blocks, subsidy = processes.chain(network_hs, start_difficulty(p), start_height(sc))
     fees_per_block = p["market.fees_btc_per_block"] * np.exp(p["market.fees_log_volatility"] * draws.fees)
     reward_per_block = subsidy + fees_per_block
     # BTC a day per TH/s under FPPS, before the pool fee

@@ -11,7 +11,7 @@ import pandas as pd
 
 from kzsim import stats
 from kzsim.engine import TIMESERIES_QUANTILES, RunOutput
-from kzsim.model import start_height
+from kzsim.model import start_difficulty, start_height
 from kzsim.units import (
     ARTICLE_COST_PER_BTC_USD,
     J_PER_KWH,
@@ -118,11 +118,7 @@ def references(run: RunOutput) -> dict:
     height = start_height(sc)
     fees = float(np.mean(p["market.fees_btc_per_block"]))
     reward = (subsidy_btc_at_height(height) + fees) * (1 - float(np.mean(p["farm.pool_fee_share"])))
-    difficulty = (
-        float(np.mean(p["market.network_difficulty"]))
-        if "market.network_difficulty" in p
-        else float(np.mean(p["market.network_hashrate_eh"])) * 1e18 * 600 / TWO_POW_32
-    )
+    difficulty = float(np.mean(start_difficulty(p)))
     facility_j_per_th = float(np.mean(pp["facility_power_mw"] * 1e6 / pp["farm_hashrate_th"]))
     kwh_per_btc = facility_j_per_th * difficulty * TWO_POW_32 / (reward * TH_TO_H) / J_PER_KWH
     return {

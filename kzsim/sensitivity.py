@@ -19,8 +19,6 @@ from kzsim.engine import RunOutput, run_paths
 from kzsim.loading import ScenarioError
 from kzsim.scenario import Scenario
 
-Runner = Callable[[Scenario], RunOutput]
-
 
 def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[[Scenario], RunOutput]:
     return lambda sc: run_paths(sc, paths=paths, seed=seed, **kwargs)

@@ -44,11 +44,16 @@ def subsidy_btc_at_height(height: float) -> float:
     return 50.0 / (2**era)
 
 
-def hashrate_hs_from_difficulty(difficulty: float) -> float:
-    """Network hashrate [H/s] that mines one block per 600 s at ``difficulty``.
+def difficulty_from_hashrate_hs(hashrate_hs):
+    """Difficulty at which ``hashrate_hs`` [H/s] mines one block per 600 s.
 
     Notes
     -----
-    hashrate = difficulty * 2**32 / 600 s.
+    difficulty = hashrate * 600 s / 2**32.
+
+    Examples
+    --------
+    >>> round(difficulty_from_hashrate_hs(1.0613e21) / 1e14, 3)
+    1.483
     """
-    return difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
+    return hashrate_hs * TARGET_BLOCK_SECONDS / TWO_POW_32

@@ -38,8 +38,9 @@ def test_break_even_price_of_a_certain_farm_is_the_closed_form():
     out = break_even(sc, "market.btc_price_usd", paths=5)
     assert_allclose(out["mean_zero"]["value"], expected, rtol=1e-5)  # brentq's tolerance
     assert out["mean_zero"]["se"] == 0.0
-    # with every path alike, P(loss) jumps from 1 to 0 at the same price
-    assert_allclose(out["p_loss_at_level"]["value"], expected, rtol=2e-3)
+    # with every path alike, P(loss) jumps from 1 to 0 at the same price; the bisection stops
+    # when its interval is 1e-3 of the value wide, so the midpoint is within 5e-4 of the jump
+    assert_allclose(out["p_loss_at_level"]["value"], expected, rtol=5e-4)
 
 
 def test_break_even_tariff_that_does_not_exist_is_none():
