@@ -494,6 +494,124 @@ def rerun(results_dir, out_dir, force, quiet):
 
 
 @main.command()
+@click.argument("prices_csv", type=click.Path())
+@click.option(
+    "--model",
+    type=click.Choice(["gbm", "jump_diffusion", "garch", "bootstrap", "fees"]),
+    default="gbm",
+    show_default=True,
+    help="Price model to fit; 'fees': the fee process from a CSV of daily fees.",
+)
+@click.option("--from", "from_date", type=click.DateTime(["%Y-%m-%d"]), help="First day used (YYYY-MM-DD).")
+@click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day used (YYYY-MM-DD).")
+@click.option("--date-column", help="Name of the date column (default: recognised: Date, date, timestamp...).")
+@click.option("--price-column", help="Name of the close column (default: recognised: Close, price, Price...).")
+@click.option("--block-days", type=click.FloatRange(min=1, max=3650), help="bootstrap: mean block length [days].")
+@click.option(
+    "--fees-per-block", is_flag=True, help="fees: the file holds BTC per block (default: BTC per day, / 144)."
+)
+def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block):
+    """Fit a BTC price model to a CSV of daily closes; print a block to paste under `market:`.
+
+    Reads Yahoo-style (Date,Open,High,Low,Close,...), date,price and similar exports.
+    Gaps, duplicated days, unsorted rows and non-positive prices are refused with the
+    lines to fix; cut around them with --from/--to. With --model fees the file holds total
+    transaction fees a day (blockchain.com's transaction-fees export: date, fees_btc).
+    """
+    from kzsim import calibration
+    from kzsim.history import FEE_NAMES, HistoryError, read_daily_csv
+
+    if model == "fees":
+        start = from_date.date() if from_date else None
+        end = to_date.date() if to_date else None
+        try:
+            series = read_daily_csv(
+                prices_csv,
+                date_column=date_column,
+                value_column=price_column,
+                value_names=FEE_NAMES,
+                what="fees",
+                start=start,
+                end=end,
+            )
+            per_block = series.values if fees_per_block else series.values / 144.0
+            fit = calibration.fit_fees(per_block)
+        except HistoryError as exc:
+            raise BadInput(str(exc)) from None
+        except ValueError as exc:
+            raise BadInput(f"{prices_csv}: {exc}") from None
+        header = [
+            f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",
+            f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}"
+            + ("" if fees_per_block else " (BTC a day / 144 blocks)"),
+            "paste under `market:` in a scenario",
+        ]
+        click.echo(calibration.to_yaml(fit, header), nl=False)
+        return
+
+    start = from_date.date() if from_date else None
+    end = to_date.date() if to_date else None
+    if start and end and end <= start:
+        raise BadInput(f"--from {start} --to {end}: the window is empty (allowed: --to after --from)")
+    try:
+        series = read_daily_csv(prices_csv, date_column=date_column, value_column=price_column, start=start, end=end)
+    except HistoryError as exc:
+        raise BadInput(str(exc)) from None
+    options = {}
+    if model == "bootstrap":
+        options = {
+            "csv_path": str(Path(prices_csv).resolve()),
+            "from_date": start or series.first,
+            "to_date": end or series.last,
+            "mean_block_days": block_days,
+        }
+    try:
+        fit = calibration.fit(model, series.log_returns(), **options)
+    except ValueError as exc:
+        raise BadInput(f"{prices_csv}: {exc}") from None
+    header = [
+        f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",
+        f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}, last close {series.values[-1]:,.2f}",
+        "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)",
+    ]
+    click.echo(calibration.to_yaml(fit, header), nl=False)
+
+
+@main.command()
+@click.argument("prices_csv", type=click.Path())
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last day of the fit window (repeatable); the days after it are the test.",
+)
+@click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day of history used.")
+@click.option("--paths", type=click.IntRange(min=100), default=2000, show_default=True, help="Paths a forecast.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=20260101, show_default=True)
+@click.option("--date-column", help="Name of the date column (default: recognised).")
+@click.option("--price-column", help="Name of the close column (default: recognised).")
+def backtest(prices_csv, splits, to_date, paths, seed, date_column, price_column):
+    """Back-test every price model: coverage of realised closes by the simulated bands (Markdown)."""
+    from kzsim import backtest as bt
+    from kzsim.history import HistoryError, read_daily_csv
+
+    try:
+        series = read_daily_csv(
+            prices_csv, date_column=date_column, value_column=price_column, end=to_date.date() if to_date else None
+        )
+        text = bt.report(series.dates, series.values, [d.date() for d in splits], n_paths=paths, seed=seed)
+    except HistoryError as exc:
+        raise BadInput(str(exc)) from None
+    except ValueError as exc:
+        raise BadInput(
+            f"{prices_csv}: {exc} (allowed: --split inside the file's {series.first} to {series.last})"
+        ) from None
+    click.echo(text, nl=False)
+
+
+@main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 def validate(files, sets):

@@ -345,11 +345,11 @@ def param(
     ]
 
 
-def event_distribution():
-    """Type of a per-event duration distribution (drawn once per event, not per path)."""
+def event_distribution(low: float = 0.0, what: str = "durations >= 0 hours"):
+    """Type of a per-event distribution (drawn once per event, not per path), with support >= ``low``."""
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
-        AfterValidator(Bounds(0.0, what="durations >= 0 hours")),
+        AfterValidator(Bounds(low, what=what)),
         PlainSerializer(_serialize),
     ]

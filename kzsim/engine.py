@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kzsim.allocator import keep_freed_memory
+from kzsim.dependence import iman_conover
 from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
+from kzsim.prices import bootstrap_indices
 from kzsim.processes import event_hours_per_day
 from kzsim.rng import BLOCK_PATHS, blocks_for, stream
 from kzsim.scenario import Scenario
@@ -119,15 +121,27 @@ class BlockSums:
 
 
 def draw_parameters(scenario: Scenario, seed: int, block: int) -> dict[str, np.ndarray]:
-    """Per-path parameters of one block: uniforms of stream ``param:NAME`` through the ppf."""
-    out = {}
-    for name, dist in scenario.uncertain_parameters().items():
-        if dist.is_fixed:
-            out[name] = np.full(BLOCK_PATHS, dist.value)
-        else:
-            u = stream(seed, f"param:{name}", block).random(BLOCK_PATHS)
-            out[name] = dist.ppf(u)
-    return out
+    """Per-path parameters of one block: uniforms of stream ``param:NAME`` through the ppf.
+
+    With ``dependence``, the uniforms of the correlated parameters are reordered within the
+    block (Iman-Conover, stream ``dependence:iman_conover``): each keeps its own values.
+    """
+    uncertain = scenario.uncertain_parameters()
+    u = {
+        name: stream(seed, f"param:{name}", block).random(BLOCK_PATHS)
+        for name, dist in uncertain.items()
+        if not dist.is_fixed
+    }
+    dep = scenario.dependence
+    if dep is not None:
+        joint = np.column_stack([u[name] for name in dep.names])
+        joint = iman_conover(joint, dep.matrix, stream(seed, "dependence:iman_conover", block))
+        for j, name in enumerate(dep.names):
+            u[name] = joint[:, j]
+    return {
+        name: np.full(BLOCK_PATHS, dist.value) if dist.is_fixed else dist.ppf(u[name])
+        for name, dist in uncertain.items()
+    }
 
 
 def uniform_subsets(counts: np.ndarray, n_slots: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -248,6 +262,9 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
         u = stream(seed, "process:plan_70_30.built", block).random(B)
         plan_built = u < p["electricity.plan_70_30.build_probability"]
 
+    btc_jumps, btc_history_index = _price_events(scenario, cal, p, seed, block)
+    fee_spikes = _fee_spikes(scenario, cal, p, seed, block)
+
     if scenario.simulation.variance_reduction == "antithetic":
         half = stream(seed, "process:btc_price", block).standard_normal((n_days - 1, B // 2))
         btc_price = np.concatenate([half, -half], axis=1)
@@ -264,8 +281,58 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
         payment_lot_hours=payment_lot_hours,
         prepayment_missed=prepayment_missed,
         plan_built=plan_built,
+        btc_jumps=btc_jumps,
+        btc_history_index=btc_history_index,
+        fee_spikes=fee_spikes,
     )
     return p, draws
+
+
+def _fee_spikes(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], seed: int, block: int):
+    """Extra fees (a multiple of the usual) on each spike's first day (n_days, B), or None without spikes.
+
+    Spikes are Poisson(rate * horizon) a path on uniform days, drawn sparsely like outages.
+    """
+    rate = p["market.fees_spike_rate_per_year"]
+    if not np.any(rate > 0):
+        return None
+    n_days, B = cal.n_days, BLOCK_PATHS
+    counts = stream(seed, "process:fee_spike.count", block).poisson(rate * n_days / DAYS_PER_YEAR)
+    path = np.repeat(np.arange(B), counts)
+    day = np.floor(stream(seed, "process:fee_spike.day", block).random(path.size) * n_days).astype(np.int64)
+    u = stream(seed, "process:fee_spike.size", block).random(path.size)
+    impulse = np.zeros((n_days, B))
+    np.add.at(impulse, (day, path), scenario.market.fees_spike_extra.ppf(u))
+    return impulse
+
+
+def _price_events(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], seed: int, block: int):
+    """Jumps (jump_diffusion) and history indices (bootstrap) of one block, from their own streams.
+
+    Jumps are drawn sparsely: Poisson(lambda * horizon) jumps a path on uniform days (a
+    Poisson process of daily counts, exactly), with normal log sizes summed per day.
+    """
+    m, steps, B = scenario.market, cal.n_days - 1, BLOCK_PATHS
+    if m.price_model == "jump_diffusion":
+        rate = p["market.jump_diffusion.jumps_per_year"] * steps / DAYS_PER_YEAR
+        counts = stream(seed, "process:btc_jump.count", block).poisson(rate)
+        path = np.repeat(np.arange(B), counts)
+        day = np.floor(stream(seed, "process:btc_jump.day", block).random(path.size) * steps).astype(np.int64)
+        z = stream(seed, "process:btc_jump.size", block).standard_normal(path.size)
+        size = p["market.jump_diffusion.jump_mean_log"][path] + p["market.jump_diffusion.jump_volatility_log"][path] * z
+        jumps = np.zeros((steps, B))
+        np.add.at(jumps, (day, path), size)
+        return jumps, None
+    if m.price_model == "bootstrap":
+        n_history = m.bootstrap.log_returns.size
+        new_block = (
+            stream(seed, "process:btc_bootstrap.new_block", block).random((steps, B))
+            < 1.0 / m.bootstrap.mean_block_days
+        )
+        u = stream(seed, "process:btc_bootstrap.start", block).random((steps, B))
+        start = np.minimum((u * n_history).astype(np.int64), n_history - 1)
+        return None, bootstrap_indices(n_history, new_block, start)
+    return None, None
 
 
 def inputs_for(

@@ -23,7 +23,7 @@ from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BT
 A4 = (8.27, 11.69)
 STYLE = {"text.parse_math": False, "font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10.5}  # "$" is money here
 BLUE, RED, GREY, ORANGE, GREEN = "#1f4e79", "#c0392b", "#7f7f7f", "#e67e22", "#2e8b57"
-CAUSE_COLOURS = {"grid": RED, "payment": ORANGE, "quota": BLUE, "hardware": GREY}
+CAUSE_COLOURS = {"grid": RED, "payment": ORANGE, "quota": BLUE, "hardware": GREY, "economic": GREEN}
 
 
 def usd(x: float, digits: int = 3) -> str:
@@ -125,6 +125,33 @@ def pnl_fan(results) -> Figure:
     return fig
 
 
+def hashprice_fan(results, reading: str = "") -> Figure:
+    """Hashprice (USD per TH/s per day) over time, with the farm's cash break-even hashprice;
+    ``reading`` (what the operating policy did) is printed above the caption."""
+    run, s = results.run, results.summary
+    h = s["hashprice_usd_per_th_day"]
+    fig, ax = _page(
+        "Hashprice",
+        "Revenue of one TH/s for a day [USD] = BTC price x (subsidy + fees) x 86,400 / (difficulty x 2^32) x 10^12: "
+        "what the network pays for hashing, before the pool fee. Bands: percentiles over "
+        f"{run.sample_paths:,} paths; the line is the mean of all {run.paths:,}. Dashed: the farm's cash cost per "
+        f"TH/s-day at full uptime ({usd(h['farm_cash_cost_per_th_day'], 3)}); below it, a day of mining loses cash. "
+        f"Hashprice was under it on {pct(h['share_of_days_below_cash_cost'])} of path-days.",
+    )
+    dates = run.dates.astype("datetime64[D]").astype(object)
+    _fan(ax, dates, run.daily_quantiles["hashprice_usd_per_th_day"], BLUE, "hashprice")
+    ax.plot(dates, run.daily_mean["hashprice_usd_per_th_day"], color=GREEN, lw=1.5, ls="--", label="mean (all paths)")
+    ax.axhline(h["farm_cash_cost_per_th_day"], color=RED, lw=1.5, ls=":", label="farm cash cost per TH/s-day")
+    ax.set_ylabel("hashprice [USD per TH/s per day]")
+    ax.set_ylim(bottom=0)
+    if reading:
+        ax.set_position([0.14, 0.40, 0.80, 0.50])
+        fig.text(0.08, 0.32, "\n".join(textwrap.wrap(reading, 95)), fontsize=10.5, va="top")
+    _date_axis(ax)
+    ax.legend(loc="upper right", fontsize=9)
+    return fig
+
+
 def cost_vs_price(results) -> Figure:
     run, s = results.run, results.summary
     cash = s["cost_per_btc_usd"]["cash"]
@@ -208,6 +235,8 @@ def cost_breakdown(results) -> Figure:
         "mining_fee": "mining fee on power",
         "procurement_fee": "platform / lot fees",
         "fixed_opex": "fixed opex",
+        "hardware_replacement": "machine replacements",
+        "shutoff_restart": "restarts after shut-offs",
         "compliance": "compliance",
         "depreciation": "depreciation (capex)",
         "profit_tax": "profit tax",
@@ -222,7 +251,14 @@ def cost_breakdown(results) -> Figure:
     ax.set_position([0.30, 0.20, 0.64, 0.68])
     names = [labels[k] for k in costs]
     per_btc = [v / btc if btc > 0 else 0.0 for v in costs.values()]
-    bars = ax.barh(names, per_btc, color=[BLUE, ORANGE, GREY, GREY, ORANGE, RED, GREEN])
+    colours = {
+        "energy_cost": BLUE,
+        "mining_fee": ORANGE,
+        "compliance": ORANGE,
+        "depreciation": RED,
+        "profit_tax": GREEN,
+    }
+    bars = ax.barh(names, per_btc, color=[colours.get(k, GREY) for k in costs])
     for bar, v, c in zip(bars, per_btc, costs.values()):
         share = c / total if total > 0 else 0.0
         ax.text(

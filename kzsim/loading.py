@@ -59,7 +59,29 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data = read_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides, source=source)
-    return scenario_from_dict(data, source=source)
+    return scenario_from_dict(resolve_csv_paths(data, Path(path).parent), source=source)
+
+
+CSV_KEYS = (
+    ("market", "bootstrap", "returns_csv"),
+    ("market", "replay", "btc_price_csv"),
+    ("market", "replay", "difficulty_csv"),
+    ("market", "replay", "fees_btc_per_day_csv"),
+)
+
+
+def resolve_csv_paths(data: dict, base_dir: Path) -> dict:
+    """A copy of ``data`` whose relative CSV paths are taken from ``base_dir`` (the scenario's folder)."""
+    from kzsim.history import resolve
+
+    out = copy.deepcopy(data)
+    for keys in CSV_KEYS:
+        node = out
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            node[keys[-1]] = resolve(node[keys[-1]], base_dir)
+    return out
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -208,6 +230,9 @@ def format_validation_error(exc: ValidationError, *, source: str) -> list[str]:
         loc = _clean_loc(raw)
         key = ".".join(str(p) for p in loc) or "(top level)"
         message = _describe(err, loc, raw)
+        if message.startswith("@") and ": " in message:  # a section's check that names its key (scenario.at)
+            sub, message = message[1:].split(": ", 1)
+            key = ".".join(str(p) for p in loc) + "." + sub if loc else sub
         line = f"{source}: {key}: {message}"
         if line not in seen:
             seen.add(line)

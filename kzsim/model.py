@@ -11,15 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzsim import processes
+from kzsim import prices, processes
 from kzsim.scenario import Scenario, estimated_block_height
 from kzsim.units import (
+    BLOCKS_PER_DAY_TARGET,
     DAYS_PER_YEAR,
     EH_TO_TH,
     HOURS_PER_DAY,
     KWH_PER_MWH,
     MONTHS_PER_YEAR,
     SECONDS_PER_DAY,
+    TARGET_BLOCK_SECONDS,
     TH_TO_H,
     TWO_POW_32,
     difficulty_from_hashrate_hs,
@@ -71,6 +73,39 @@ def fleet_power(scenario: Scenario, p: dict[str, np.ndarray]):
         it_power_mw = it_power_mw + h * p[f"farm.fleet.{i}.efficiency_j_per_th"] / 1e6
     facility_power_mw = it_power_mw * (1.0 + p["farm.cooling_overhead_fraction"])
     return hashrate_th, it_power_mw, facility_power_mw
+
+
+def failed_share(rate_per_year, lead_time_days, n_days: int) -> np.ndarray:
+    """Expected share of machines off awaiting replacement on each day (n_days, n_paths).
+
+    Notes
+    -----
+    Each machine alternates between hashing (failures at ``rate_per_year``) and waiting for
+    its replacement (mean ``lead_time_days``), both memoryless, all up on day 0:
+    d(t) = a / (a + b) * (1 - exp(-(a + b) t)), a = rate / 365, b = 1 / lead time. For a
+    fleet of hundreds of machines the share is close to its expectation, which is used.
+
+    Examples
+    --------
+    >>> float(failed_share(np.array([0.1]), np.array([36.5]), 100000)[-1, 0]).__round__(6)  # a/(a+b) = 0.01/1.01
+    0.009901
+    """
+    a = np.asarray(rate_per_year, dtype=np.float64) / DAYS_PER_YEAR
+    lead = np.asarray(lead_time_days, dtype=np.float64)
+    b = np.divide(1.0, lead, out=np.full_like(lead, np.inf), where=lead > 0)
+    t = np.arange(n_days, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        steady = np.where(np.isfinite(b), a / (a + b), 0.0)
+        steady = np.nan_to_num(steady)
+        return steady * -np.expm1(-np.where(np.isfinite(b), a + b, 0.0) * t)
+
+
+def replacement_value_usd(scenario: Scenario, p: dict[str, np.ndarray]) -> np.ndarray:
+    """Purchase value of the whole fleet [USD] (what replacing every machine once would cost)."""
+    total = 0.0
+    for i, asic in enumerate(scenario.farm.fleet):
+        total = total + asic.count * p[f"farm.fleet.{i}.unit_price_usd"]
+    return total
 
 
 def capex_usd(scenario: Scenario, p: dict[str, np.ndarray]) -> np.ndarray:
@@ -129,6 +164,9 @@ class Draws:
     payment_lot_hours: np.ndarray | None  # (n_days, n) lot-hours idled (lots mode)
     prepayment_missed: np.ndarray | None  # (n_days, n) bool (day_ahead mode)
     plan_built: np.ndarray | None  # (n,) bool (70/30 plan)
+    btc_jumps: np.ndarray | None = None  # (n_days - 1, n) sum of jump log sizes a day (jump_diffusion)
+    btc_history_index: np.ndarray | None = None  # (n_days - 1, n) day of history resampled (bootstrap)
+    fee_spikes: np.ndarray | None = None  # (n_days, n) extra fees (a multiple of the usual) on each spike's first day
 
     def take(self, rows: slice) -> Draws:
         """The draws of a subset of paths (columns; 1-D arrays by index)."""
@@ -156,6 +194,48 @@ class Draws:
         return Draws(**out)
 
 
+def btc_price_paths(
+    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
+) -> tuple[np.ndarray, np.ndarray]:
+    """BTC price [USD] (n_days, n) under the scenario's price model, and the standardised
+    daily shocks (n_days - 1, n) that the tenge is correlated with."""
+    m = scenario.market
+    start, mu = p["market.btc_price_usd"], p["market.btc_drift_per_year"]
+    z = draws.btc_price
+    if m.price_model == "gbm":
+        return processes.gbm(start, mu, p["market.btc_volatility_per_year"], z), z
+    if m.price_model == "jump_diffusion":
+        j = "market.jump_diffusion."
+        price = prices.jump_diffusion(
+            start,
+            mu,
+            p["market.btc_volatility_per_year"],
+            p[j + "jumps_per_year"],
+            p[j + "jump_mean_log"],
+            p[j + "jump_volatility_log"],
+            z,
+            draws.btc_jumps,
+        )
+        return price, z
+    if m.price_model == "garch":
+        g = "market.garch."
+        long_run = p[g + "long_run_volatility_per_year"]
+        start_vol = p.get(g + "start_volatility_per_year", long_run)
+        price, _vol = prices.garch(start, mu, long_run, p[g + "alpha"], p[g + "beta"], start_vol, z)
+        return price, z
+    n_paths = start.size
+    if m.price_model == "bootstrap":
+        r = m.bootstrap.log_returns
+        drift = mu if m.bootstrap.drift == "scenario" else None
+        standard = (r - r.mean()) / r.std()
+        return prices.bootstrap(start, r, draws.btc_history_index, drift), standard[draws.btc_history_index]
+    # replay: every path is the history
+    history = m.replay.window("btc_price_csv", scenario.simulation.start_date, cal.n_days)
+    r = np.diff(np.log(history))
+    standard = (r - r.mean()) / r.std() if r.size > 1 and r.std() > 0 else np.zeros_like(r)
+    return np.repeat(history[:, None], n_paths, axis=1), np.repeat(standard[:, None], n_paths, axis=1)
+
+
 def simulate_paths(
     scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -174,16 +254,12 @@ def simulate_paths(
 
     # ---- farm ---------------------------------------------------------------------
     farm_hashrate_th, it_power_mw, facility_mw = fleet_power(sc, p)
+    n_paths = facility_mw.size
 
     # ---- market -------------------------------------------------------------------
-    price = processes.gbm(
-        p["market.btc_price_usd"],
-        p["market.btc_drift_per_year"],
-        p["market.btc_volatility_per_year"],
-        draws.btc_price,
-    )
+    price, btc_shock = btc_price_paths(sc, cal, p, draws)
     rho = m.btc_kzt_correlation
-    z_fx = rho * draws.btc_price + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
+    z_fx = rho * btc_shock + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
     usd_kzt = processes.gbm(
         p["market.usd_kzt"],
         p["market.kzt_devaluation_per_year"],
@@ -200,13 +276,34 @@ def simulate_paths(
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
     )
-    difficulty, _blocks, subsidy = processes.chain(network_hs, start_difficulty(p), start_height(sc))
-    fees_per_block = p["market.fees_btc_per_block"] * np.exp(p["market.fees_log_volatility"] * draws.fees)
+    replay = m.replay
+    history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
+    if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
+        difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
+        network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
+        blocks = np.full((n_days, n_paths), BLOCKS_PER_DAY_TARGET)
+        subsidy = processes.subsidy_per_block(start_height(sc), blocks)
+    else:
+        difficulty, _blocks, subsidy = processes.chain(network_hs, start_difficulty(p), start_height(sc))
+    history_fees = replay and replay.window("fees_btc_per_day_csv", sc.simulation.start_date, n_days)
+    if history_fees is not None:
+        fees_per_block = np.repeat(history_fees[:, None] / BLOCKS_PER_DAY_TARGET, n_paths, axis=1)
+    else:
+        fees_per_block = processes.fees_per_block(
+            p["market.fees_btc_per_block"],
+            p["market.fees_log_volatility"],
+            p["market.fees_persistence_days"],
+            draws.fees,
+            spikes=draws.fee_spikes,
+            spike_half_life_days=p["market.fees_spike_half_life_days"],
+        )
     reward_per_block = subsidy + fees_per_block
     # BTC a day per TH/s under FPPS, before the pool fee
     btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * reward_per_block
     hashprice = btc_per_th_day * price
-    btc_full_day = farm_hashrate_th * btc_per_th_day * (1.0 - p["farm.pool_fee_share"])
+    years_in = (np.arange(n_days) / DAYS_PER_YEAR)[:, None]
+    ageing = (1.0 + p["farm.efficiency_degradation_per_year"]) ** -years_in  # hashrate left at the same power
+    btc_full_day = farm_hashrate_th * ageing * btc_per_th_day * (1.0 - p["farm.pool_fee_share"])
 
     # ---- hours: an hour is down once, causes in the order grid, payment, hardware, quota
     grid_h = np.minimum(draws.grid_hours, HOURS_PER_DAY)
@@ -218,7 +315,8 @@ def simulate_paths(
         pay_frac = draws.prepayment_missed.astype(np.float64)
     payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
     powered_h = HOURS_PER_DAY - grid_h - payment_h
-    hardware_h = powered_h * (1.0 - p["farm.hardware_availability_fraction"])
+    failed = failed_share(p["farm.hardware_failure_rate_per_year"], p["farm.replacement_lead_time_days"], n_days)
+    hardware_h = powered_h * (1.0 - p["farm.hardware_availability_fraction"] * (1.0 - failed))
     wanted_h = powered_h - hardware_h  # full-power-equivalent hours the farm would run
     season = np.where(cal.is_winter[:, None], p["electricity.winter_quota_multiplier"], 1.0)
     quota_mwh = facility_mw * HOURS_PER_DAY * p["electricity.quota_fraction"] * season
@@ -235,12 +333,8 @@ def simulate_paths(
         quota_mwh = quota_mwh + np.where(online, extra_mwh, 0.0)
     quota_h = np.maximum(0.0, wanted_h - quota_mwh / facility_mw)
     up_h = wanted_h - quota_h
-    up_fraction = up_h / HOURS_PER_DAY
 
-    energy_mwh = facility_mw * up_h
-    btc = btc_full_day * up_fraction
-
-    # ---- electricity costs ---------------------------------------------------------
+    # ---- prices of power, and the day's marginal economics ------------------------------
     n_years = int(cal.year_index[-1]) + 1
     indexation = (1.0 + p["electricity.tariff_indexation_per_year"]) ** np.arange(n_years)[:, None]
     winter = np.stack([np.ones_like(facility_mw), 1.0 + p["electricity.winter_tariff_premium_share"]])
@@ -252,6 +346,41 @@ def simulate_paths(
         )
     fee_rate = mining_fee_kzt_per_kwh(sc, tariff)
     kzt_to_usd = 1.0 / usd_kzt
+    aifc_share = p["regulation.aifc_sale_share"]
+    aifc_factor = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
+    market_factor = 1.0 - p["market.exchange_fee_share"]
+    # a full-power hour: what its coins sell for today, and what its power costs (with compliance on opex)
+    sale_factor = aifc_share * aifc_factor + (1.0 - aifc_share) * market_factor
+    revenue_per_hour = btc_full_day / HOURS_PER_DAY * price * sale_factor
+    per_kwh = (tariff + fee_rate) * kzt_to_usd
+    if e.procurement_mode == "lots":
+        per_kwh = per_kwh + (p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]) * kzt_to_usd / (
+            p["electricity.lot_size_mwh"] * KWH_PER_MWH
+        )
+    cost_per_hour = facility_mw * KWH_PER_MWH * per_kwh * (1.0 + p["regulation.compliance_opex_share"])
+    margin_day = (revenue_per_hour - cost_per_hour) * up_h
+    if e.procurement_mode == "day_ahead":
+        margin_day = margin_day - (up_h > 0) * p["electricity.day_ahead_fee_kzt_per_day"] * kzt_to_usd
+    losing_day = margin_day < 0.0
+    if f.economic_shutoff:
+        idle = losing_day
+        restarts = np.zeros_like(up_h)
+        restarts[1:] = idle[:-1] & ~idle[1:]
+        restart_cost = restarts * p["farm.shutoff_restart_cost_usd"]
+        economic_h = np.where(idle, up_h, 0.0)
+        restart_cash = restart_cost * (1.0 + p["regulation.compliance_opex_share"])  # restarts are opex
+        shutoff_saving = sum_days(np.where(idle, -margin_day, 0.0) - restart_cash)
+    else:
+        restart_cost = np.zeros_like(up_h)
+        economic_h = np.zeros_like(up_h)
+        shutoff_saving = np.zeros(n_paths)
+    up_h = up_h - economic_h
+    up_fraction = up_h / HOURS_PER_DAY
+
+    energy_mwh = facility_mw * up_h
+    btc = btc_full_day * up_fraction
+
+    # ---- electricity costs ---------------------------------------------------------
     energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
     mining_fee = energy_mwh * KWH_PER_MWH * fee_rate * kzt_to_usd
     if e.procurement_mode == "lots":
@@ -262,7 +391,14 @@ def simulate_paths(
     fixed_opex = np.broadcast_to(
         p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR, (n_days, len(facility_mw))
     )
-    opex = energy_cost + mining_fee + procurement + fixed_opex
+    replacement = (
+        replacement_value_usd(sc, p)
+        * p["farm.replacement_cost_share"]
+        * p["farm.hardware_failure_rate_per_year"]
+        / DAYS_PER_YEAR
+        * (1.0 - failed)
+    )
+    opex = energy_cost + mining_fee + procurement + fixed_opex + replacement + restart_cost
     compliance = (
         p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR + p["regulation.compliance_opex_share"] * opex
     )
@@ -270,10 +406,8 @@ def simulate_paths(
 
     # ---- sale of coins: AIFC share sold after the lag, the rest by treasury policy ----
     lag = r.aifc_settlement_lag_days
-    aifc_btc = p["regulation.aifc_sale_share"] * btc
+    aifc_btc = aifc_share * btc
     rest_btc = btc - aifc_btc
-    aifc_factor = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
-    market_factor = 1.0 - p["market.exchange_fee_share"]
     final_price = price[-1]
     aifc_rev = np.zeros_like(btc)
     if lag < n_days:
@@ -363,6 +497,16 @@ def simulate_paths(
         "downtime_payment_hours": sum_days(payment_h),
         "downtime_hardware_hours": sum_days(hardware_h),
         "downtime_quota_hours": sum_days(quota_h),
+        "downtime_economic_hours": sum_days(economic_h),
+        "economic_shutoff_days": sum_days((economic_h > 0).astype(np.float64)),
+        "economic_shutoff_margin_avoided_usd": shutoff_saving,
+        "losing_days": sum_days(losing_day.astype(np.float64)),
+        "breakeven_hashprice_usd_per_th_day": sum_days(
+            cost_per_hour * HOURS_PER_DAY / (farm_hashrate_th * ageing * (1.0 - p["farm.pool_fee_share"]) * sale_factor)
+        )
+        / n_days,
+        "hardware_replacement_usd": sum_days(replacement),
+        "shutoff_restart_usd": sum_days(restart_cost),
         "grid_outages": draws.grid_outages.astype(np.float64),
         "max_drawdown_usd": max_drawdown,
         "capex_usd": capex,

@@ -75,6 +75,15 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def data_files(scenario) -> list[str]:
+    """The CSV files a scenario reads (bootstrap history, replay files)."""
+    m = scenario.market
+    files = [m.bootstrap.returns_csv] if m.bootstrap is not None and m.price_model == "bootstrap" else []
+    if m.replay is not None:
+        files += [f for f in (m.replay.btc_price_csv, m.replay.difficulty_csv, m.replay.fees_btc_per_day_csv) if f]
+    return files
+
+
 def manifest(results, scenario_file: str | Path | None, command: str | None) -> dict:
     import pandas
     import scipy
@@ -94,6 +103,7 @@ def manifest(results, scenario_file: str | Path | None, command: str | None) -> 
         "scenario_name": results.scenario.name,
         "scenario_file": str(scenario_file) if scenario_file else None,
         "scenario_file_sha256": file_sha256(scenario_file) if scenario_file else None,
+        "data_files_sha256": {path: file_sha256(path) for path in data_files(results.scenario)},
         "command": command,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -112,6 +122,8 @@ def write_results(
     from kzsim.report import write_report
 
     results.blackout_48h()  # the article's "48 h blackout" question, answered for this scenario
+    if results.scenario.farm.economic_shutoff:
+        results.shutoff_value()  # what idling on losing days earned, against running every day
     if report:
         results.risk_drivers()  # the report's first page names them
 

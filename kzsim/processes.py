@@ -95,6 +95,60 @@ def network_hashrate(
     return trend * np.exp(elasticity * exponential_smoothing(log_price_ratio, lag_days))
 
 
+def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0):
+    """Transaction fees per block [BTC]: a persistent lognormal level with decaying spikes.
+
+    Parameters
+    ----------
+    median : array (n_paths,)
+        Median fees per block outside spikes [BTC/block].
+    log_volatility : array (n_paths,)
+        Stationary sd of the log level.
+    persistence_days : array (n_paths,)
+        Time constant tau of the log level; phi = exp(-1/tau) (0: independent days).
+    shocks : array (n_days, n_paths)
+        Standard normals.
+    spikes : array (n_days, n_paths), optional
+        Extra fees (a multiple of the usual) of the spikes starting on each day.
+    spike_half_life_days : array (n_paths,)
+
+    Notes
+    -----
+    X_0 = sigma Z_0, X_t = phi X_{t-1} + sigma sqrt(1 - phi^2) Z_t (stationary AR(1));
+    S_t = sum over spikes k started by t of E_k 2^{-(t - t_k)/h} (E_k: the extra);
+    fees_t = median * exp(X_t) * (1 + S_t). With tau = 0 and no spikes, fees_t = median * exp(sigma Z_t).
+
+    Examples
+    --------
+    A spike of 5x on day 1 that halves its extra every day:
+
+    >>> s = np.array([[0.0], [4.0], [0.0], [0.0]])
+    >>> fees_per_block(np.array([0.1]), 0.0, 0.0, np.zeros((4, 1)), spikes=s, spike_half_life_days=1.0).ravel()
+    array([0.1, 0.5, 0.3, 0.2])
+    """
+    sigma = np.asarray(log_volatility, dtype=np.float64)
+    tau = np.asarray(persistence_days, dtype=np.float64)
+    if np.any(tau > 0):
+        phi = np.exp(-1.0 / np.where(tau > 0, tau, 1.0)) * (tau > 0)
+        innovation = sigma * np.sqrt(1.0 - phi * phi)
+        x = np.empty_like(shocks)
+        x[0] = sigma * shocks[0]
+        for t in range(1, shocks.shape[0]):
+            x[t] = phi * x[t - 1] + innovation * shocks[t]
+    else:
+        x = sigma * shocks
+    fees = median * np.exp(x)
+    if spikes is not None:
+        h = np.asarray(spike_half_life_days, dtype=np.float64)
+        decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
+        extra = np.empty_like(spikes)
+        extra[0] = spikes[0]
+        for t in range(1, spikes.shape[0]):
+            extra[t] = decay * extra[t - 1] + spikes[t]
+        fees = fees * (1.0 + extra)
+    return fees
+
+
 def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
     """Difficulty, blocks and block subsidy day by day, with retargets and halvings.
 
@@ -138,11 +192,7 @@ def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
     for t in range(n_days):
         h = hashrate_hs[t]
         b = SECONDS_PER_DAY * h / (d * TWO_POW_32)
-        era = np.floor(height / HALVING_INTERVAL_BLOCKS)
-        reward_now = 50.0 * np.exp2(-era)
-        to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - height
-        before = np.minimum(b, to_halving)
-        subsidy[t] = (before * reward_now + (b - before) * 0.5 * reward_now) / b
+        subsidy[t] = mean_subsidy_btc(height, b)
         difficulty[t] = d
         blocks[t] = b
         height += b
@@ -158,6 +208,28 @@ def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
             window_hash_days = np.where(due, 0.0, window_hash_days)
             window_days = np.where(due, 0.0, window_days)
     return difficulty, blocks, subsidy
+
+
+def mean_subsidy_btc(height, blocks):
+    """Mean subsidy [BTC/block] of ``blocks`` blocks mined from ``height`` on, split exactly
+    at a halving (at most one halving inside them).
+
+    Examples
+    --------
+    >>> float(mean_subsidy_btc(1_049_928.0, 144.0))  # half the day's blocks before block 1,050,000
+    2.34375
+    """
+    era = np.floor(height / HALVING_INTERVAL_BLOCKS)
+    reward_now = 50.0 * np.exp2(-era)
+    to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - height
+    before = np.minimum(blocks, to_halving)
+    return (before * reward_now + (blocks - before) * 0.5 * reward_now) / blocks
+
+
+def subsidy_per_block(height0, blocks: np.ndarray) -> np.ndarray:
+    """Mean subsidy [BTC/block] of each day for given blocks a day (n_days, n_paths), from ``height0``."""
+    height = np.asarray(height0, dtype=np.float64) + np.cumsum(blocks, axis=0) - blocks
+    return mean_subsidy_btc(height, blocks)
 
 
 def event_hours_per_day(

@@ -104,6 +104,32 @@ def blackout_reading(results) -> str:
     return text
 
 
+def operating_reading(results) -> str:
+    """Hashprice against the farm's break-even, and what the shut-off policy did (or would face)."""
+    s = results.summary
+    h, e = s["hashprice_usd_per_th_day"], s["economic_shutoff"]
+    text = (
+        f"Hashprice averaged {usd(h['mean'], 3)} per TH/s-day (5-95 % of paths: {usd(h['p05'], 3)} to "
+        f"{usd(h['p95'], 3)}); a full-power hour breaks even on cash at {usd(h['farm_cash_cost_per_th_day'], 3)}. "
+        f"On {pct(h['share_of_days_below_cash_cost'])} of path-days the coins of a day's mining sold for less than its "
+        "power, mining fee and lot fees."
+    )
+    if e["enabled"]:
+        text += f" The economic shut-off idled the farm {e['days_mean']:.0f} days on average"
+        value = e.get("value")
+        if value:
+            g = value["gain_usd"]
+            text += (
+                f", which raised profit after tax by {usd(g['mean'])} (SE {usd(g['mean_se'], 2)}; 5-95 %: "
+                f"{usd(g['p05'])} to {usd(g['p95'])}) against running every day, on {value['paths']:,} paths and "
+                f"common random numbers; P(loss) {pct(value['p_loss_without'])} without, {pct(value['p_loss_with'])} with"
+            )
+        text += "."
+    elif h["share_of_days_below_cash_cost"] > 0:
+        text += " Set farm.economic_shutoff: true to see what idling on those days would earn."
+    return text
+
+
 def key_figures(results) -> str:
     s = results.summary
     p = s["profit_usd"]
@@ -134,8 +160,24 @@ def scenario_block(results) -> str:
         f"{sc.description.strip()}\n"
         f"Fleet: {fleet}. Procurement: {sc.electricity.procurement_mode}. "
         f"{results.summary['paths']:,} paths, seed {results.summary['seed']}, "
-        f"{sc.simulation.horizon_days} days from {sc.simulation.start_date}."
+        f"{sc.simulation.horizon_days} days from {sc.simulation.start_date}. "
+        f"BTC price model: {sc.market.price_model}."
+        + dependence_text(results)
     )
+
+
+def dependence_text(results) -> str:
+    d = results.summary.get("dependence")
+    if not d:
+        return ""
+    pairs = "; ".join(f"{a} ~ {b}: {r:+.2f}" for a, b, r in d["pairs_used"] if abs(r) >= 0.005)
+    text = f" Rank correlations (Iman-Conover): {pairs}."
+    if d["repaired"]:
+        text += (
+            f" The correlations given could not hold together and were REPAIRED to the nearest valid set: "
+            f"the largest change to an entry was {d['max_change']:.3f}."
+        )
+    return text
 
 
 def parameter_rows(results) -> list[tuple[str, str]]:
@@ -187,6 +229,7 @@ def _pages(results) -> list:
         ),
         figures.profit_distribution(results),
         figures.pnl_fan(results),
+        figures.hashprice_fan(results, operating_reading(results)),
         figures.cost_vs_price(results),
         figures.downtime(results),
         figures.cost_breakdown(results),

@@ -27,11 +27,13 @@ COST_LINES = (
     "mining_fee_usd",
     "procurement_fee_usd",
     "fixed_opex_usd",
+    "hardware_replacement_usd",
+    "shutoff_restart_usd",
     "compliance_usd",
     "depreciation_usd",
     "profit_tax_usd",
 )
-DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware")
+DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware", "economic")
 
 
 def _finite_stats(x: np.ndarray, ci: bool = False) -> dict[str, float]:
@@ -101,6 +103,29 @@ def summarize(run: RunOutput) -> dict:
         "median_days_when_paid_back": float(np.median(pp["payback_days"][paid])) if paid.any() else None,
     }
     summary["max_drawdown_usd"] = _finite_stats(pp["max_drawdown_usd"])
+    summary["hashprice_usd_per_th_day"] = {
+        **_finite_stats(pp["mean_hashprice_usd_per_th_day"]),
+        "farm_cash_cost_per_th_day": float(np.nanmean(pp["breakeven_hashprice_usd_per_th_day"])),
+        "share_of_days_below_cash_cost": float(pp["losing_days"].mean() / sc.simulation.horizon_days),
+    }
+    summary["economic_shutoff"] = {
+        "enabled": sc.farm.economic_shutoff,
+        "days_mean": float(pp["economic_shutoff_days"].mean()),
+        "margin_avoided_usd_mean": float(pp["economic_shutoff_margin_avoided_usd"].mean()),
+        "margin_avoided_usd_mean_se": stats.mean_se(pp["economic_shutoff_margin_avoided_usd"]),
+    }
+    if sc.dependence is not None:
+        dep = sc.dependence
+        names, m = dep.names, dep.matrix
+        summary["dependence"] = {
+            "parameters": list(names),
+            "pairs_asked": [[*c.between, c.rank_correlation] for c in dep.rank_correlations],
+            "pairs_used": [
+                [names[i], names[j], float(m[i, j])] for i in range(len(names)) for j in range(i + 1, len(names))
+            ],
+            "repaired": dep.max_change > 0,
+            "max_change": dep.max_change,
+        }
     summary["references"] = references(run)
     summary["timeseries_sample_paths"] = run.sample_paths
     return summary
@@ -155,6 +180,17 @@ class Results:
                 self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed
             )
         return self.summary["blackout_48h"]
+
+    def shutoff_value(self, paths: int = 2000) -> dict:
+        """With ``farm.economic_shutoff``: the policy's gain in profit after tax against running
+        every day, on the first ``paths`` paths and common random numbers
+        (:func:`kzsim.sensitivity.shutoff_value`). Added to ``summary["economic_shutoff"]["value"]``."""
+        block = self.summary["economic_shutoff"]
+        if "value" not in block:
+            from kzsim.sensitivity import shutoff_value
+
+            block["value"] = shutoff_value(self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed)
+        return block["value"]
 
     def risk_drivers(self, paths: int = 1024, top: int = 3) -> list[dict]:
         """The uncertain inputs that move mean profit most (a tornado on the first ``paths``

@@ -9,12 +9,15 @@ name and is repeated in brackets in its description, which ``kzsim schema`` show
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
+import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from kzsim.distributions import Fixed, _Dist, event_distribution, param
+from kzsim.history import DIFFICULTY_NAMES, FEE_NAMES, DailySeries, HistoryError, read_daily_csv
 
 Share = param(0.0, 1.0)
 Volatility = param(0.0, 5.0, what="values in [0, 5] (an annual volatility, 0.5 = 50 %)")
@@ -27,6 +30,18 @@ LAST_SUBSIDY_DATE = dt.date(2139, 12, 31)  # the subsidy reaches zero around 214
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+
+
+def at(key: str, message: str) -> str:
+    """A check's message located at ``key`` inside the section that raises it."""
+    return f"@{key}: {message}"
+
+
+def _read_series(section: BaseModel, key: str, **kwargs) -> DailySeries:
+    try:
+        return read_daily_csv(getattr(section, key), **kwargs)
+    except HistoryError as exc:
+        raise ValueError(at(key, str(exc))) from None
 
 
 class Simulation(_Section):
@@ -99,13 +114,164 @@ class Farm(_Section):
     )
     depreciation_years: float = Field(3.0, gt=0, le=50, description="straight-line depreciation of all capex [years]")
     discount_rate_per_year: param(0.0, 1.0) = Field(0.15, description="discount rate for NPV [1/year] (param)")
+    hardware_failure_rate_per_year: param(0.0, cap=100.0) = Field(
+        0.0, description="machine failures a year per machine (0.05 = 5 % of the fleet fails a year) [1/year] (param)"
+    )
+    replacement_lead_time_days: param(0.0, cap=3650.0) = Field(
+        30.0, description="mean time a failed machine stays off until its replacement hashes [days] (param)"
+    )
+    replacement_cost_share: param(0.0, 5.0) = Field(
+        1.0, description="cost of replacing a failed machine / its unit_price_usd (0 = under warranty) (param)"
+    )
+    efficiency_degradation_per_year: param(0.0, 1.0) = Field(
+        0.0, description="rise of J/TH a year as chips age (hashrate falls at the same power) [share/year] (param)"
+    )
+    economic_shutoff: bool = Field(
+        False,
+        description="idle on days when the coins the farm would mine sell for less than the power, mining fee and "
+        "lot fees they cost (decided day-ahead on that day's price and hashprice)",
+    )
+    shutoff_restart_cost_usd: param(0.0, cap=1e9) = Field(
+        0.0, description="cost of bringing the farm back after an economic shut-off [USD/restart] (param)"
+    )
+
+
+class JumpDiffusion(_Section):
+    """Merton jumps on top of the GBM of ``btc_drift_per_year`` and ``btc_volatility_per_year``."""
+
+    jumps_per_year: param(0.0, cap=3650.0) = Field(description="mean number of jumps a year [1/year] (param)")
+    jump_mean_log: param(-5.0, 5.0) = Field(description="mean of a jump's log size (-0.05 = a 4.9 % fall) (param)")
+    jump_volatility_log: param(0.0, 5.0) = Field(description="sd of a jump's log size (param)")
+
+
+class Garch(_Section):
+    """GARCH(1,1) volatility around the drift ``btc_drift_per_year``."""
+
+    long_run_volatility_per_year: Volatility = Field(
+        description="unconditional volatility sigma_LR [1/sqrt(year)] (param)"
+    )
+    alpha: param(0.0, 1.0) = Field(description="ARCH coefficient: weight of yesterday's squared shock (param)")
+    beta: param(0.0, 1.0) = Field(description="GARCH coefficient: weight of yesterday's variance (param)")
+    start_volatility_per_year: Volatility | None = Field(
+        None, description="conditional volatility on the start date (default: the long-run one) [1/sqrt(year)] (param)"
+    )
+
+    @model_validator(mode="after")
+    def _stationary(self):
+        top = self.alpha.support()[1] + self.beta.support()[1]
+        if not top < 1.0:
+            raise ValueError(
+                f"alpha + beta can reach {top:g} (allowed: alpha + beta < 1 on every path, a stationary GARCH)"
+            )
+        return self
+
+
+class Bootstrap(_Section):
+    """Stationary block bootstrap of historical daily log returns of BTC."""
+
+    returns_csv: str = Field(
+        min_length=1,
+        description="CSV of daily closes (date and close columns recognised by name); "
+        "relative paths are from the scenario file's folder",
+    )
+    date_column: str | None = Field(None, description="name of the date column (default: recognised)")
+    price_column: str | None = Field(None, description="name of the close column (default: recognised)")
+    from_date: dt.date | None = Field(None, description="first day of history used (default: the file's first)")
+    to_date: dt.date | None = Field(None, description="last day of history used (default: the file's last)")
+    mean_block_days: float = Field(
+        20.0, ge=1.0, le=3650.0, description="mean length of a resampled block [days]; longer keeps more clustering"
+    )
+    drift: Literal["scenario", "historical"] = Field(
+        "scenario",
+        description="'scenario': returns re-centred on btc_drift_per_year; 'historical': the history's own drift",
+    )
+    _history: DailySeries | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _read(self):
+        series = _read_series(
+            self,
+            "returns_csv",
+            date_column=self.date_column,
+            value_column=self.price_column,
+            start=self.from_date,
+            end=self.to_date,
+        )
+        if series.values.size < MIN_BOOTSTRAP_DAYS:
+            raise ValueError(
+                at("returns_csv", f"{series.values.size} days of history (allowed: at least {MIN_BOOTSTRAP_DAYS})")
+            )
+        self._history = series
+        return self
+
+    @property
+    def log_returns(self):
+        return self._history.log_returns()
+
+
+class Replay(_Section):
+    """Historical paths instead of simulated ones: every path sees the same market history."""
+
+    btc_price_csv: str | None = Field(
+        None, description="daily BTC closes [USD] used as the price path (needs price_model: replay)"
+    )
+    difficulty_csv: str | None = Field(None, description="daily difficulty used instead of the simulated chain")
+    fees_btc_per_day_csv: str | None = Field(
+        None, description="daily total transaction fees [BTC/day]; per block = this / 144"
+    )
+    _series: dict = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _files(self):
+        given = [key for key in REPLAY_COLUMNS if getattr(self, key) is not None]
+        if not given:
+            raise ValueError(f"no file given (allowed: at least one of {', '.join(REPLAY_COLUMNS)})")
+        for key in given:
+            path = getattr(self, key)
+            if not os.path.isfile(path):
+                problem = "is a directory" if os.path.isdir(path) else "file not found"
+                raise ValueError(at(key, f"{path}: {problem} (allowed: a CSV file)"))
+        return self
+
+    def read(self, start: dt.date, n_days: int) -> None:
+        """Read the simulated days of every file (the scenario calls this once it knows its dates)."""
+        end = start + dt.timedelta(days=n_days - 1)
+        for key, value_names in REPLAY_COLUMNS.items():
+            if getattr(self, key) is not None:
+                kwargs = {"value_names": value_names, "what": key.removesuffix("_csv")} if value_names else {}
+                series = _read_series(self, key, start=start, end=end, **kwargs)
+                try:
+                    series.window(start, n_days)
+                except HistoryError as exc:
+                    raise ValueError(at(key, str(exc))) from None
+                self._series[key] = series
+
+    def window(self, key: str, start: dt.date, n_days: int):
+        """The values of file ``key`` for the simulated days (None when not given)."""
+        series = self._series.get(key)
+        return None if series is None else series.window(start, n_days)
+
+
+REPLAY_COLUMNS = {"btc_price_csv": None, "difficulty_csv": DIFFICULTY_NAMES, "fees_btc_per_day_csv": FEE_NAMES}
+
+
+MIN_BOOTSTRAP_DAYS = 60
+PRICE_MODELS = ("gbm", "jump_diffusion", "garch", "bootstrap", "replay")
 
 
 class Market(_Section):
     """BTC price, network, fees and the tenge."""
 
     btc_price_usd: param(0.0, open_low=True, cap=1e9) = Field(description="BTC price on the start date [USD] (param)")
-    price_model: Literal["gbm"] = Field("gbm", description="BTC price process")
+    price_model: Literal[PRICE_MODELS] = Field(
+        "gbm",
+        description="BTC price process: 'gbm'; 'jump_diffusion', 'garch', 'bootstrap' (each with its section "
+        "below); 'replay' (the history in replay.btc_price_csv)",
+    )
+    jump_diffusion: JumpDiffusion | None = Field(None, description="jumps of price_model: jump_diffusion")
+    garch: Garch | None = Field(None, description="volatility model of price_model: garch")
+    bootstrap: Bootstrap | None = Field(None, description="history of price_model: bootstrap")
+    replay: Replay | None = Field(None, description="historical price, difficulty or fee paths (replay mode)")
     btc_drift_per_year: param(cap=50.0) = Field(
         0.0, description="expected log-return of BTC plus sigma^2/2 (GBM mu) [1/year] (param)"
     )
@@ -142,7 +308,24 @@ class Market(_Section):
         0.03, description="median transaction fees per block [BTC/block] (param)"
     )
     fees_log_volatility: param(0.0, 5.0) = Field(
-        0.4, description="sd of the daily log of fees per block [dimensionless] (param)"
+        0.4, description="sd of the log of fees per block around the median, outside spikes [dimensionless] (param)"
+    )
+    fees_persistence_days: param(0.0, 3650.0) = Field(
+        0.0,
+        description="time constant of the log of fees (AR(1) with phi = exp(-1/this); 0 = independent days) "
+        "[days] (param)",
+    )
+    fees_spike_rate_per_year: param(0.0, cap=365.0) = Field(
+        0.0, description="fee spikes a year (inscription waves, halving day, congestion) [1/year] (param)"
+    )
+    fees_spike_extra: event_distribution(0.0, "values >= 0") = Field(
+        Fixed(value=4.0),
+        description="extra fees on a spike's first day, as a multiple of the fees without it "
+        "(4 = five times the usual fees) [dimensionless] (per event)",
+        json_schema_extra=PER_EVENT,
+    )
+    fees_spike_half_life_days: param(0.0, 365.0) = Field(
+        3.0, description="days for a spike's extra fees to halve [days] (param)"
     )
     usd_kzt: param(0.0, open_low=True, cap=1e6) = Field(
         description="exchange rate on the start date [KZT per USD] (param)"
@@ -158,6 +341,34 @@ class Market(_Section):
         description="correlation of daily shocks of BTC/USD and KZT per USD [-1, 1]",
     )
     exchange_fee_share: Share = Field(0.001, description="fee of selling BTC outside AIFC [share of proceeds] (param)")
+
+    @model_validator(mode="after")
+    def _model_section(self):
+        if self.price_model == "replay":
+            if self.replay is None or self.replay.btc_price_csv is None:
+                raise ValueError(
+                    at(
+                        "replay.btc_price_csv",
+                        "price_model is 'replay' but no file is given (allowed: a CSV of daily closes)",
+                    )
+                )
+        elif getattr(self, self.price_model, None) is None and self.price_model != "gbm":
+            raise ValueError(
+                at(
+                    self.price_model,
+                    f"price_model is {self.price_model!r} but the section is missing "
+                    f"(allowed: a `{self.price_model}:` section under market; see kzsim schema or kzsim calibrate)",
+                )
+            )
+        if self.replay is not None and self.replay.btc_price_csv is not None and self.price_model != "replay":
+            raise ValueError(
+                at(
+                    "replay.btc_price_csv",
+                    f"a price history is given but price_model is {self.price_model!r} "
+                    "(allowed: price_model: replay, or no btc_price_csv)",
+                )
+            )
+        return self
 
 
 class Bracket(_Section):
@@ -297,6 +508,110 @@ class Regulation(_Section):
     compliance_opex_share: Share = Field(0.0, description="compliance cost as a share of operating expenses (param)")
 
 
+class RankCorrelation(_Section):
+    """The Spearman rank correlation of two per-path parameters."""
+
+    between: tuple[str, str] = Field(description="two dotted parameter names, e.g. [market.btc_drift_per_year, ...]")
+    rank_correlation: float = Field(ge=-1.0, le=1.0, description="Spearman correlation of the two [-1, 1]")
+
+
+class Dependence(_Section):
+    """Rank correlations between uncertain per-path parameters (Iman-Conover; marginals unchanged)."""
+
+    rank_correlations: tuple[RankCorrelation, ...] = Field(
+        min_length=1, description="pairs of parameters and their rank correlation; pairs not listed are independent"
+    )
+    repair: bool = Field(
+        False,
+        description="true: an impossible set of correlations is replaced by the nearest valid one and the report "
+        "says by how much; false: it is refused",
+    )
+    _names: tuple[str, ...] = PrivateAttr(())
+    _matrix: object = PrivateAttr(None)
+    _max_change: float = PrivateAttr(0.0)
+
+    def resolve(self, uncertain: dict) -> None:
+        """Check the names against the scenario's parameters and build the matrix."""
+        import numpy as np
+
+        from kzsim.dependence import MIN_EIGENVALUE, nearest_correlation, normal_correlation, smallest_eigenvalue
+
+        names: list[str] = []
+        seen: set[frozenset] = set()
+        for i, pair in enumerate(self.rank_correlations):
+            a, b = pair.between
+            for name in (a, b):
+                if name not in uncertain:
+                    close = difflib.get_close_matches(name, list(uncertain), n=1)
+                    hint = f" did you mean `{close[0]}`?" if close else ""
+                    raise ValueError(
+                        at(
+                            f"rank_correlations.{i}.between",
+                            f"{name!r} is not a per-path parameter{hint} "
+                            "(allowed: a dotted key of the scenario given as a number or distribution)",
+                        )
+                    )
+                if uncertain[name].is_fixed:
+                    raise ValueError(
+                        at(
+                            f"rank_correlations.{i}.between",
+                            f"{name} is a constant: correlating it changes nothing "
+                            "(allowed: a parameter given as a distribution)",
+                        )
+                    )
+                if name not in names:
+                    names.append(name)
+            if a == b:
+                raise ValueError(
+                    at(
+                        f"rank_correlations.{i}.between",
+                        f"{a} is paired with itself (allowed: two different parameters)",
+                    )
+                )
+            if frozenset((a, b)) in seen:
+                raise ValueError(
+                    at(f"rank_correlations.{i}.between", f"the pair {a}, {b} is listed twice (allowed: each pair once)")
+                )
+            seen.add(frozenset((a, b)))
+        k = len(names)
+        m = np.eye(k)
+        for pair in self.rank_correlations:
+            i, j = names.index(pair.between[0]), names.index(pair.between[1])
+            m[i, j] = m[j, i] = pair.rank_correlation
+        low = smallest_eigenvalue(normal_correlation(m))
+        change = 0.0
+        if low < MIN_EIGENVALUE:
+            if not self.repair:
+                raise ValueError(
+                    at(
+                        "rank_correlations",
+                        f"these correlations cannot hold together (the matrix's smallest "
+                        f"eigenvalue is {low:.3g}) (allowed: a positive definite set; or `repair: true` to use the "
+                        "nearest valid one, which the report then shows)",
+                    )
+                )
+            fixed_normal = nearest_correlation(normal_correlation(m))
+            fixed = 6.0 / np.pi * np.arcsin(np.clip(fixed_normal / 2.0, -0.5, 0.5))
+            np.fill_diagonal(fixed, 1.0)
+            change = float(np.abs(fixed - m).max())
+            m = fixed
+        self._names, self._matrix, self._max_change = tuple(names), m, change
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._names
+
+    @property
+    def matrix(self):
+        """The Spearman matrix used (after repair), in the order of :attr:`names`."""
+        return self._matrix
+
+    @property
+    def max_change(self) -> float:
+        """Largest change a repair made to an entry (0 when none was needed)."""
+        return self._max_change
+
+
 class Scenario(_Section):
     """A kzsim scenario."""
 
@@ -308,6 +623,26 @@ class Scenario(_Section):
     electricity: Electricity = Field(description="tariff, mining fee, procurement, quota, 70/30 plan")
     grid: Grid = Field(description="grid outages")
     regulation: Regulation = Field(description="AIFC sale, treasury, profit tax, compliance")
+    dependence: Dependence | None = Field(None, description="rank correlations between uncertain parameters")
+
+    @model_validator(mode="after")
+    def _dependence(self):
+        if self.dependence is not None:
+            try:
+                self.dependence.resolve(self.uncertain_parameters())
+            except ValueError as exc:
+                raise ValueError(str(exc).replace("@", "@dependence.", 1)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _history_covers_run(self):
+        replay = self.market.replay
+        if replay is not None:
+            try:
+                replay.read(self.simulation.start_date, self.simulation.horizon_days)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace("@", "@market.replay.", 1)) from None
+        return self
 
     # ---- helpers used by the engine and reports -------------------------------------
     def uncertain_parameters(self) -> dict[str, _Dist]:
@@ -388,11 +723,17 @@ def reference_markdown() -> str:
         ("farm", Farm),
         ("farm.fleet[]", Asic),
         ("market", Market),
+        ("market.jump_diffusion", JumpDiffusion),
+        ("market.garch", Garch),
+        ("market.bootstrap", Bootstrap),
+        ("market.replay", Replay),
         ("electricity", Electricity),
         ("electricity.mining_fee_brackets[]", Bracket),
         ("electricity.plan_70_30", Plan7030),
         ("grid", Grid),
         ("regulation", Regulation),
+        ("dependence", Dependence),
+        ("dependence.rank_correlations[]", RankCorrelation),
     ):
         table(model, section)
     lines.extend(["Default mining-fee brackets:", "", "| min_price_kzt_per_kwh | fee_kzt_per_kwh |", "|---|---|"])

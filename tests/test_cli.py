@@ -71,7 +71,7 @@ def test_summary_has_the_documented_keys(run_dir):
     assert set(s["profit_usd"]) >= {"mean", "std", "p01", "p05", "p50", "p95", "p99", "mean_se"}
     assert set(s["cost_per_btc_usd"]) == {"cash", "all_in"}
     assert set(s["cost_per_btc_usd"]["cash"]) >= {"mean", "p05", "p50", "p95"}
-    assert set(s["downtime_hours"]) == {"grid", "payment", "quota", "hardware"}
+    assert set(s["downtime_hours"]) == {"grid", "payment", "quota", "hardware", "economic"}
     lo, hi = s["p_loss_ci95"]
     assert lo <= s["p_loss"] <= hi
     assert s["cvar_95_usd"] >= s["var_95_usd"] and s["cvar_99_usd"] >= s["var_99_usd"]

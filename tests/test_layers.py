@@ -7,7 +7,19 @@ from pathlib import Path
 
 import pytest
 
-CORE = ("units", "distributions", "rng", "processes", "model", "engine", "stats", "allocator")
+CORE = (
+    "units",
+    "distributions",
+    "rng",
+    "processes",
+    "prices",
+    "calibration",
+    "dependence",
+    "model",
+    "engine",
+    "stats",
+    "allocator",
+)
 FORBIDDEN = {"yaml", "click", "matplotlib", "rich", "pandas", "pyarrow"}
 PACKAGE = Path(__file__).resolve().parents[1] / "kzsim"
 
