@@ -267,24 +267,17 @@ def simulate_paths(
         z_fx,
     )
     hashrate0_hs = p["market.network_hashrate_eh"] * EH_TO_TH * TH_TO_H
+    follows_hashprice = m.hashrate_responds_to == "hashprice"
     network_hs = processes.network_hashrate(
         hashrate0_hs,
         p["market.hashrate_growth_per_year"],
         p["market.hashrate_volatility_per_year"],
         draws.network_hashrate,
-        log_price_ratio=np.log(price / price[0]),
+        log_price_ratio=None if follows_hashprice else np.log(price / price[0]),
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
     )
     replay = m.replay
-    history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
-    if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
-        difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
-        network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
-        blocks = np.full((n_days, n_paths), BLOCKS_PER_DAY_TARGET)
-        subsidy = processes.subsidy_per_block(start_height(sc), blocks)
-    else:
-        difficulty, _blocks, subsidy = processes.chain(network_hs, start_difficulty(p), start_height(sc))
     history_fees = replay and replay.window("fees_btc_per_day_csv", sc.simulation.start_date, n_days)
     if history_fees is not None:
         fees_per_block = np.repeat(history_fees[:, None] / BLOCKS_PER_DAY_TARGET, n_paths, axis=1)
@@ -297,6 +290,27 @@ def simulate_paths(
             spikes=draws.fee_spikes,
             spike_half_life_days=p["market.fees_spike_half_life_days"],
         )
+    history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
+    if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
+        difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
+        network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
+        blocks = np.full((n_days, n_paths), BLOCKS_PER_DAY_TARGET)
+        subsidy = processes.subsidy_per_block(start_height(sc), blocks)
+    else:
+        response = None
+        if follows_hashprice and np.any(p["market.hashrate_price_elasticity"]):
+            response = processes.HashpriceResponse(
+                network_hs,
+                price,
+                fees_per_block,
+                p["market.hashrate_price_elasticity"],
+                p["market.hashrate_response_lag_days"],
+            )
+        difficulty, _blocks, subsidy = processes.chain(
+            network_hs, start_difficulty(p), start_height(sc), response=response
+        )
+        if response is not None:
+            network_hs = response.realised
     reward_per_block = subsidy + fees_per_block
     # BTC a day per TH/s under FPPS, before the pool fee
     btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * reward_per_block

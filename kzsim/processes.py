@@ -149,7 +149,39 @@ def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=N
     return fees
 
 
-def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
+class HashpriceResponse:
+    """Network hashrate that answers the hashprice with a lag, for :func:`chain`.
+
+    log H_t = log H^trend_t + elasticity * E_t, with E the exponential moving average (time
+    constant ``lag_days``) of log(hashprice_t / hashprice_0) and hashprice_t proportional to
+    price_t * (subsidy_t + fees_t) / difficulty_t: the difficulty in force that day, so a
+    retarget, a halving or a price fall lowers it. Miners switch machines off when
+    hashprice falls and on when it recovers; a halving halves the hashprice and the
+    network's hashrate falls after it, by an amount that emerges from elasticity and lag.
+    ``realised`` holds the hashrate used (n_days, n_paths) after :func:`chain` ran.
+    """
+
+    def __init__(self, trend_hs, price, fees_per_block, elasticity, lag_days):
+        self.trend, self.price, self.fees = trend_hs, price, fees_per_block
+        self.elasticity = np.asarray(elasticity, dtype=np.float64)
+        self.alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
+        self.realised = np.empty_like(trend_hs)
+        self.ema = None
+        self.log_hp0 = None
+
+    def hashrate(self, t: int, difficulty: np.ndarray, height: np.ndarray) -> np.ndarray:
+        reward = 50.0 * np.exp2(-np.floor(height / HALVING_INTERVAL_BLOCKS)) + self.fees[t]
+        log_hp = np.log(self.price[t] * reward / difficulty)
+        if self.ema is None:
+            self.log_hp0, self.ema = log_hp, np.zeros_like(log_hp)
+        else:
+            self.ema = self.ema + self.alpha * (log_hp - self.log_hp0 - self.ema)
+        h = self.trend[t] * np.exp(self.elasticity * self.ema)
+        self.realised[t] = h
+        return h
+
+
+def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None, response=None):
     """Difficulty, blocks and block subsidy day by day, with retargets and halvings.
 
     Parameters
@@ -162,6 +194,8 @@ def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
         Block height at the start of day 0.
     epoch_blocks0 : array (n_paths,), optional
         Blocks already mined in the current retarget window (default ``height0 % 2016``).
+    response : HashpriceResponse, optional
+        With it, ``hashrate_hs`` is the trend and each day's hashrate answers the hashprice.
 
     Returns
     -------
@@ -190,7 +224,7 @@ def chain(hashrate_hs: np.ndarray, difficulty0, height0, *, epoch_blocks0=None):
     blocks = np.empty((n_days, n_paths))
     subsidy = np.empty((n_days, n_paths))
     for t in range(n_days):
-        h = hashrate_hs[t]
+        h = hashrate_hs[t] if response is None else response.hashrate(t, d, height)
         b = SECONDS_PER_DAY * h / (d * TWO_POW_32)
         subsidy[t] = mean_subsidy_btc(height, b)
         difficulty[t] = d

@@ -161,8 +161,7 @@ def scenario_block(results) -> str:
         f"Fleet: {fleet}. Procurement: {sc.electricity.procurement_mode}. "
         f"{results.summary['paths']:,} paths, seed {results.summary['seed']}, "
         f"{sc.simulation.horizon_days} days from {sc.simulation.start_date}. "
-        f"BTC price model: {sc.market.price_model}."
-        + dependence_text(results)
+        f"BTC price model: {sc.market.price_model}." + dependence_text(results)
     )
 
 

@@ -301,6 +301,11 @@ class Market(_Section):
         0.0,
         description="how far log hashrate follows the lagged log BTC price (0 = not at all) [dimensionless] (param)",
     )
+    hashrate_responds_to: Literal["price", "hashprice"] = Field(
+        "price",
+        description="what the network hashrate follows with hashrate_price_elasticity: the BTC 'price', or the "
+        "'hashprice' (price x reward / difficulty: miners switch off when it falls, e.g. after a halving)",
+    )
     hashrate_response_lag_days: param(1.0, 3650.0) = Field(
         90.0, description="time constant of the hashrate's response to price [days] (param)"
     )
@@ -656,6 +661,12 @@ class Scenario(_Section):
         from kzsim.loading import apply_overrides, scenario_from_dict
 
         data = apply_overrides(self.to_dict(), updates, source="<replace>")
+        dep = data.get("dependence")
+        if dep:  # a parameter fixed by an analysis (tornado, sweep, Sobol point) leaves its correlations
+            fixed = {k for k, v in updates.items() if not isinstance(v, (dict, _Dist))}
+            dep["rank_correlations"] = [c for c in dep["rank_correlations"] if not fixed & set(c["between"])]
+            if not dep["rank_correlations"]:
+                del data["dependence"]
         return scenario_from_dict(data, source="<replace>")
 
     def to_dict(self) -> dict:

@@ -25,7 +25,10 @@ UNCERTAIN = {
 
 
 def scenario(pairs, repair=False, **extra):
-    dependence = {"rank_correlations": [{"between": [a, b], "rank_correlation": r} for a, b, r in pairs], "repair": repair}
+    dependence = {
+        "rank_correlations": [{"between": [a, b], "rank_correlation": r} for a, b, r in pairs],
+        "repair": repair,
+    }
     return make_scenario(**UNCERTAIN, **{"dependence": dependence, "simulation.horizon_days": 5}, **extra)
 
 
@@ -72,11 +75,17 @@ def test_same_bits_for_any_chunk_size():
 @pytest.mark.parametrize(
     ("pairs", "message"),
     [
-        ([("market.btc_volatilty_per_year", B, 0.5)], r"is not a per-path parameter did you mean `market.btc_volatility_per_year`"),
+        (
+            [("market.btc_volatilty_per_year", B, 0.5)],
+            r"is not a per-path parameter did you mean `market.btc_volatility_per_year`",
+        ),
         ([("market.usd_kzt", B, 0.5)], r"market.usd_kzt is a constant: correlating it changes nothing"),
         ([(A, A, 0.5)], r"paired with itself"),
         ([(A, B, 0.5), (B, A, 0.2)], r"listed twice"),
-        ([(A, B, 0.9), (B, C, 0.9), (A, C, -0.9)], r"dependence.rank_correlations: these correlations cannot hold together"),
+        (
+            [(A, B, 0.9), (B, C, 0.9), (A, C, -0.9)],
+            r"dependence.rank_correlations: these correlations cannot hold together",
+        ),
     ],
 )
 def test_bad_correlations_are_refused_with_the_key(pairs, message):

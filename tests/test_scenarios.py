@@ -18,10 +18,11 @@ EXPECTED = {
     "winter-blackout-stress",
     "plan-70-30",
     "small-operator",
+    "halving-2028",
 }
 
 
-def test_the_six_scenarios_are_shipped():
+def test_the_seven_scenarios_are_shipped():
     assert {p.stem for p in SHIPPED} == EXPECTED
 
 
@@ -50,7 +51,15 @@ def test_every_number_carries_a_source_or_a_reason(path):
         if line.strip().startswith("- {min_price"):  # bracket rows: sourced on the table's key line
             continue
         key = line.split(":")[0].strip(" -")
-        if key in {"paths", "seed", "btc_kzt_correlation", "grid_stress_multiplier", "price_model", "treasury_policy"}:
+        if key in {
+            "paths",
+            "seed",
+            "btc_kzt_correlation",
+            "grid_stress_multiplier",
+            "price_model",
+            "treasury_policy",
+            "between",
+        }:
             continue  # run settings and neutral defaults
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if "#" not in line and not nxt.lstrip().startswith("#"):
