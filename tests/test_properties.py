@@ -136,6 +136,31 @@ def scenarios(draw):
     reg["treasury_policy"] = draw(st.sampled_from(["sell", "hold"]))
     reg["profit_tax_rate"] = draw(dist_in(0, 0.5))
     reg["compliance_opex_share"] = draw(dist_in(0, 0.3))
+    # market models and operating policy (issue 3)
+    model = draw(st.sampled_from(["gbm", "jump_diffusion", "garch"]))
+    market["price_model"] = model
+    if model == "jump_diffusion":
+        market["jump_diffusion"] = {
+            "jumps_per_year": draw(dist_in(0, 100)),
+            "jump_mean_log": draw(dist_in(-0.3, 0.3)),
+            "jump_volatility_log": draw(dist_in(0, 0.3)),
+        }
+    elif model == "garch":
+        alpha = draw(st.floats(0.0, 0.3))
+        market["garch"] = {
+            "long_run_volatility_per_year": draw(dist_in(0, 1.5)),
+            "alpha": alpha,
+            "beta": draw(st.floats(0.0, 0.99 - alpha)),
+        }
+    market["hashrate_responds_to"] = draw(st.sampled_from(["price", "hashprice"]))
+    market["fees_persistence_days"] = draw(dist_in(0, 60))
+    market["fees_spike_rate_per_year"] = draw(dist_in(0, 50))
+    market["fees_spike_extra"] = draw(positive(0.1, 20))
+    farm["hardware_failure_rate_per_year"] = draw(dist_in(0, 2))
+    farm["replacement_lead_time_days"] = draw(dist_in(0, 90))
+    farm["efficiency_degradation_per_year"] = draw(dist_in(0, 0.2))
+    farm["economic_shutoff"] = draw(st.booleans())
+    farm["shutoff_restart_cost_usd"] = draw(dist_in(0, 10_000))
     return d
 
 
@@ -154,7 +179,7 @@ def test_invariants_hold_on_every_valid_scenario(data):
     assert np.all((draws.grid_hours >= 0) & (draws.grid_hours <= 24))
     up = daily["up_fraction"]
     assert np.all((up >= 0) & (up <= 1 + 1e-12))
-    hours = sum(pp[f"downtime_{c}_hours"] for c in ("grid", "payment", "hardware", "quota"))
+    hours = sum(pp[f"downtime_{c}_hours"] for c in ("grid", "payment", "hardware", "quota", "economic"))
     assert np.all(hours >= 0) and np.all(hours <= 24 * days * (1 + 1e-12))
     np.testing.assert_allclose(hours + pp["up_fraction"] * 24 * days, 24 * days, rtol=1e-9)
     assert np.all(pp["energy_mwh"] <= pp["facility_power_mw"] * 24 * days * (1 + 1e-12))

@@ -254,6 +254,72 @@ CASES: dict[str, tuple[str, str, str]] = {
         "tag is not allowed",
         edit("btc_price_usd: 90000", "btc_price_usd: !price 90000"),
     ),
+    # market models and their data files
+    "price-model-unknown": (
+        "market.price_model",
+        "is not allowed",
+        edit("  btc_price_usd: 90000", "  btc_price_usd: 90000\n  price_model: heston"),
+    ),
+    "garch-section-missing": (
+        "market.garch",
+        "the section is missing",
+        edit("  btc_price_usd: 90000", "  btc_price_usd: 90000\n  price_model: garch"),
+    ),
+    "garch-not-stationary": (
+        "market.garch",
+        "alpha + beta can reach 1.05",
+        edit(
+            "  btc_price_usd: 90000",
+            "  btc_price_usd: 90000\n  price_model: garch\n"
+            "  garch: {long_run_volatility_per_year: 0.5, alpha: 0.15, beta: 0.9}",
+        ),
+    ),
+    "bootstrap-file-missing": (
+        "market.bootstrap.returns_csv",
+        "file not found",
+        edit(
+            "  btc_price_usd: 90000",
+            "  btc_price_usd: 90000\n  price_model: bootstrap\n  bootstrap: {returns_csv: no-such-prices.csv}",
+        ),
+    ),
+    "replay-without-files": (
+        "market.replay",
+        "no file given",
+        edit("  btc_price_usd: 90000", "  btc_price_usd: 90000\n  replay: {}"),
+    ),
+    "fee-spike-extra-negative": (
+        "market.fees_spike_extra",
+        "values >= 0",
+        edit("  btc_price_usd: 90000", "  btc_price_usd: 90000\n  fees_spike_extra: {dist: normal, mean: 1, sd: 1}"),
+    ),
+    "dependence-unknown-parameter": (
+        "dependence.rank_correlations.0.between",
+        "is not a per-path parameter",
+        BASE
+        + "dependence:\n  rank_correlations:\n    - between: [market.btc_volatility, market.usd_kzt]\n"
+        "      rank_correlation: 0.5\n",
+    ),
+    "dependence-impossible": (
+        "dependence.rank_correlations",
+        "cannot hold together",
+        edit(
+            "  btc_volatility_per_year: 0.5",
+            "  btc_volatility_per_year: {dist: uniform, low: 0.4, high: 0.6}\n"
+            "  btc_drift_per_year: {dist: normal, mean: 0, sd: 0.2}\n"
+            "  hashrate_growth_per_year: {dist: normal, mean: 0.3, sd: 0.1}",
+        )
+        + "dependence:\n  rank_correlations:\n"
+        "    - {between: [market.btc_volatility_per_year, market.btc_drift_per_year], rank_correlation: 0.9}\n"
+        "    - {between: [market.btc_drift_per_year, market.hashrate_growth_per_year], rank_correlation: 0.9}\n"
+        "    - {between: [market.btc_volatility_per_year, market.hashrate_growth_per_year], rank_correlation: -0.9}\n",
+    ),
+    "dependence-correlation-above-one": (
+        "dependence.rank_correlations.0.rank_correlation",
+        "out of range",
+        BASE
+        + "dependence:\n  rank_correlations:\n    - between: [market.btc_price_usd, market.usd_kzt]\n"
+        "      rank_correlation: 1.5\n",
+    ),
 }
 
 
