@@ -318,10 +318,14 @@ class Bounds:
         if value.is_fixed and (too_low or high > self.high or too_big):
             raise ValueError(f"{value.value:g} is out of range (allowed: {self.allowed()})")
         if too_low or high > self.high:
+            fix = (
+                "truncate it with low/high or pick a bounded distribution"
+                if "low" in type(value).model_fields
+                else "pick a bounded distribution (uniform, triangular, pert, beta) or a normal truncated with low/high"
+            )
             raise ValueError(
                 f"the {value.dist} distribution can give values in [{low:g}, {high:g}], "
-                f"outside the allowed range (allowed: {self.allowed()}; truncate it with "
-                f"low/high or pick a bounded distribution)"
+                f"outside the allowed range (allowed: {self.allowed()}; {fix})"
             )
         if too_big:
             raise ValueError(f"the {value.dist} distribution reaches [{low:g}, {high:g}] (allowed: {self.allowed()})")

@@ -92,12 +92,13 @@ def failed_share(rate_per_year, lead_time_days, n_days: int) -> np.ndarray:
     """
     a = np.asarray(rate_per_year, dtype=np.float64) / DAYS_PER_YEAR
     lead = np.asarray(lead_time_days, dtype=np.float64)
-    b = np.divide(1.0, lead, out=np.full_like(lead, np.inf), where=lead > 0)
-    t = np.arange(n_days, dtype=np.float64)[:, None]
-    with np.errstate(invalid="ignore"):
-        steady = np.where(np.isfinite(b), a / (a + b), 0.0)
-        steady = np.nan_to_num(steady)
-        return steady * -np.expm1(-np.where(np.isfinite(b), a + b, 0.0) * t)
+    steady = a * lead / (1.0 + a * lead)  # a / (a + b), written so that a lead time of 0 (or 5e-324) is safe
+    with np.errstate(over="ignore", divide="ignore"):
+        speed = a + np.divide(1.0, lead, out=np.full_like(lead, np.inf), where=lead > 0)  # a + b
+    t = np.arange(1, n_days, dtype=np.float64)[:, None]
+    out = np.zeros((n_days, np.broadcast(a, lead).size))
+    out[1:] = steady * -np.expm1(-speed * t)
+    return out
 
 
 def replacement_value_usd(scenario: Scenario, p: dict[str, np.ndarray]) -> np.ndarray:

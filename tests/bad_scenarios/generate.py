@@ -295,8 +295,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "dependence-unknown-parameter": (
         "dependence.rank_correlations.0.between",
         "is not a per-path parameter",
-        BASE
-        + "dependence:\n  rank_correlations:\n    - between: [market.btc_volatility, market.usd_kzt]\n"
+        BASE + "dependence:\n  rank_correlations:\n    - between: [market.btc_volatility, market.usd_kzt]\n"
         "      rank_correlation: 0.5\n",
     ),
     "dependence-impossible": (
@@ -316,8 +315,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "dependence-correlation-above-one": (
         "dependence.rank_correlations.0.rank_correlation",
         "out of range",
-        BASE
-        + "dependence:\n  rank_correlations:\n    - between: [market.btc_price_usd, market.usd_kzt]\n"
+        BASE + "dependence:\n  rank_correlations:\n    - between: [market.btc_price_usd, market.usd_kzt]\n"
         "      rank_correlation: 1.5\n",
     ),
 }
