@@ -75,3 +75,12 @@ def make_scenario(base: dict | None = None, **overrides):
 @pytest.fixture
 def exact():
     return make_scenario()
+
+
+def assert_same_draws(expected, actual) -> None:
+    """Every draw present in ``expected`` (a :class:`kzsim.model.Draws`) is bit-identical in ``actual``."""
+    import numpy as np
+
+    for name, value in expected.__dict__.items():
+        if value is not None:
+            np.testing.assert_array_equal(value, getattr(actual, name), err_msg=name)
