@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -90,3 +91,15 @@ def test_price_history_without_price_model_replay_is_refused():
         make_scenario(**{"market.replay": {"btc_price_csv": REPLAY["btc_price_csv"]}})
     with pytest.raises(ScenarioError, match=r"market\.replay\.btc_price_csv: price_model is 'replay' but no file"):
         make_scenario(**{"market.price_model": "replay"})
+
+
+def test_manifest_records_the_history_files_read(tmp_path):
+    import hashlib
+    import json
+
+    res = simulate(replay_scenario(), paths=2)
+    out = res.write(tmp_path / "run", report=False)
+    recorded = json.loads((out / "manifest.json").read_text())["data_files_sha256"]
+    assert set(recorded) == set(REPLAY.values())
+    for path, digest in recorded.items():
+        assert digest == hashlib.sha256(Path(path).read_bytes()).hexdigest()
