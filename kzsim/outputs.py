@@ -76,11 +76,19 @@ def file_sha256(path: str | Path) -> str:
 
 
 def data_files(scenario) -> list[str]:
-    """The CSV files a scenario reads (bootstrap history, replay files)."""
-    m = scenario.market
-    files = [m.bootstrap.returns_csv] if m.bootstrap is not None and m.price_model == "bootstrap" else []
-    if m.replay is not None:
-        files += [f for f in (m.replay.btc_price_csv, m.replay.difficulty_csv, m.replay.fees_btc_per_day_csv) if f]
+    """The CSV files a scenario reads (bootstrap history when that model is used, replay files)."""
+    from kzsim.loading import CSV_KEYS
+
+    data = scenario.to_dict()
+    files = []
+    for keys in CSV_KEYS:
+        if keys[1] == "bootstrap" and scenario.market.price_model != "bootstrap":
+            continue
+        node = data
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, str):
+            files.append(node)
     return files
 
 
