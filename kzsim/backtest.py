@@ -87,10 +87,9 @@ def simulate_from_fit(
         return out
     # bootstrap, re-centred on the drift the GBM fit of the same window gives (the model's 'historical' mean)
     rng = stream(seed, f"backtest:{key}:bootstrap", 0)
-    block = k["bootstrap"]["mean_block_days"]
-    new_block = rng.random((n_steps, n_paths)) < 1.0 / block
-    starts = np.minimum((rng.random((n_steps, n_paths)) * fit_returns.size).astype(np.int64), fit_returns.size - 1)
-    idx = prices.bootstrap_indices(fit_returns.size, new_block, starts)
+    idx = prices.draw_bootstrap_indices(
+        rng, rng, fit_returns.size, k["bootstrap"]["mean_block_days"], (n_steps, n_paths)
+    )
     return prices.bootstrap(start, fit_returns, idx, drift_per_year=np.full(n_paths, mu))
 
 
@@ -144,16 +143,16 @@ def backtest(
         sim = simulate_from_fit(fit, fit_returns, closes[split_index], n_future, n_paths, seed, f"{model}:long")
         long = {name: float(_in_band(sim[1:], future, band).mean()) for name, band in BANDS.items()}
         hits = {name: [] for name in BANDS}
+        variances = None
+        if model == "garch":  # the model's variance filtered through all the data once; h[t] is that of return t
+            g = fit.keys["garch"]
+            c = (fit.keys["btc_drift_per_year"] - 0.5 * g["long_run_volatility_per_year"] ** 2) / DAYS_PER_YEAR
+            omega = g["long_run_volatility_per_year"] ** 2 / DAYS_PER_YEAR * (1 - g["alpha"] - g["beta"])
+            r_all = np.diff(np.log(closes))
+            variances = calibration.garch_variance(r_all - c, omega, g["alpha"], g["beta"], float(np.var(fit_returns)))
         for i, offset in enumerate(origins):
             origin = split_index + offset  # forecast from this day's close
-            variance = None
-            if model == "garch":
-                g = fit.keys["garch"]
-                r_all = np.diff(np.log(closes[: origin + 1]))
-                c = (fit.keys["btc_drift_per_year"] - 0.5 * g["long_run_volatility_per_year"] ** 2) / DAYS_PER_YEAR
-                omega = g["long_run_volatility_per_year"] ** 2 / DAYS_PER_YEAR * (1 - g["alpha"] - g["beta"])
-                h = calibration.garch_variance(r_all - c, omega, g["alpha"], g["beta"], float(np.var(fit_returns)))
-                variance = omega + g["alpha"] * (r_all[-1] - c) ** 2 + g["beta"] * h[-1]
+            variance = None if variances is None else float(variances[origin])
             sim = simulate_from_fit(
                 fit, fit_returns, closes[origin], horizon_days, n_paths, seed, f"{model}:origin{i}", variance
             )

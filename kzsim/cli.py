@@ -519,60 +519,50 @@ def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, 
     transaction fees a day (blockchain.com's transaction-fees export: date, fees_btc).
     """
     from kzsim import calibration
-    from kzsim.history import FEE_NAMES, HistoryError, read_daily_csv
-
-    if model == "fees":
-        start = from_date.date() if from_date else None
-        end = to_date.date() if to_date else None
-        try:
-            series = read_daily_csv(
-                prices_csv,
-                date_column=date_column,
-                value_column=price_column,
-                value_names=FEE_NAMES,
-                what="fees",
-                start=start,
-                end=end,
-            )
-            per_block = series.values if fees_per_block else series.values / 144.0
-            fit = calibration.fit_fees(per_block)
-        except HistoryError as exc:
-            raise BadInput(str(exc)) from None
-        except ValueError as exc:
-            raise BadInput(f"{prices_csv}: {exc}") from None
-        header = [
-            f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",
-            f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}"
-            + ("" if fees_per_block else " (BTC a day / 144 blocks)"),
-            "paste under `market:` in a scenario",
-        ]
-        click.echo(calibration.to_yaml(fit, header), nl=False)
-        return
+    from kzsim.history import FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
 
     start = from_date.date() if from_date else None
     end = to_date.date() if to_date else None
     if start and end and end <= start:
         raise BadInput(f"--from {start} --to {end}: the window is empty (allowed: --to after --from)")
+    fees = model == "fees"
     try:
-        series = read_daily_csv(prices_csv, date_column=date_column, value_column=price_column, start=start, end=end)
+        series = read_daily_csv(
+            prices_csv,
+            date_column=date_column,
+            value_column=price_column,
+            value_names=FEE_NAMES if fees else PRICE_NAMES,
+            what="fees" if fees else "closing price",
+            start=start,
+            end=end,
+        )
     except HistoryError as exc:
         raise BadInput(str(exc)) from None
-    options = {}
-    if model == "bootstrap":
-        options = {
-            "csv_path": str(Path(prices_csv).resolve()),
-            "from_date": start or series.first,
-            "to_date": end or series.last,
-            "mean_block_days": block_days,
-        }
     try:
-        fit = calibration.fit(model, series.log_returns(), **options)
+        if fees:
+            fit = calibration.fit_fees(series.values if fees_per_block else series.values / 144.0)
+        else:
+            options = {}
+            if model == "bootstrap":
+                options = {
+                    "csv_path": str(Path(prices_csv).resolve()),
+                    "from_date": start or series.first,
+                    "to_date": end or series.last,
+                    "mean_block_days": block_days,
+                }
+            fit = calibration.fit(model, series.log_returns(), **options)
     except ValueError as exc:
         raise BadInput(f"{prices_csv}: {exc}") from None
+    if fees:
+        read = "" if fees_per_block else " (BTC a day / 144 blocks)"
+        paste = "paste under `market:` in a scenario"
+    else:
+        read = f", last close {series.values[-1]:,.2f}"
+        paste = "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)"
     header = [
         f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",
-        f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}, last close {series.values[-1]:,.2f}",
-        "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)",
+        f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}{read}",
+        paste,
     ]
     click.echo(calibration.to_yaml(fit, header), nl=False)
 

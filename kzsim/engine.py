@@ -16,7 +16,7 @@ import numpy as np
 from kzsim.allocator import keep_freed_memory
 from kzsim.dependence import iman_conover
 from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
-from kzsim.prices import bootstrap_indices
+from kzsim.prices import draw_bootstrap_indices
 from kzsim.processes import event_hours_per_day
 from kzsim.rng import BLOCK_PATHS, blocks_for, stream
 from kzsim.scenario import Scenario
@@ -324,14 +324,14 @@ def _price_events(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], s
         np.add.at(jumps, (day, path), size)
         return jumps, None
     if m.price_model == "bootstrap":
-        n_history = m.bootstrap.log_returns.size
-        new_block = (
-            stream(seed, "process:btc_bootstrap.new_block", block).random((steps, B))
-            < 1.0 / m.bootstrap.mean_block_days
+        indices = draw_bootstrap_indices(
+            stream(seed, "process:btc_bootstrap.new_block", block),
+            stream(seed, "process:btc_bootstrap.start", block),
+            m.bootstrap.log_returns.size,
+            m.bootstrap.mean_block_days,
+            (steps, B),
         )
-        u = stream(seed, "process:btc_bootstrap.start", block).random((steps, B))
-        start = np.minimum((u * n_history).astype(np.int64), n_history - 1)
-        return None, bootstrap_indices(n_history, new_block, start)
+        return None, indices
     return None, None
 
 

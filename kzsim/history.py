@@ -61,20 +61,6 @@ class DailySeries:
         i = int((np.datetime64(start, "D") - self.dates[0]).astype(np.int64))
         return self.values[i : i + n_days]
 
-    def between(self, start: dt.date | None, end: dt.date | None) -> DailySeries:
-        """The part from ``start`` to ``end`` (inclusive; None = the file's own end)."""
-        keep = np.ones(self.dates.size, dtype=bool)
-        if start is not None:
-            keep &= self.dates >= np.datetime64(start, "D")
-        if end is not None:
-            keep &= self.dates <= np.datetime64(end, "D")
-        if keep.sum() < 2:
-            raise HistoryError(
-                f"{self.source}: {int(keep.sum())} day(s) between {start or self.first} and {end or self.last} "
-                f"(allowed: at least 2 days inside the file's {self.first} to {self.last})"
-            )
-        return DailySeries(self.dates[keep], self.values[keep], self.source, self.column)
-
     def log_returns(self) -> np.ndarray:
         """Daily log returns, ``log(v[t+1] / v[t])``."""
         return np.diff(np.log(self.values))

@@ -159,6 +159,16 @@ def bootstrap_indices(n_history: int, new_block: np.ndarray, start_index: np.nda
     return (first + steps - block_start) % n_history
 
 
+def draw_bootstrap_indices(
+    new_block_rng: np.random.Generator, start_rng: np.random.Generator, n_history: int, mean_block_days: float, shape
+) -> np.ndarray:
+    """Stationary-bootstrap indices (``shape`` = (n_steps, n_paths)): a new block with probability
+    1/L a day, starting at a uniform day of the history (:func:`bootstrap_indices`)."""
+    new_block = new_block_rng.random(shape) < 1.0 / mean_block_days
+    start = np.minimum((start_rng.random(shape) * n_history).astype(np.int64), n_history - 1)
+    return bootstrap_indices(n_history, new_block, start)
+
+
 def bootstrap(start, log_returns: np.ndarray, indices: np.ndarray, drift_per_year=None) -> np.ndarray:
     """Prices from historical log returns at ``indices`` (n_days - 1, n_paths).
 

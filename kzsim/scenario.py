@@ -185,7 +185,7 @@ class Bootstrap(_Section):
         "scenario",
         description="'scenario': returns re-centred on btc_drift_per_year; 'historical': the history's own drift",
     )
-    _history: DailySeries | None = PrivateAttr(None)
+    _log_returns: object = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _read(self):
@@ -201,12 +201,13 @@ class Bootstrap(_Section):
             raise ValueError(
                 at("returns_csv", f"{series.values.size} days of history (allowed: at least {MIN_BOOTSTRAP_DAYS})")
             )
-        self._history = series
+        self._log_returns = series.log_returns()
         return self
 
     @property
     def log_returns(self):
-        return self._history.log_returns()
+        """Daily log returns of the history (n_days - 1,), read once when the scenario is loaded."""
+        return self._log_returns
 
 
 class Replay(_Section):

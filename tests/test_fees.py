@@ -65,15 +65,17 @@ def test_spikes_raise_fees_by_their_decaying_extra():
 
 def test_fee_fit_recovers_a_persistent_level_within_its_standard_errors():
     rng = np.random.default_rng(9)
-    n, sigma, tau = 6000, 0.8, 20.0
+    # sigma small enough that no day passes the spike filter (3x the running median = 3.7 sd), so no trimming bias
+    n, sigma, tau = 6000, 0.3, 20.0
     fees = processes.fees_per_block(np.array([0.05]), sigma, tau, rng.standard_normal((n, 1)))[:, 0]
     fit = calibration.fit_fees(fees)
+    assert fit.keys["fees_spike_rate_per_year"] == 0.0
     phi = math.exp(-1 / tau)
-    # large-sample SEs of an AR(1): sd via the variance's SE with autocorrelation, phi via sqrt((1 - phi^2) / n)
+    # large-sample SEs of an AR(1): the sample sd's from the variance's, with autocorrelation; phi's sqrt((1 - phi^2) / n)
     se_sigma = sigma * math.sqrt((1 + phi**2) / (2 * n * (1 - phi**2)))
-    assert abs(fit.keys["fees_log_volatility"] - sigma) < Z * se_sigma + 0.02  # + the spike filter's trimming
+    assert abs(fit.keys["fees_log_volatility"] - sigma) < Z * se_sigma
     phi_hat = math.exp(-1 / fit.keys["fees_persistence_days"])
-    assert abs(phi_hat - phi) < Z * math.sqrt((1 - phi**2) / n) + 0.01
+    assert abs(phi_hat - phi) < Z * math.sqrt((1 - phi**2) / n)
 
 
 def test_calibrate_fees_on_the_shared_file_prints_a_block_that_runs():

@@ -94,6 +94,8 @@ def test_garch_clusters_volatility_and_gbm_does_not():
     gbm, _ = simulate_prices(scenario("gbm"), blocks=2)
     n = gbm.shape[0] * gbm.shape[1]
     assert abs(lag1_of_squares(gbm)) < Z / math.sqrt(n)
+    # theory: alpha (1 - alpha beta - beta^2) / (1 - 2 alpha beta - beta^2) = 0.23 for these values; the pooled
+    # estimator is biased down by the fat tails, so the test asks only for clear clustering
     assert lag1_of_squares(garch) > 0.05
 
 
