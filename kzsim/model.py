@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kzsim import kernel as compiled
 from kzsim import prices, processes
 from kzsim.scenario import Scenario, estimated_block_height
 from kzsim.units import (
@@ -20,6 +21,7 @@ from kzsim.units import (
     HOURS_PER_DAY,
     KWH_PER_MWH,
     MONTHS_PER_YEAR,
+    RETARGET_BLOCKS,
     SECONDS_PER_DAY,
     TARGET_BLOCK_SECONDS,
     TH_TO_H,
@@ -238,9 +240,13 @@ def btc_price_paths(
 
 
 def simulate_paths(
-    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
+    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws, kernel: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Simulate a set of paths.
+
+    ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.kernel`) or ``"numpy"``
+    (whole-array operations, the reference); None takes :func:`kzsim.kernel.default_kernel`.
+    Both give the same figures to rounding.
 
     Returns
     -------
@@ -249,8 +255,9 @@ def simulate_paths(
     daily : dict of (n_days, n) arrays
         ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
     """
+    kernel = compiled.check_kernel(compiled.default_kernel() if kernel is None else kernel)
     sc = scenario
-    e, m, r, f = sc.electricity, sc.market, sc.regulation, sc.farm
+    m = sc.market
     n_days = cal.n_days
 
     # ---- farm ---------------------------------------------------------------------
@@ -307,11 +314,43 @@ def simulate_paths(
                 p["market.hashrate_price_elasticity"],
                 p["market.hashrate_response_lag_days"],
             )
-        difficulty, _blocks, subsidy = processes.chain(
-            network_hs, start_difficulty(p), start_height(sc), response=response
-        )
+        if response is None and kernel == "numba":
+            height0 = np.full(n_paths, float(start_height(sc)))
+            d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
+            difficulty, _blocks, subsidy = compiled.chain(network_hs, d0, height0, np.mod(height0, RETARGET_BLOCKS))
+        else:
+            difficulty, _blocks, subsidy = processes.chain(
+                network_hs, start_difficulty(p), start_height(sc), response=response
+            )
         if response is not None:
             network_hs = response.realised
+    if kernel == "numba":
+        per_path, daily = _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block)
+    else:
+        per_path, daily = _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block)
+    per_path.update(
+        {
+            "grid_outages": draws.grid_outages.astype(np.float64),
+            "capex_usd": capex_usd(sc, p),
+            "facility_power_mw": facility_mw,
+            "farm_hashrate_th": farm_hashrate_th,
+            "mean_btc_price_usd": sum_days(price) / n_days,
+            "final_btc_price_usd": price[-1],
+            "final_usd_kzt": usd_kzt[-1],
+            "final_network_hashrate_eh": network_hs[-1] / (EH_TO_TH * TH_TO_H),
+            "final_difficulty": difficulty[-1],
+        }
+    )
+    daily["btc_price_usd"] = price
+    return per_path, daily
+
+
+def _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block):
+    """The farm's economics with whole-array numpy operations (the reference)."""
+    e, r, f = sc.electricity, sc.regulation, sc.farm
+    n_days = cal.n_days
+    farm_hashrate_th, _it_power_mw, facility_mw = fleet_power(sc, p)
+    n_paths = facility_mw.size
     reward_per_block = subsidy + fees_per_block
     # BTC a day per TH/s under FPPS, before the pool fee
     btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * reward_per_block
@@ -453,7 +492,7 @@ def simulate_paths(
 
     # ---- per-day P&L, marked to market -----------------------------------------------
     cash_flow = revenue - cash_cost - tax
-    cum_cash = np.cumsum(cash_flow, axis=0)
+    cum_cash = processes.cumsum_days(cash_flow)
     cum_realised = cum_cash - np.cumsum(dep_share, axis=0) * (capex / dep_days)
     # coins mined in the last `lag` days wait for their AIFC sale
     if lag <= 8:
@@ -461,11 +500,11 @@ def simulate_paths(
         for j in range(min(lag, n_days)):
             pending[j:] += aifc_btc[: n_days - j]
     else:
-        pending = np.cumsum(aifc_btc, axis=0)
+        pending = processes.cumsum_days(aifc_btc)
         pending[lag:] -= pending[:-lag].copy()
     inventory = pending * price * aifc_factor
     if r.treasury_policy == "hold":
-        inventory += np.cumsum(rest_btc, axis=0) * price * market_factor
+        inventory += processes.cumsum_days(rest_btc) * price * market_factor
     inventory[-1] = 0.0  # liquidated on the last day (in revenue)
     cum_pnl = cum_realised + inventory
 
@@ -474,7 +513,7 @@ def simulate_paths(
     npv = -capex + sum_days(cash_flow * discount)
     paid_back = cum_cash >= capex
     payback_days = np.where(paid_back.any(axis=0), paid_back.argmax(axis=0) + 1.0, np.nan)
-    peak = np.maximum(np.maximum.accumulate(cum_pnl, axis=0), 0.0)
+    peak = np.maximum(processes.running_max_days(cum_pnl), 0.0)
     max_drawdown = (peak - cum_pnl).max(axis=0)
 
     # ---- per path -------------------------------------------------------------------
@@ -522,24 +561,148 @@ def simulate_paths(
         / n_days,
         "hardware_replacement_usd": sum_days(replacement),
         "shutoff_restart_usd": sum_days(restart_cost),
-        "grid_outages": draws.grid_outages.astype(np.float64),
         "max_drawdown_usd": max_drawdown,
-        "capex_usd": capex,
         "npv_usd": npv,
         "payback_days": payback_days,
-        "facility_power_mw": facility_mw,
-        "farm_hashrate_th": farm_hashrate_th,
-        "mean_btc_price_usd": sum_days(price) / n_days,
-        "final_btc_price_usd": final_price,
-        "final_usd_kzt": usd_kzt[-1],
-        "final_network_hashrate_eh": network_hs[-1] / (EH_TO_TH * TH_TO_H),
-        "final_difficulty": difficulty[-1],
         "mean_hashprice_usd_per_th_day": sum_days(hashprice) / n_days,
     }
     daily = {
         "cum_pnl_usd": cum_pnl,
-        "btc_price_usd": price,
         "up_fraction": up_fraction,
         "hashprice_usd_per_th_day": hashprice,
     }
     return per_path, daily
+
+
+def _per_path_or_one(values) -> np.ndarray:
+    """``values`` as a (1, n) row, or (1, 1) when every path has the same value (broadcast by the kernel)."""
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
+
+
+def _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block):
+    """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`)."""
+    from kzsim.kernel import Out, Param
+
+    e, r, f = sc.electricity, sc.regulation, sc.farm
+    n_days = cal.n_days
+    farm_hashrate_th, _it_power_mw, facility_mw = fleet_power(sc, p)
+    n = facility_mw.size
+    lots_mode = e.procurement_mode == "lots"
+
+    def per_path(x) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))
+
+    q = np.empty((n, len(Param)))
+    q[:, Param.farm_hashrate_th] = farm_hashrate_th
+    q[:, Param.facility_mw] = facility_mw
+    q[:, Param.pool_fee_share] = p["farm.pool_fee_share"]
+    q[:, Param.lot_size_mwh] = p["electricity.lot_size_mwh"] if lots_mode else 1.0
+    q[:, Param.hardware_availability_fraction] = p["farm.hardware_availability_fraction"]
+    q[:, Param.winter_quota_multiplier] = p["electricity.winter_quota_multiplier"]
+    q[:, Param.quota_fraction] = p["electricity.quota_fraction"]
+    plan = e.plan_70_30
+    if plan is not None:
+        q[:, Param.plan_extra_mwh] = (
+            p["electricity.plan_70_30.plant_capacity_mw"]
+            * p["electricity.plan_70_30.capacity_factor"]
+            * p["electricity.plan_70_30.miner_share"]
+            * p["electricity.plan_70_30.farm_allocation_share"]
+            * HOURS_PER_DAY
+        )
+        online = np.ceil(per_path(p["electricity.plan_70_30.online_delay_days"]))  # first whole day >= the delay
+        q[:, Param.plan_online_day] = np.where(draws.plan_built, online, np.inf)
+    else:
+        q[:, Param.plan_extra_mwh] = 0.0
+        q[:, Param.plan_online_day] = np.inf
+    q[:, Param.tariff_kzt_per_kwh] = p["electricity.tariff_kzt_per_kwh"]
+    q[:, Param.winter_tariff_factor] = 1.0 + p["electricity.winter_tariff_premium_share"]
+    if lots_mode:
+        q[:, Param.day_ahead_floor_kzt_per_kwh] = 0.0
+        q[:, Param.day_ahead_fee_kzt_per_day] = 0.0
+        q[:, Param.lot_costs_kzt] = p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]
+    else:
+        q[:, Param.day_ahead_floor_kzt_per_kwh] = p["electricity.day_ahead_floor_kzt_per_kwh"]
+        q[:, Param.day_ahead_fee_kzt_per_day] = p["electricity.day_ahead_fee_kzt_per_day"]
+        q[:, Param.lot_costs_kzt] = 0.0
+    q[:, Param.aifc_share] = p["regulation.aifc_sale_share"]
+    q[:, Param.aifc_factor] = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
+    q[:, Param.market_factor] = 1.0 - p["market.exchange_fee_share"]
+    q[:, Param.compliance_opex_share] = p["regulation.compliance_opex_share"]
+    q[:, Param.compliance_fixed_usd_per_day] = p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR
+    q[:, Param.fixed_opex_usd_per_day] = p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR
+    q[:, Param.replacement_usd_per_day] = (
+        replacement_value_usd(sc, p)
+        * p["farm.replacement_cost_share"]
+        * p["farm.hardware_failure_rate_per_year"]
+        / DAYS_PER_YEAR
+    )
+    q[:, Param.shutoff_restart_cost_usd] = p["farm.shutoff_restart_cost_usd"] if f.economic_shutoff else 0.0
+    capex = capex_usd(sc, p)
+    dep_days = f.depreciation_years * DAYS_PER_YEAR
+    q[:, Param.capex_usd] = capex
+    q[:, Param.depreciation_usd_per_day] = capex / dep_days
+    q[:, Param.profit_tax_rate] = p["regulation.profit_tax_rate"]
+
+    days = np.arange(n_days)
+    years_in = (days / DAYS_PER_YEAR)[:, None]
+    ageing = (1.0 + _per_path_or_one(p["farm.efficiency_degradation_per_year"])) ** -years_in
+    rate, lead = _per_path_or_one(p["farm.hardware_failure_rate_per_year"]), p["farm.replacement_lead_time_days"]
+    failed = failed_share(rate[0], _per_path_or_one(lead)[0], n_days)
+    years = ((days + 1) / DAYS_PER_YEAR)[:, None]
+    discount = np.exp(-np.log1p(_per_path_or_one(p["farm.discount_rate_per_year"])) * years)
+    n_years = int(cal.year_index[-1]) + 1
+    indexation = (1.0 + _per_path_or_one(p["electricity.tariff_indexation_per_year"])) ** np.arange(n_years)[:, None]
+    year_end = np.zeros(n_days, dtype=bool)
+    year_end[np.append(cal.fiscal_year_starts[1:] - 1, n_days - 1)] = True
+    dep_share = np.clip(dep_days - days, 0.0, 1.0)
+    if lots_mode:
+        payment = draws.payment_lot_hours
+        day_ahead_factor = np.zeros((1, 1))
+    else:
+        payment = draws.prepayment_missed.astype(np.float64)
+        s = p[
+            "electricity.day_ahead_price_volatility"
+        ]  # exp in numpy (SIMD): a call inside the kernel spills registers
+        day_ahead_factor = np.exp(s * draws.day_ahead_price - 0.5 * s * s)
+    brackets = e.mining_fee_brackets
+    shape = (n_days, n)
+    cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)
+    out = np.empty((n, len(Out)))
+    compiled.economics(
+        np.ascontiguousarray(q),
+        *(np.ascontiguousarray(a) for a in (price, usd_kzt, difficulty, subsidy, fees_per_block)),
+        np.ascontiguousarray(draws.grid_hours),
+        np.ascontiguousarray(payment),
+        day_ahead_factor,
+        np.ascontiguousarray(ageing),
+        np.ascontiguousarray(failed),
+        np.ascontiguousarray(discount),
+        np.ascontiguousarray(indexation),
+        np.ascontiguousarray(cal.is_winter),
+        np.ascontiguousarray(cal.year_index, dtype=np.int64),
+        year_end,
+        dep_share,
+        np.cumsum(dep_share),
+        np.array([b.min_price_kzt_per_kwh for b in brackets], dtype=np.float64),
+        np.array([b.fee_kzt_per_kwh for b in brackets], dtype=np.float64),
+        lots_mode,
+        bool(f.economic_shutoff),
+        r.treasury_policy == "sell",
+        int(r.aifc_settlement_lag_days),
+        cum_pnl,
+        up_fraction,
+        hashprice,
+        out,
+    )
+    result = {name.name: out[:, name.value].copy() for name in Out}
+    for name in ("up_fraction", "breakeven_hashprice_usd_per_th_day", "mean_hashprice_usd_per_th_day"):
+        result[name] /= n_days  # sums over days -> means
+    result["profit_usd"] = result["profit_before_tax_usd"] - result["profit_tax_usd"]
+    btc_total = result["btc_mined"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result["cash_cost_per_btc_usd"] = np.where(btc_total > 0, result["cash_cost_usd"] / btc_total, np.nan)
+        all_in = result["cash_cost_usd"] + result["depreciation_usd"] + result["profit_tax_usd"]
+        result["all_in_cost_per_btc_usd"] = np.where(btc_total > 0, all_in / btc_total, np.nan)
+    daily = {"cum_pnl_usd": cum_pnl, "up_fraction": up_fraction, "hashprice_usd_per_th_day": hashprice}
+    return result, daily

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kzsim.processes import cumsum_days
 from kzsim.units import DAYS_PER_YEAR
 
 DT_YEARS = 1.0 / DAYS_PER_YEAR
@@ -31,7 +32,7 @@ def _prices(start, log_increments: np.ndarray) -> np.ndarray:
     n_steps, n_paths = log_increments.shape
     log = np.empty((n_steps + 1, n_paths))
     log[0] = np.log(start)
-    np.cumsum(log_increments, axis=0, out=log[1:])
+    cumsum_days(log_increments, out=log[1:])
     log[1:] += log[0]
     return np.exp(log)
 

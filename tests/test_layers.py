@@ -19,6 +19,7 @@ CORE = (
     "engine",
     "stats",
     "allocator",
+    "kernel",
 )
 FORBIDDEN = {"yaml", "click", "matplotlib", "rich", "pandas", "pyarrow"}
 PACKAGE = Path(__file__).resolve().parents[1] / "kzsim"

@@ -10,6 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kzsim import kernel
 from kzsim.engine import inputs_for
 from kzsim.loading import ScenarioError, scenario_from_dict
 from kzsim.model import Calendar, simulate_paths
@@ -196,6 +197,12 @@ def test_invariants_hold_on_every_valid_scenario(data):
             assert not np.any(np.isnan(value)), key
     for key, value in daily.items():
         assert not np.any(np.isnan(value)), key
+    if kernel.available():  # the compiled day loop gives the numpy reference's bits
+        ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
+        for key in ref:
+            np.testing.assert_array_equal(pp[key], ref[key], err_msg=key)
+        for key in ref_daily:
+            np.testing.assert_array_equal(daily[key], ref_daily[key], err_msg=key)
 
 
 SHARE_FIELDS = [

@@ -1,0 +1,93 @@
+"""The compiled day loop (numba) against the numpy reference: the same bits, everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kzsim import kernel
+from kzsim.engine import inputs_for, run_paths
+from kzsim.loading import load_scenario
+from kzsim.model import Calendar, simulate_paths
+from tests.conftest import SCENARIOS, make_scenario
+
+needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
+
+
+def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
+    cal = Calendar.of(sc)
+    p, draws = inputs_for(sc, cal, seed, 0, paths)
+    fast, fast_daily = simulate_paths(sc, cal, p, draws, kernel="numba")
+    ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
+    assert fast.keys() == ref.keys() and fast_daily.keys() == ref_daily.keys()
+    for key in ref:
+        np.testing.assert_array_equal(fast[key], ref[key], err_msg=key)
+    for key in ref_daily:
+        np.testing.assert_array_equal(fast_daily[key], ref_daily[key], err_msg=key)
+
+
+@needs_numba
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_kernel_gives_the_reference_bits_on_every_shipped_scenario(path):
+    assert_kernels_agree(load_scenario(path))
+
+
+BASE = "scenarios/kz-2025-baseline.yaml"
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # lots, with rare (sparse) and frequent payment failures, and a farm smaller than a lot
+        {"electricity.procurement_mode": "lots", "electricity.payment_failure_probability": 0.01},
+        {"electricity.procurement_mode": "lots", "electricity.payment_failure_probability": 0.2},
+        {"electricity.procurement_mode": "lots", "electricity.lot_size_mwh": 500.0},
+        # coins held, AIFC lags of 0, 5 and 30 days (two ways of counting the coins waiting)
+        {"regulation.treasury_policy": "hold", "regulation.aifc_settlement_lag_days": 0},
+        {"regulation.aifc_settlement_lag_days": 5},
+        {"regulation.aifc_settlement_lag_days": 30, "regulation.treasury_policy": "hold"},
+        # economic shut-off with restarts, failures and ageing; a horizon shorter than the lag
+        {
+            "farm.economic_shutoff": True,
+            "farm.shutoff_restart_cost_usd": 5000.0,
+            "farm.hardware_failure_rate_per_year": 0.2,
+        },
+        {"simulation.horizon_days": 20, "regulation.aifc_settlement_lag_days": 30},
+        # other price models and the hashprice response (the numpy chain)
+        {
+            "market.price_model": "jump_diffusion",
+            "market.jump_diffusion": {"jumps_per_year": 3.0, "jump_mean_log": -0.1, "jump_volatility_log": 0.2},
+        },
+        {"market.hashrate_responds_to": "hashprice"},
+    ],
+    ids=lambda o: ",".join(f"{k.split('.')[-1]}={v}" for k, v in o.items()),
+)
+def test_kernel_gives_the_reference_bits_on_variants(overrides):
+    base = load_scenario(BASE).model_dump(mode="json", exclude_none=True)
+    assert_kernels_agree(make_scenario(base, **overrides))
+
+
+@needs_numba
+def test_a_run_has_the_same_bits_on_either_kernel(monkeypatch):
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
+    fast = run_paths(sc, paths=1500, seed=3, chunk_paths=700)
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
+    ref = run_paths(sc, paths=1500, seed=3, chunk_paths=1024)
+    for key in ref.per_path:
+        np.testing.assert_array_equal(fast.per_path[key], ref.per_path[key], err_msg=key)
+    for key in ref.daily_mean:
+        np.testing.assert_array_equal(fast.daily_mean[key], ref.daily_mean[key], err_msg=key)
+        np.testing.assert_array_equal(fast.daily_quantiles[key], ref.daily_quantiles[key], err_msg=key)
+
+
+def test_kernel_choice_from_the_environment(monkeypatch):
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
+    assert kernel.default_kernel() == "numpy"
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "fortran")
+    with pytest.raises(ValueError, match="KZSIM_KERNEL='fortran': expected one of numba, numpy"):
+        kernel.default_kernel()
+    monkeypatch.delenv(kernel.ENV_VARIABLE)
+    assert kernel.default_kernel() == ("numba" if kernel.available() else "numpy")
+    with pytest.raises(ValueError, match="kernel 'gpu'"):
+        kernel.check_kernel("gpu")
