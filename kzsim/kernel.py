@@ -404,3 +404,64 @@ def chain(hashrate_hs: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_bl
     difficulty, blocks, subsidy = np.empty(shape), np.empty(shape), np.empty(shape)
     _chain(np.ascontiguousarray(hashrate_hs), d0, height0, epoch_blocks0, difficulty, blocks, subsidy)
     return difficulty, blocks, subsidy
+
+
+@_jit
+def _log_walk(log0, drift, scale, shocks, out):
+    n_steps, n = shocks.shape
+    total = np.zeros(n)
+    for j in range(n):
+        out[0, j] = log0[j]
+    for t in range(n_steps):
+        for j in range(n):
+            total[j] += drift[j] + scale[j] * shocks[t, j]
+            out[t + 1, j] = total[j] + log0[j]
+
+
+def log_walk(log0, drift, scale, shocks: np.ndarray) -> np.ndarray:
+    """(n_steps + 1, n): ``log0``, then ``log0`` + the running sum of ``drift + scale * shocks``,
+    summed first and shifted after, as :func:`kzsim.processes.gbm` does in numpy."""
+    n = shocks.shape[1]
+    out = np.empty((shocks.shape[0] + 1, n))
+    _log_walk(*(_vector(x, n) for x in (log0, drift, scale)), np.ascontiguousarray(shocks), out)
+    return out
+
+
+@_jit
+def _ar1(first, phi, innovation, shocks, out):
+    n_days, n = shocks.shape
+    for j in range(n):
+        out[0, j] = first[j] * shocks[0, j]
+    for t in range(1, n_days):
+        for j in range(n):
+            out[t, j] = phi[j] * out[t - 1, j] + innovation[j] * shocks[t, j]
+
+
+def ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
+    """x_0 = first * z_0, x_t = phi * x_{t-1} + innovation * z_t (n_days, n), as
+    :func:`kzsim.processes.fees_per_block` does in numpy."""
+    n = shocks.shape[1]
+    out = np.empty(shocks.shape)
+    _ar1(*(_vector(x, n) for x in (first, phi, innovation)), np.ascontiguousarray(shocks), out)
+    return out
+
+
+@_jit
+def _smooth(alpha, x, out):
+    n_days, n = x.shape
+    for j in range(n):
+        out[0, j] = x[0, j]
+    for t in range(1, n_days):
+        for j in range(n):
+            out[t, j] = out[t - 1, j] + alpha[j] * (x[t, j] - out[t - 1, j])
+
+
+def smooth(alpha, x: np.ndarray) -> np.ndarray:
+    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.processes.exponential_smoothing`."""
+    out = np.empty(x.shape)
+    _smooth(_vector(alpha, x.shape[1]), np.ascontiguousarray(x), out)
+    return out
+
+
+def _vector(x, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))

@@ -198,7 +198,7 @@ class Draws:
 
 
 def btc_price_paths(
-    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
+    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws, kernel: str = "numpy"
 ) -> tuple[np.ndarray, np.ndarray]:
     """BTC price [USD] (n_days, n) under the scenario's price model, and the standardised
     daily shocks (n_days - 1, n) that the tenge is correlated with."""
@@ -206,7 +206,7 @@ def btc_price_paths(
     start, mu = p["market.btc_price_usd"], p["market.btc_drift_per_year"]
     z = draws.btc_price
     if m.price_model == "gbm":
-        return processes.gbm(start, mu, p["market.btc_volatility_per_year"], z), z
+        return processes.gbm(start, mu, p["market.btc_volatility_per_year"], z, kernel), z
     if m.price_model == "jump_diffusion":
         j = "market.jump_diffusion."
         price = prices.jump_diffusion(
@@ -265,7 +265,7 @@ def simulate_paths(
     n_paths = facility_mw.size
 
     # ---- market -------------------------------------------------------------------
-    price, btc_shock = btc_price_paths(sc, cal, p, draws)
+    price, btc_shock = btc_price_paths(sc, cal, p, draws, kernel)
     rho = m.btc_kzt_correlation
     z_fx = rho * btc_shock + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
     usd_kzt = processes.gbm(
@@ -273,17 +273,20 @@ def simulate_paths(
         p["market.kzt_devaluation_per_year"],
         p["market.kzt_volatility_per_year"],
         z_fx,
+        kernel,
     )
     hashrate0_hs = p["market.network_hashrate_eh"] * EH_TO_TH * TH_TO_H
     follows_hashprice = m.hashrate_responds_to == "hashprice"
+    responds = bool(np.any(p["market.hashrate_price_elasticity"]))
     network_hs = processes.network_hashrate(
         hashrate0_hs,
         p["market.hashrate_growth_per_year"],
         p["market.hashrate_volatility_per_year"],
         draws.network_hashrate,
-        log_price_ratio=None if follows_hashprice else np.log(price / price[0]),
+        log_price_ratio=None if follows_hashprice or not responds else np.log(price / price[0]),
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
+        kernel=kernel,
     )
     replay = m.replay
     history_fees = replay and replay.window("fees_btc_per_day_csv", sc.simulation.start_date, n_days)
@@ -297,6 +300,7 @@ def simulate_paths(
             draws.fees,
             spikes=draws.fee_spikes,
             spike_half_life_days=p["market.fees_spike_half_life_days"],
+            kernel=kernel,
         )
     history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
     if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kzsim import kernel as compiled
 from kzsim.units import (
     DAYS_PER_YEAR,
     HALVING_INTERVAL_BLOCKS,
@@ -55,7 +56,7 @@ def running_max_days(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray) -> np.ndarray:
+def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray, kernel: str = "numpy") -> np.ndarray:
     """Geometric Brownian motion sampled daily; day 0 is ``start``.
 
     Parameters
@@ -84,20 +85,27 @@ def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray) -> np.nd
     start = np.asarray(start, dtype=np.float64)
     dt = 1.0 / DAYS_PER_YEAR
     n_steps, n_paths = shocks.shape
-    log = np.empty((n_steps + 1, n_paths))
-    log[0] = np.log(start)
-    inc = (drift_per_year - 0.5 * volatility_per_year**2) * dt + volatility_per_year * np.sqrt(dt) * shocks
-    cumsum_days(inc, out=log[1:])
-    log[1:] += log[0]
-    return np.exp(log)
+    drift = (drift_per_year - 0.5 * volatility_per_year**2) * dt
+    scale = volatility_per_year * np.sqrt(dt)
+    if kernel == "numba":  # one pass, the same operations in the same order
+        log = compiled.log_walk(np.log(start), drift, scale, shocks)
+    else:
+        log = np.empty((n_steps + 1, n_paths))
+        log[0] = np.log(start)
+        inc = drift + scale * shocks
+        cumsum_days(inc, out=log[1:])
+        log[1:] += log[0]
+    return np.exp(log, out=log)
 
 
-def exponential_smoothing(x: np.ndarray, lag_days) -> np.ndarray:
+def exponential_smoothing(x: np.ndarray, lag_days, kernel: str = "numpy") -> np.ndarray:
     """Exponential moving average along days with time constant ``lag_days`` (per path).
 
     e_0 = x_0; e_t = e_{t-1} + (x_t - e_{t-1}) / lag_days.
     """
     alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
+    if kernel == "numba" and x.ndim == 2:
+        return compiled.smooth(alpha, x)
     out = np.empty_like(x)
     out[0] = x[0]
     for t in range(1, x.shape[0]):
@@ -114,6 +122,7 @@ def network_hashrate(
     log_price_ratio: np.ndarray | None = None,
     price_elasticity=0.0,
     lag_days=90.0,
+    kernel: str = "numpy",
 ) -> np.ndarray:
     """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price.
 
@@ -123,14 +132,16 @@ def network_hashrate(
     with drift ``growth_per_year`` and volatility ``volatility_per_year``. Miners switch
     machines on when the price (and so hashprice) rises, off when it falls, with a lag.
     """
-    trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
+    trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks, kernel)
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend
-    return trend * np.exp(elasticity * exponential_smoothing(log_price_ratio, lag_days))
+    return trend * np.exp(elasticity * exponential_smoothing(log_price_ratio, lag_days, kernel))
 
 
-def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0):
+def fees_per_block(
+    median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0, kernel="numpy"
+):
     """Transaction fees per block [BTC]: a persistent lognormal level with decaying spikes.
 
     Parameters
@@ -166,10 +177,13 @@ def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=N
     if np.any(tau > 0):
         phi = np.exp(-1.0 / np.where(tau > 0, tau, 1.0)) * (tau > 0)
         innovation = sigma * np.sqrt(1.0 - phi * phi)
-        x = np.empty_like(shocks)
-        x[0] = sigma * shocks[0]
-        for t in range(1, shocks.shape[0]):
-            x[t] = phi * x[t - 1] + innovation * shocks[t]
+        if kernel == "numba" and shocks.ndim == 2:
+            x = compiled.ar1(sigma, phi, innovation, shocks)
+        else:
+            x = np.empty_like(shocks)
+            x[0] = sigma * shocks[0]
+            for t in range(1, shocks.shape[0]):
+                x[t] = phi * x[t - 1] + innovation * shocks[t]
     else:
         x = sigma * shocks
     fees = median * np.exp(x)
