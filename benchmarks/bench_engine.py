@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_engine.py                       # 10k, 50k, 100k paths of the baseline
     python benchmarks/bench_engine.py --paths 1000000 --max-ratio 1.5
+    python benchmarks/bench_engine.py --paths 1000000 --workers 2   # + scaling on a LocalCluster
 
 For each path count, in a fresh process (so the peak memory is the run's own):
 
@@ -11,7 +12,14 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * ``draws``: the same blocks drawn with the same generators and call pattern
   (``draw_block``), nothing else;
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
-* ``peak MB``: the process's maximum resident memory.
+* ``peak MB``: the process's maximum resident memory;
+* ``working MB``: the peak less the memory before the run (interpreter, numpy, scipy,
+  pandas, numba: ~240 MB) and less the per-path results table (which grows with the
+  paths): what the engine itself needs, bounded by the chunk size.
+
+With ``--workers N`` it also runs the simulation on a Dask ``LocalCluster`` of one and of
+N single-threaded worker processes and prints the speed-up (time with one worker / time
+with N; the run's bits are the same).
 
 Exits 1 when a ratio exceeds ``--max-ratio``.
 """
@@ -39,16 +47,36 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
 
     sc = load_scenario(scenario)
     seed = sc.simulation.seed
+    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # interpreter and libraries
+    table_mb = 0.0
     t0 = time.perf_counter()
     if mode == "sim":
-        run_paths(sc, paths=paths, chunk_paths=chunk_paths)
+        run = run_paths(sc, paths=paths, chunk_paths=chunk_paths)
+        columns = list(run.per_path.values()) + list(run.parameters.values())
+        table_mb = sum(v.nbytes for v in columns if v.strides != (0,)) / 1e6  # constants are views
+    elif mode.startswith("workers="):
+        from distributed import Client, LocalCluster
+
+        n = int(mode.split("=")[1])
+        with (
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            client.submit(sum, [1]).result()  # workers up before the clock starts
+            t0 = time.perf_counter()
+            run_paths(sc, paths=paths, chunk_paths=chunk_paths, client=client)
     else:
         cal = Calendar.of(sc)
         for block in blocks_for(0, paths):
             draw_block(sc, cal, seed, block)
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mb": peak_mb, "path_days": paths * sc.simulation.horizon_days}
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_mb,
+        "working_mb": peak_mb - base_mb - table_mb,
+        "path_days": paths * sc.simulation.horizon_days,
+    }
 
 
 def main() -> int:
@@ -57,6 +85,7 @@ def main() -> int:
     parser.add_argument("--paths", type=int, nargs="*", default=[10_000, 50_000, 100_000])
     parser.add_argument("--chunk-paths", type=int, default=None)
     parser.add_argument("--max-ratio", type=float, default=None, help="fail when sim/draws exceeds this")
+    parser.add_argument("--workers", type=int, default=None, help="also measure the speed-up of N Dask workers")
     parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -89,7 +118,9 @@ def main() -> int:
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     print(f"scenario {Path(args.scenario).name}, chunk {chunk} paths, one process")
-    print(f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8}")
+    print(
+        f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8} {'working MB':>11}"
+    )
     worst = 0.0
     for paths in args.paths:
         sim = child(paths, "sim")
@@ -99,8 +130,16 @@ def main() -> int:
         rate = sim["path_days"] / sim["seconds"] / 1e6
         print(
             f"{paths:>10,} {sim['seconds']:>8.2f} {rate:>14.2f} {draws['seconds']:>8.2f} {ratio:>6.2f} "
-            f"{sim['peak_mb']:>8.0f}"
+            f"{sim['peak_mb']:>8.0f} {sim['working_mb']:>11.0f}"
         )
+    if args.workers:
+        print(f"{'paths':>10} {'1 worker s':>11} {f'{args.workers} workers s':>12} {'speed-up':>9}")
+        for paths in args.paths:
+            one = child(paths, "workers=1")
+            many = child(paths, f"workers={args.workers}")
+            print(
+                f"{paths:>10,} {one['seconds']:>11.2f} {many['seconds']:>12.2f} {one['seconds'] / many['seconds']:>9.2f}"
+            )
     if args.max_ratio is not None and worst > args.max_ratio:
         print(f"FAIL: sim/draws ratio {worst:.2f} exceeds {args.max_ratio}")
         return 1

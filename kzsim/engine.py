@@ -370,17 +370,28 @@ def inputs_for(
 
 @dataclass
 class ChunkResult:
-    """What one chunk of paths gives back: small enough to ship from a worker."""
+    """What one chunk of paths gives back: small enough to ship from a worker.
+
+    Per-path values travel as one (columns, paths) array with their names: a few large
+    buffers serialise much faster than a hundred small ones.
+    """
 
     start: int
     stop: int
-    per_path: dict[str, np.ndarray]
-    parameters: dict[str, np.ndarray]
+    per_path_names: tuple[str, ...]
+    per_path: np.ndarray  # (len(per_path_names), stop - start)
+    parameter_names: tuple[str, ...]
+    parameters: np.ndarray  # (len(parameter_names), stop - start)
     block_sums: list[dict[str, np.ndarray]]  # per-day sums of the blocks wholly inside the chunk, in order
     head: dict[str, np.ndarray] | None  # per-day values of the paths before the first whole block
     tail: dict[str, np.ndarray] | None  # ... and after the last one (None when there are none)
     tail_start: int
     sample: dict[str, np.ndarray] | None  # per-day values of the chunk's paths inside the sample
+
+
+def _pack(values: dict[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray]:
+    names = tuple(values)
+    return names, np.stack([np.asarray(values[k], dtype=np.float64) for k in names])
 
 
 def simulate_chunk(
@@ -411,7 +422,37 @@ def simulate_chunk(
     tail = {k: v[:, pos - start :] for k, v in daily.items()} if pos < stop and pos >= first_full else None
     n_sample = min(n_paths, TIMESERIES_SAMPLE_PATHS)
     sample = {k: v[:, : min(stop, n_sample) - start] for k, v in daily.items()} if start < n_sample else None
-    return ChunkResult(start, stop, out, p, sums, head, tail, pos, sample)
+    return ChunkResult(start, stop, *_pack(out), *_pack(p), sums, head, tail, pos, sample)
+
+
+class _Column:
+    """One per-path column of a run, held as a single value while every path has the same
+    bits: the constants of a scenario (most of its parameters) then cost no memory."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.constant: np.ndarray | None = None  # (1,) while constant
+        self.array: np.ndarray | None = None
+
+    def put(self, start: int, v: np.ndarray) -> None:
+        """Values ``v`` of paths ``start`` .. ``start + v.size - 1`` (chunks in any order)."""
+        if self.array is None:
+            if not v.size:
+                return
+            first = v[:1] if self.constant is None else self.constant
+            if np.all(v.view(np.int64) == first.view(np.int64)):  # bit for bit: -0.0 and NaN kept
+                self.constant = first.copy()
+                return
+            self.array = np.empty(self.n)
+            if self.constant is not None:  # every path added so far had the constant
+                self.array[:] = self.constant[0]
+        self.array[start : start + v.size] = v
+
+    def values(self) -> np.ndarray:
+        """The column (n,); a read-only view of one value when it is constant."""
+        if self.array is not None:
+            return self.array
+        return np.broadcast_to(self.constant if self.constant is not None else np.full(1, np.nan), (self.n,))
 
 
 class _Merger:
@@ -419,8 +460,8 @@ class _Merger:
 
     def __init__(self, n: int, n_days: int):
         self.n, self.n_days = n, n_days
-        self.per_path: dict[str, np.ndarray] = {}
-        self.parameters: dict[str, np.ndarray] = {}
+        self.per_path: dict[str, _Column] = {}
+        self.parameters: dict[str, _Column] = {}
         self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS)
         self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES}
         self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
@@ -430,11 +471,12 @@ class _Merger:
 
     def add(self, chunk: ChunkResult) -> None:
         self.done_paths += chunk.stop - chunk.start
-        for store, values in ((self.per_path, chunk.per_path), (self.parameters, chunk.parameters)):
-            for k, v in values.items():
-                if k not in store:
-                    store[k] = np.empty(self.n)
-                store[k][chunk.start : chunk.stop] = v
+        for store, names, table in (
+            (self.per_path, chunk.per_path_names, chunk.per_path),
+            (self.parameters, chunk.parameter_names, chunk.parameters),
+        ):
+            for k, v in zip(names, table):
+                store.setdefault(k, _Column(self.n)).put(chunk.start, v)
         if chunk.sample is not None:
             for k, v in chunk.sample.items():
                 self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
@@ -458,8 +500,8 @@ class _Merger:
             scenario=scenario,
             paths=self.n,
             seed=seed,
-            per_path=self.per_path,
-            parameters=self.parameters,
+            per_path={k: c.values() for k, c in self.per_path.items()},
+            parameters={k: c.values() for k, c in self.parameters.items()},
             dates=dates,
             daily_quantiles=quantiles,
             daily_mean={k: v.total / self.n for k, v in self.sums.items()},

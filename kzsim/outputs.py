@@ -137,9 +137,7 @@ def write_results(
 
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", results.summary)
-        # straight from the arrays: a DataFrame would copy the largest table of the run twice
-        columns = results.path_columns()
-        pq.write_table(pa.table(list(columns.values()), names=list(columns)), tmp / "paths.parquet")
+        write_path_table(results.path_columns(), tmp / "paths.parquet")
         ts = results.timeseries
         ts.to_parquet(tmp / "timeseries.parquet", index=False)
         ts.to_csv(tmp / "timeseries.csv", index=False)
@@ -151,6 +149,22 @@ def write_results(
             write_report(results, tmp / "report.pdf")
 
     return write_folder(out_dir, fill, force=force)
+
+
+PARQUET_ROWS_PER_GROUP = 65_536
+
+
+def write_path_table(columns: dict[str, np.ndarray], path: Path) -> None:
+    """The per-path table as Parquet, one row group of :data:`PARQUET_ROWS_PER_GROUP` paths at
+    a time, straight from the arrays: memory stays one row group above the arrays (a
+    DataFrame, or one Arrow table of everything, would copy the largest table of the run)."""
+    names = list(columns)
+    n = len(next(iter(columns.values())))
+    schema = pa.schema([(k, pa.from_numpy_dtype(np.asarray(v).dtype)) for k, v in columns.items()])
+    with pq.ParquetWriter(path, schema) as writer:
+        for a in range(0, max(n, 1), PARQUET_ROWS_PER_GROUP):
+            part = [np.ascontiguousarray(columns[k][a : a + PARQUET_ROWS_PER_GROUP]) for k in names]
+            writer.write_table(pa.table(part, schema=schema))
 
 
 def write_json(path: Path, data) -> None:

@@ -1,0 +1,55 @@
+"""Memory that does not grow with what it need not: constant columns, Parquet in row groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from kzsim import outputs
+from kzsim.engine import _Column, run_paths
+from kzsim.loading import load_scenario
+from tests.conftest import SCENARIOS
+
+
+def test_a_column_stays_one_value_until_a_path_differs_in_any_chunk_order():
+    column = _Column(9)
+    column.put(6, np.full(3, 2.5))
+    column.put(0, np.full(3, 2.5))
+    assert column.array is None and column.values().strides == (0,)
+    column.put(3, np.array([2.5, 7.0, 2.5]))  # the middle chunk arrives last and differs
+    np.testing.assert_array_equal(column.values(), [2.5, 2.5, 2.5, 2.5, 7.0, 2.5, 2.5, 2.5, 2.5])
+
+
+def test_a_column_compares_bits_so_signed_zeros_and_nans_survive():
+    zeros = _Column(2)
+    zeros.put(0, np.array([0.0]))
+    zeros.put(1, np.array([-0.0]))
+    assert np.signbit(zeros.values()).tolist() == [False, True]
+    nans = _Column(4)
+    nans.put(0, np.full(4, np.nan))
+    assert nans.array is None and np.isnan(nans.values()).all()
+
+
+def test_fixed_parameters_take_no_memory_and_drawn_ones_keep_every_path():
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
+    run = run_paths(sc, paths=2500, chunk_paths=1000)
+    uncertain = {name for name, dist in sc.uncertain_parameters().items() if not dist.is_fixed}
+    for name, values in run.parameters.items():
+        assert (values.strides == (0,)) == (name not in uncertain), name
+        assert values.shape == (2500,)
+
+
+def test_the_path_table_is_written_in_row_groups_with_every_bit(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "PARQUET_ROWS_PER_GROUP", 64)
+    rng = np.random.default_rng(0)
+    columns = {
+        "path": np.arange(300),
+        "profit_usd": rng.standard_normal(300),
+        "param.constant": np.broadcast_to(np.float64(3.5), (300,)),
+        "payback_days": np.where(rng.random(300) < 0.5, np.nan, 100.0),
+    }
+    outputs.write_path_table(columns, tmp_path / "paths.parquet")
+    table = pq.read_table(tmp_path / "paths.parquet")
+    assert pq.ParquetFile(tmp_path / "paths.parquet").metadata.num_row_groups == 5
+    for name, values in columns.items():
+        np.testing.assert_array_equal(table[name].to_numpy(), values, err_msg=name)
