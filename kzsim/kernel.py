@@ -222,10 +222,9 @@ def _economics(
             )
             if not lots_mode:
                 tariff = max(P[Param.day_ahead_floor_kzt_per_kwh], tariff * day_ahead_factor[t, j])
-            k = 0
+            k = 0  # the last bracket whose low the tariff reaches (lows increase), counted without branches
             for b in range(1, bracket_lows.size):
-                if bracket_lows[b] <= tariff:
-                    k = b
+                k += bracket_lows[b] <= tariff
             fee_rate = bracket_fees[k]
             kzt_to_usd = 1.0 / usd_kzt[t, j]
             aifc_share, aifc_factor, market_factor = P[Param.aifc_share], P[Param.aifc_factor], P[Param.market_factor]
@@ -317,8 +316,7 @@ def _economics(
                 if not last:
                     inventory += cum_rest[j] * p_t * market_factor
             cum_pnl = cum_cash[j] - cum_dep_share[t] * P[Param.depreciation_usd_per_day] + inventory
-            if t == 0 or cum_pnl > peak_run[j]:
-                peak_run[j] = cum_pnl
+            peak_run[j] = cum_pnl if t == 0 else max(peak_run[j], cum_pnl)
             drawdown[j] = max(drawdown[j], max(peak_run[j], 0.0) - cum_pnl)
             npv_sum[j] += cash_flow * discount[t, j if wd else 0]
             out_pnl[t, j] = cum_pnl

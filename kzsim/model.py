@@ -283,7 +283,7 @@ def simulate_paths(
         p["market.hashrate_growth_per_year"],
         p["market.hashrate_volatility_per_year"],
         draws.network_hashrate,
-        log_price_ratio=None if follows_hashprice or not responds else np.log(price / price[0]),
+        log_price_ratio=None if follows_hashprice or not responds else _log_ratio(price),
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
         kernel=kernel,
@@ -578,6 +578,12 @@ def _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fee
     return per_path, daily
 
 
+def _log_ratio(price: np.ndarray) -> np.ndarray:
+    """log(price_t / price_0), in one array."""
+    ratio = price / price[0]
+    return np.log(ratio, out=ratio)
+
+
 def _per_path_or_one(values) -> np.ndarray:
     """``values`` as a (1, n) row, or (1, 1) when every path has the same value (broadcast by the kernel)."""
     v = np.atleast_1d(np.asarray(values, dtype=np.float64))
@@ -668,7 +674,9 @@ def _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fee
         s = p[
             "electricity.day_ahead_price_volatility"
         ]  # exp in numpy (SIMD): a call inside the kernel spills registers
-        day_ahead_factor = np.exp(s * draws.day_ahead_price - 0.5 * s * s)
+        day_ahead_factor = s * draws.day_ahead_price
+        day_ahead_factor -= 0.5 * s * s
+        np.exp(day_ahead_factor, out=day_ahead_factor)
     brackets = e.mining_fee_brackets
     shape = (n_days, n)
     cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)

@@ -136,7 +136,11 @@ def network_hashrate(
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend
-    return trend * np.exp(elasticity * exponential_smoothing(log_price_ratio, lag_days, kernel))
+    response = exponential_smoothing(log_price_ratio, lag_days, kernel)  # a new array: worked in place
+    np.multiply(elasticity, response, out=response)
+    np.exp(response, out=response)
+    response *= trend
+    return response
 
 
 def fees_per_block(
@@ -186,15 +190,20 @@ def fees_per_block(
                 x[t] = phi * x[t - 1] + innovation * shocks[t]
     else:
         x = sigma * shocks
-    fees = median * np.exp(x)
+    fees = np.exp(x, out=x)  # in place: x is this function's own array
+    fees *= median
     if spikes is not None:
         h = np.asarray(spike_half_life_days, dtype=np.float64)
         decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
-        extra = np.empty_like(spikes)
-        extra[0] = spikes[0]
-        for t in range(1, spikes.shape[0]):
-            extra[t] = decay * extra[t - 1] + spikes[t]
-        fees = fees * (1.0 + extra)
+        if kernel == "numba" and spikes.ndim == 2:
+            extra = compiled.ar1(1.0, decay, 1.0, spikes)  # extra_t = decay * extra_{t-1} + spikes_t
+        else:
+            extra = np.empty_like(spikes)
+            extra[0] = spikes[0]
+            for t in range(1, spikes.shape[0]):
+                extra[t] = decay * extra[t - 1] + spikes[t]
+        extra += 1.0
+        fees *= extra
     return fees
 
 
