@@ -33,11 +33,12 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 
 Progress = Callable[[int, int], None]
 
-# Resource model, measured with benchmarks/bench_engine.py on the project's machine
-# one core, baseline-like scenario: 7.0e6 measured at 100k paths with the compiled day loop, 3.5e6 without
-PATH_DAYS_PER_SECOND = 6.0e6 if compiled.available() else 3.0e6
-WORKING_ARRAYS = 40  # (days x chunk) float64 arrays alive at the peak of a chunk (measured: ~33)
-BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, matplotlib
+# Resource model, measured with benchmarks/bench_engine.py on the project's machine (one
+# core, baseline): 7.8e6 path-days/s at 100k paths with the compiled day loop, 3.5e6 without
+PATH_DAYS_PER_SECOND = 6.5e6 if compiled.available() else 3.0e6
+WORKING_ARRAYS = 36  # (days x chunk) float64 arrays alive at the peak of a chunk (measured: ~32)
+BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, numba
+PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,15 @@ def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int = DEFAUL
     Notes
     -----
     memory = base + working (chunk x days x 8 B x arrays alive) + per-day sample
-    + per-path table (paths x columns x 8 B, x3 for the DataFrame and the Parquet writer).
+    + per-path table (paths x columns x 8 B, x1.5 for the summary's sorted copies; only the
+    outputs and the drawn parameters count: a constant column is one value).
     """
     days = scenario.simulation.horizon_days
     chunk = max(min(chunk_paths, paths), BLOCK_PATHS)
     working = chunk * days * 8.0 * WORKING_ARRAYS
     sample = min(paths, TIMESERIES_SAMPLE_PATHS) * days * 8.0 * len(DAILY_SERIES) * 2
-    columns = 40 + len(scenario.uncertain_parameters())
-    table = paths * columns * 8.0 * 3
+    drawn = sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
+    table = paths * (PER_PATH_OUTPUTS + drawn) * 8.0 * 1.5
     return ResourceEstimate(
         memory_bytes=BASE_BYTES + working + sample + table,
         seconds=paths * days / PATH_DAYS_PER_SECOND,

@@ -53,3 +53,10 @@ def test_the_path_table_is_written_in_row_groups_with_every_bit(tmp_path, monkey
     assert pq.ParquetFile(tmp_path / "paths.parquet").metadata.num_row_groups == 5
     for name, values in columns.items():
         np.testing.assert_array_equal(table[name].to_numpy(), values, err_msg=name)
+
+
+def test_the_resource_model_counts_every_per_path_output():
+    from kzsim.engine import PER_PATH_OUTPUTS
+
+    run = run_paths(load_scenario(SCENARIOS / "kz-2025-baseline.yaml"), paths=5)
+    assert len(run.per_path) == PER_PATH_OUTPUTS
