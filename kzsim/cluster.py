@@ -1,7 +1,7 @@
 """Dask clients for parallel runs: local worker processes or an existing cluster.
 
 Dask is the engine for runs larger than one process; kzsim only sends it chunks of paths
-(:func:`kzsim.engine.simulate_chunk`) and puts their results together in path order.
+(:func:`kzsim.engine.simulate_task`, a few chunks each) and puts their results together in path order.
 """
 
 from __future__ import annotations

@@ -427,6 +427,80 @@ def simulate_chunk(
     return ChunkResult(start, stop, *_pack(out), *_pack(p), sums, head, tail, pos, sample)
 
 
+TASK_PATHS = 8 * BLOCK_PATHS  # paths a cluster task simulates, chunk by chunk: fewer, larger results to merge
+
+
+def simulate_task(
+    scenario: Scenario,
+    seed: int,
+    start: int,
+    stop: int,
+    n_paths: int,
+    chunk_paths: int,
+    overrides: dict | None = None,
+) -> ChunkResult:
+    """Paths ``start`` .. ``stop - 1`` in chunks of ``chunk_paths``, as one :class:`ChunkResult`
+    (a cluster task: each task costs the scheduler and the client a few ms, whatever its size)."""
+    cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
+    parts = [
+        simulate_chunk(scenario, seed, a, min(a + chunk_paths, stop), n_paths, cache, overrides)
+        for a in range(start, stop, chunk_paths)
+    ]
+    return combine_chunks(parts, n_paths)
+
+
+def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
+    """One result for consecutive chunks, with the per-day sums of every whole block taken as
+    :class:`BlockSums` takes them (one call over the block), so the bits do not change."""
+    if len(parts) == 1:
+        return parts[0]
+    start, stop = parts[0].start, parts[-1].stop
+    first_full = -(-start // BLOCK_PATHS) * BLOCK_PATHS
+    head: list[dict[str, np.ndarray]] = []
+    sums: list[dict[str, np.ndarray]] = []
+    pending: list[dict[str, np.ndarray]] = []
+    pending_start = pending_stop = first_full
+
+    def add_piece(piece_start: int, piece: dict[str, np.ndarray]) -> None:
+        nonlocal pending_start, pending_stop
+        width = next(iter(piece.values())).shape[1]
+        if piece_start < first_full:  # part of a block that began before this task
+            head.append(piece)
+            return
+        if not pending:
+            pending_start = piece_start
+        pending.append(piece)
+        pending_stop = piece_start + width
+        if pending_stop == min(pending_start - pending_start % BLOCK_PATHS + BLOCK_PATHS, n_paths):
+            sums.append({k: np.concatenate([p[k] for p in pending], axis=1).sum(axis=1) for k in piece})
+            pending.clear()
+
+    for part in parts:
+        if part.head is not None:
+            add_piece(part.start, part.head)
+        sums.extend(part.block_sums)
+        if part.tail is not None:
+            add_piece(part.tail_start, part.tail)
+
+    def joined(pieces):
+        return {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]} if pieces else None
+
+    samples = [part.sample for part in parts if part.sample is not None]
+    return ChunkResult(
+        start,
+        stop,
+        parts[0].per_path_names,
+        np.concatenate([part.per_path for part in parts], axis=1),
+        parts[0].parameter_names,
+        np.concatenate([part.parameters for part in parts], axis=1),
+        sums,
+        joined(head),
+        joined(pending),
+        pending_start if pending else stop,
+        joined(samples),
+    )
+
+
 class _Column:
     """One per-path column of a run, held as a single value while every path has the same
     bits: the constants of a scenario (most of its parameters) then cost no memory."""
@@ -520,14 +594,16 @@ def run_paths(
     progress: Progress | None = None,
     client=None,
     overrides: dict[str, np.ndarray] | None = None,
+    task_paths: int = TASK_PATHS,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
     ``overrides`` maps parameter names to per-path values (length ``paths``) used instead
     of the draws (Sobol designs); every process draw stays the path's own.
     ``progress(done_paths, total_paths)`` is called after every chunk. With a Dask
-    ``client`` the chunks run as tasks on its cluster; the result has the same bits as a
-    run in this process, for any number of workers and any assignment of chunks to them.
+    ``client`` the chunks run on its cluster, grouped in tasks of about ``task_paths``
+    paths; the result has the same bits as a run in this process, for any number of
+    workers and any assignment of tasks to them.
     """
     n = scenario.simulation.paths if paths is None else int(paths)
     seed = scenario.simulation.seed if seed is None else int(seed)
@@ -542,7 +618,9 @@ def run_paths(
         cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
         chunks = (simulate_chunk(scenario, seed, a, b, n, cache, overrides) for a, b in ranges)
     else:
-        chunks = _on_cluster(client, scenario, seed, ranges, n, overrides)
+        task_paths = max(chunk_paths, task_paths // chunk_paths * chunk_paths)
+        tasks = [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
+        chunks = _on_cluster(client, scenario, seed, tasks, n, chunk_paths, overrides)
     for chunk in chunks:
         merger.add(chunk)
         if progress is not None:
@@ -550,7 +628,9 @@ def run_paths(
     return merger.output(scenario, seed, cal.dates)
 
 
-def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int, overrides=None):
+def _on_cluster(
+    client, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int, chunk_paths: int, overrides=None
+):
     """Chunk results from a Dask cluster, as they complete (tasks are retried by Dask when a
     worker dies)."""
     import uuid
@@ -562,7 +642,16 @@ def _on_cluster(client, scenario: Scenario, seed: int, ranges: list[tuple[int, i
     run_id = uuid.uuid4().hex[:12]
     futures = [
         client.submit(
-            simulate_chunk, scenario, seed, a, b, n, None, overrides, key=f"kzsim-chunk-{run_id}-{a}", retries=3
+            simulate_task,
+            scenario,
+            seed,
+            a,
+            b,
+            n,
+            chunk_paths,
+            overrides,
+            key=f"kzsim-task-{run_id}-{a}",
+            retries=3,
         )
         for a, b in ranges
     ]

@@ -41,9 +41,10 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        out = run_paths(scenario, paths=PATHS, chunk_paths=500, client=client)
-        if workers == 2:  # and with other chunks, scheduled anew
-            assert_same_run(run_paths(scenario, paths=PATHS, chunk_paths=300, client=client), plain)
+        out = run_paths(scenario, paths=PATHS, chunk_paths=500, client=client, task_paths=1000)
+        if workers == 2:  # and with other chunks and tasks that cut blocks, scheduled anew
+            again = run_paths(scenario, paths=PATHS, chunk_paths=300, client=client, task_paths=900)
+            assert_same_run(again, plain)
     assert_same_run(out, plain)
 
 
@@ -61,7 +62,21 @@ def test_a_worker_killed_mid_run_changes_nothing(scenario, plain):
                 os.kill(victim, signal.SIGKILL)
                 killed.append(done)
 
-        out = run_paths(scenario, paths=PATHS, chunk_paths=100, client=client, progress=kill_one_worker)
+        out = run_paths(scenario, paths=PATHS, chunk_paths=100, client=client, progress=kill_one_worker, task_paths=200)
         assert killed and killed[0] < PATHS
         assert victim not in client.run(os.getpid).values()  # the nanny started a new process
     assert_same_run(out, plain)
+
+
+@pytest.mark.parametrize(
+    ("chunk_paths", "task_paths"),
+    [(300, 900), (500, 1000), (1024, 2048), (700, 2100), (3000, 3000), (100, 250)],
+)
+def test_tasks_of_several_chunks_merge_to_the_same_bits_in_any_order(scenario, plain, chunk_paths, task_paths):
+    from kzsim.engine import Calendar, _Merger, simulate_task
+
+    tasks = [(a, min(a + task_paths, PATHS)) for a in range(0, PATHS, task_paths)]
+    merger = _Merger(PATHS, scenario.simulation.horizon_days)
+    for a, b in reversed(tasks):  # the last task back first
+        merger.add(simulate_task(scenario, plain.seed, a, b, PATHS, chunk_paths))
+    assert_same_run(merger.output(scenario, plain.seed, Calendar.of(scenario).dates), plain)
