@@ -390,6 +390,5 @@ def event_hours_per_day(
     if many.any():
         np.add.at(full, (a[many] + 1, p[many]), HOURS_PER_DAY)
         np.add.at(full, (b[many], p[many]), -HOURS_PER_DAY)
-        cols = np.unique(p[many])
-        hours[:, cols] += np.cumsum(full[:, cols], axis=0)
+        hours += cumsum_days(full)  # columns without such events add zeros
     return hours[:n_days]
