@@ -53,6 +53,12 @@ def _scenario(path: str, sets: tuple[str, ...] = ()):
 @click.version_option(package_name="kzsim")
 def main() -> None:
     """Monte Carlo risk simulator for Bitcoin mining in Kazakhstan."""
+    from kzsim.kernel import default_kernel
+
+    try:  # KZSIM_KERNEL is read by every run: a wrong value is refused before any work
+        default_kernel()
+    except ValueError as exc:
+        raise BadInput(f"kzsim: {exc}") from None
 
 
 @main.command()

@@ -600,7 +600,8 @@ def run_paths(
 
     ``overrides`` maps parameter names to per-path values (length ``paths``) used instead
     of the draws (Sobol designs); every process draw stays the path's own.
-    ``progress(done_paths, total_paths)`` is called after every chunk. With a Dask
+    ``progress(done_paths, total_paths)`` is called after every chunk (every task on a
+    cluster). With a Dask
     ``client`` the chunks run on its cluster, grouped in tasks of about ``task_paths``
     paths; the result has the same bits as a run in this process, for any number of
     workers and any assignment of tasks to them.

@@ -1,16 +1,19 @@
-"""Compiled kernels (numba) of the day loop: the farm's economics and the difficulty chain.
+"""Compiled kernels (numba) of the day loops: the farm's economics, the difficulty chain,
+the GBM walks, the fees' AR(1) and the price smoothing.
 
 :mod:`kzsim.model` computes the same quantities with whole-array numpy operations; that
 version stays the reference and the fallback where numba is not installed. A kernel
 fuses what numpy does in ~80 passes over (days x paths) arrays into one pass with the
 day's values in registers, walking days in the outer loop and paths in the inner one
-(arrays are (n_days, n_paths), C order), so it reads its inputs once and keeps the
-per-path running state (cumulative cash, tax year, drawdown) in small vectors.
+(arrays are (n_days, n_paths), C order: a path-outer walk strides across rows and ran
+2x slower), so it reads its inputs once and keeps the per-path running state
+(cumulative cash, tax year, drawdown) in small vectors.
 
-The arithmetic follows the numpy version operation by operation; results agree with it
-to rounding (exp, log and the last bits of a few products may differ), which the tests
-check on every shipped scenario. Within one kernel the bits are the same for any chunk
-of paths: every path is computed on its own.
+The kernels do the numpy version's operations in its order and leave exponentials and
+logarithms to numpy (a call inside a loop costs more than the arithmetic around it), so
+they give the same bits: the tests compare both on every shipped scenario, on variants
+and on 200 generated scenarios. Every path is computed on its own, so the bits are the
+same for any chunk of paths.
 
 Kernels are compiled on first use (about 3 s) and cached on disk next to this file.
 """

@@ -246,7 +246,7 @@ def simulate_paths(
 
     ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.kernel`) or ``"numpy"``
     (whole-array operations, the reference); None takes :func:`kzsim.kernel.default_kernel`.
-    Both give the same figures to rounding.
+    Both give the same bits.
 
     Returns
     -------

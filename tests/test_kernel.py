@@ -91,3 +91,17 @@ def test_kernel_choice_from_the_environment(monkeypatch):
     assert kernel.default_kernel() == ("numba" if kernel.available() else "numpy")
     with pytest.raises(ValueError, match="kernel 'gpu'"):
         kernel.check_kernel("gpu")
+
+
+def test_a_wrong_kernel_in_the_environment_is_refused_by_the_cli_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from kzsim.cli import main
+
+    scenario = str(SCENARIOS / "kz-2025-baseline.yaml")
+    result = CliRunner().invoke(
+        main, ["run", scenario, "--paths", "5", "--out", str(tmp_path / "out")], env={kernel.ENV_VARIABLE: "gpu"}
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == "kzsim: KZSIM_KERNEL='gpu': expected one of numba, numpy"
+    assert not (tmp_path / "out").exists()

@@ -131,3 +131,13 @@ def test_hashrate_follows_the_price_with_a_lag():
     t = np.arange(days)
     expected = 1e21 * np.exp(0.5 * np.log(2.0) * (1 - (89 / 90) ** t))
     assert_allclose(h[:, 0], expected, rtol=1e-12)
+
+
+def test_row_loop_accumulations_have_numpys_bits():
+    from kzsim.processes import ROW_LOOP_MIN_PATHS, cumsum_days, running_max_days
+
+    x = np.random.default_rng(3).standard_normal((60, ROW_LOOP_MIN_PATHS + 5)) * 1e3
+    assert cumsum_days(x).tobytes() == np.cumsum(x, axis=0).tobytes()
+    assert running_max_days(x).tobytes() == np.maximum.accumulate(x, axis=0).tobytes()
+    out = np.empty_like(x)
+    assert cumsum_days(x, out=out) is out
