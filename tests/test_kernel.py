@@ -105,3 +105,14 @@ def test_a_wrong_kernel_in_the_environment_is_refused_by_the_cli_without_a_trace
     assert result.exit_code == 2
     assert result.output.strip() == "kzsim: KZSIM_KERNEL='gpu': expected one of numba, numpy"
     assert not (tmp_path / "out").exists()
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(729, 1024), (3, 7), (1, 1), (0, 5)])
+def test_compiled_normals_are_numpys_draws(shape, monkeypatch):
+    from kzsim.rng import stream
+
+    fast = kernel.standard_normal(stream(5, "process:btc_price", 3), shape)
+    assert fast.tobytes() == stream(5, "process:btc_price", 3).standard_normal(shape).tobytes()
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
+    assert kernel.standard_normal(stream(5, "process:btc_price", 3), shape).tobytes() == fast.tobytes()
