@@ -534,12 +534,12 @@ class _Column:
 class _Merger:
     """Puts chunk results together in path order, whatever order they arrive in."""
 
-    def __init__(self, n: int, n_days: int):
+    def __init__(self, n: int, n_days: int, percentiles: bool = True):
         self.n, self.n_days = n, n_days
         self.per_path: dict[str, _Column] = {}
         self.parameters: dict[str, _Column] = {}
-        self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS)
-        self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES}
+        self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS) if percentiles else 0
+        self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES} if percentiles else {}
         self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
         self.waiting: dict[int, ChunkResult] = {}
         self.next_start = 0
@@ -553,7 +553,7 @@ class _Merger:
         ):
             for k, v in zip(names, table):
                 store.setdefault(k, _Column(self.n)).put(chunk.start, v)
-        if chunk.sample is not None:
+        if chunk.sample is not None and self.sample:
             for k, v in chunk.sample.items():
                 self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
         self.waiting[chunk.start] = chunk
@@ -595,11 +595,15 @@ def run_paths(
     client=None,
     overrides: dict[str, np.ndarray] | None = None,
     task_paths: int = TASK_PATHS,
+    percentiles: bool = True,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
     ``overrides`` maps parameter names to per-path values (length ``paths``) used instead
     of the draws (Sobol designs); every process draw stays the path's own.
+    ``percentiles=False`` skips the per-day percentiles (``daily_quantiles`` is then
+    empty): runs that only need per-path values, as the sensitivity analyses, save the
+    ~0.07 s that sorting the sample costs, half the time of a 1,024-path run.
     ``progress(done_paths, total_paths)`` is called after every chunk (every task on a
     cluster). With a Dask
     ``client`` the chunks run on its cluster, grouped in tasks of about ``task_paths``
@@ -613,7 +617,7 @@ def run_paths(
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
     cal = Calendar.of(scenario)
-    merger = _Merger(n, cal.n_days)
+    merger = _Merger(n, cal.n_days, percentiles)
     ranges = [(start, min(start + chunk_paths, n)) for start in range(0, n, chunk_paths)]
     if client is None:
         cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None

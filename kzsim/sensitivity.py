@@ -21,7 +21,7 @@ from kzsim.scenario import Scenario
 
 
 def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[[Scenario], RunOutput]:
-    return lambda sc: run_paths(sc, paths=paths, seed=seed, **kwargs)
+    return lambda sc: run_paths(sc, paths=paths, seed=seed, percentiles=False, **kwargs)
 
 
 def _headline(run: RunOutput) -> tuple[float, float]:
@@ -298,8 +298,8 @@ def blackout_cost(
     forced = [f.model_dump() for f in scenario.grid.forced_outages]
     forced.append({"start_day": start_day, "start_hour": start_hour, "duration_hours": duration_hours})
     stressed = scenario.replace(**{"grid.forced_outages": forced})
-    base = run_paths(scenario, paths=paths, seed=seed, **kwargs).per_path
-    hit = run_paths(stressed, paths=paths, seed=seed, **kwargs).per_path
+    base = run_paths(scenario, paths=paths, seed=seed, percentiles=False, **kwargs).per_path
+    hit = run_paths(stressed, paths=paths, seed=seed, percentiles=False, **kwargs).per_path
     cost = base["profit_usd"] - hit["profit_usd"]
     margin = base["revenue_usd"] - base["energy_cost_usd"] - base["mining_fee_usd"] - base["procurement_fee_usd"]
 
@@ -390,7 +390,9 @@ def sobol(scenario: Scenario, *, paths: int | None = None, seed: int | None = No
 
     def evaluate(values: dict[str, np.ndarray]) -> np.ndarray:
         m = len(next(iter(values.values())))
-        return run_paths(scenario, paths=m, seed=s, overrides=values, **kwargs).per_path["profit_usd"]
+        return run_paths(scenario, paths=m, seed=s, overrides=values, percentiles=False, **kwargs).per_path[
+            "profit_usd"
+        ]
 
     return sobol_indices(list(dists), [d.ppf for d in dists.values()], evaluate, n, seed=s % 2**32)
 
@@ -421,8 +423,12 @@ def shutoff_value(scenario: Scenario, *, paths: int | None = None, seed: int | N
     (``economic_shutoff_margin_avoided_usd``) by what the decision could not see: coins
     sold on AIFC days later at another price, whole lots, tax, and restart costs.
     """
-    on = run_paths(scenario.replace(**{"farm.economic_shutoff": True}), paths=paths, seed=seed, **kwargs).per_path
-    off = run_paths(scenario.replace(**{"farm.economic_shutoff": False}), paths=paths, seed=seed, **kwargs).per_path
+    on = run_paths(
+        scenario.replace(**{"farm.economic_shutoff": True}), paths=paths, seed=seed, percentiles=False, **kwargs
+    ).per_path
+    off = run_paths(
+        scenario.replace(**{"farm.economic_shutoff": False}), paths=paths, seed=seed, percentiles=False, **kwargs
+    ).per_path
     gain = on["profit_usd"] - off["profit_usd"]
     out = {"paths": int(gain.size), "gain_usd": {"mean": float(gain.mean()), "mean_se": stats.mean_se(gain)}}
     out["gain_usd"].update(stats.percentiles(gain, (5, 50, 95)))

@@ -60,3 +60,14 @@ def test_the_resource_model_counts_every_per_path_output():
 
     run = run_paths(load_scenario(SCENARIOS / "kz-2025-baseline.yaml"), paths=5)
     assert len(run.per_path) == PER_PATH_OUTPUTS
+
+
+def test_runs_without_percentiles_keep_every_per_path_bit():
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
+    full = run_paths(sc, paths=1500, chunk_paths=600)
+    lean = run_paths(sc, paths=1500, chunk_paths=600, percentiles=False)
+    assert lean.daily_quantiles == {} and lean.sample_paths == 0
+    for key, values in full.per_path.items():
+        assert lean.per_path[key].tobytes() == values.tobytes(), key
+    for key, values in full.daily_mean.items():
+        assert lean.daily_mean[key].tobytes() == values.tobytes(), key
