@@ -116,3 +116,10 @@ def test_compiled_normals_are_numpys_draws(shape, monkeypatch):
     assert fast.tobytes() == stream(5, "process:btc_price", 3).standard_normal(shape).tobytes()
     monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
     assert kernel.standard_normal(stream(5, "process:btc_price", 3), shape).tobytes() == fast.tobytes()
+
+
+@needs_numba
+def test_kernel_gives_the_reference_bits_on_a_replay_of_history():
+    from tests.test_replay import replay_scenario
+
+    assert_kernels_agree(replay_scenario(**{"farm.economic_shutoff": True}), paths=50)
