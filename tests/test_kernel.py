@@ -123,3 +123,16 @@ def test_kernel_gives_the_reference_bits_on_a_replay_of_history():
     from tests.test_replay import replay_scenario
 
     assert_kernels_agree(replay_scenario(**{"farm.economic_shutoff": True}), paths=50)
+
+
+@needs_numba
+@pytest.mark.parametrize("height0", [839_000.0, 1_049_900.0, 6_929_000.0])
+def test_compiled_chain_is_the_numpy_chain(height0):
+    from kzsim.processes import chain
+
+    rng = np.random.default_rng(1)
+    hashrate = 7e20 * np.exp(np.cumsum(rng.normal(0.0, 0.05, (400, 64)), axis=0))
+    d0, h0 = np.full(64, 1.2e14), np.full(64, height0)
+    fast = kernel.chain(hashrate, d0, h0, np.mod(h0, 2016))
+    for got, want in zip(fast, chain(hashrate, d0, height0)):
+        assert got.tobytes() == want.tobytes()
