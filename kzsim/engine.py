@@ -34,8 +34,8 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 Progress = Callable[[int, int], None]
 
 # Resource model, measured with benchmarks/bench_engine.py on the project's machine (one
-# core, baseline): 7.8e6 path-days/s at 100k paths with the compiled day loop, 3.5e6 without
-PATH_DAYS_PER_SECOND = 6.5e6 if compiled.available() else 3.0e6
+# core, baseline): 10.8e6 path-days/s at 100k paths with numba, 4.1e6 without
+PATH_DAYS_PER_SECOND = 9.0e6 if compiled.available() else 3.5e6
 WORKING_ARRAYS = 36  # (days x chunk) float64 arrays alive at the peak of a chunk (measured: ~32)
 BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, numba
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
