@@ -459,19 +459,18 @@ def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
     head: list[dict[str, np.ndarray]] = []
     sums: list[dict[str, np.ndarray]] = []
     pending: list[dict[str, np.ndarray]] = []
-    pending_start = pending_stop = first_full
+    pending_start = first_full
 
     def add_piece(piece_start: int, piece: dict[str, np.ndarray]) -> None:
-        nonlocal pending_start, pending_stop
-        width = next(iter(piece.values())).shape[1]
+        nonlocal pending_start
         if piece_start < first_full:  # part of a block that began before this task
             head.append(piece)
             return
         if not pending:
-            pending_start = piece_start
+            pending_start = piece_start  # a block boundary
         pending.append(piece)
-        pending_stop = piece_start + width
-        if pending_stop == min(pending_start - pending_start % BLOCK_PATHS + BLOCK_PATHS, n_paths):
+        piece_stop = piece_start + next(iter(piece.values())).shape[1]
+        if piece_stop == min(pending_start + BLOCK_PATHS, n_paths):
             sums.append({k: np.concatenate([p[k] for p in pending], axis=1).sum(axis=1) for k in piece})
             pending.clear()
 
@@ -526,9 +525,7 @@ class _Column:
 
     def values(self) -> np.ndarray:
         """The column (n,); a read-only view of one value when it is constant."""
-        if self.array is not None:
-            return self.array
-        return np.broadcast_to(self.constant if self.constant is not None else np.full(1, np.nan), (self.n,))
+        return self.array if self.array is not None else np.broadcast_to(self.constant, (self.n,))
 
 
 class _Merger:

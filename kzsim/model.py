@@ -329,13 +329,14 @@ def simulate_paths(
         if response is not None:
             network_hs = response.realised
     if kernel == "numba":
-        per_path, daily = _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block)
+        economics = _economics_numba
     else:
-        per_path, daily = _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block)
+        economics = _economics_numpy
+    farm = (farm_hashrate_th, facility_mw)
+    per_path, daily = economics(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block)
     per_path.update(
         {
             "grid_outages": draws.grid_outages.astype(np.float64),
-            "capex_usd": capex_usd(sc, p),
             "facility_power_mw": facility_mw,
             "farm_hashrate_th": farm_hashrate_th,
             "mean_btc_price_usd": sum_days(price) / n_days,
@@ -349,11 +350,11 @@ def simulate_paths(
     return per_path, daily
 
 
-def _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block):
+def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block):
     """The farm's economics with whole-array numpy operations (the reference)."""
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days
-    farm_hashrate_th, _it_power_mw, facility_mw = fleet_power(sc, p)
+    farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
     n_paths = facility_mw.size
     reward_per_block = subsidy + fees_per_block
     # BTC a day per TH/s under FPPS, before the pool fee
@@ -566,6 +567,7 @@ def _economics_numpy(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fee
         "hardware_replacement_usd": sum_days(replacement),
         "shutoff_restart_usd": sum_days(restart_cost),
         "max_drawdown_usd": max_drawdown,
+        "capex_usd": capex,
         "npv_usd": npv,
         "payback_days": payback_days,
         "mean_hashprice_usd_per_th_day": sum_days(hashprice) / n_days,
@@ -590,13 +592,13 @@ def _per_path_or_one(values) -> np.ndarray:
     return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
 
 
-def _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fees_per_block):
+def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block):
     """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`)."""
     from kzsim.kernel import Out, Param
 
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days
-    farm_hashrate_th, _it_power_mw, facility_mw = fleet_power(sc, p)
+    farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
     n = facility_mw.size
     lots_mode = e.procurement_mode == "lots"
 
@@ -711,6 +713,7 @@ def _economics_numba(sc, cal, p, draws, price, usd_kzt, difficulty, subsidy, fee
     for name in ("up_fraction", "breakeven_hashprice_usd_per_th_day", "mean_hashprice_usd_per_th_day"):
         result[name] /= n_days  # sums over days -> means
     result["profit_usd"] = result["profit_before_tax_usd"] - result["profit_tax_usd"]
+    result["capex_usd"] = capex
     btc_total = result["btc_mined"]
     with np.errstate(divide="ignore", invalid="ignore"):
         result["cash_cost_per_btc_usd"] = np.where(btc_total > 0, result["cash_cost_usd"] / btc_total, np.nan)
