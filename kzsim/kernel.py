@@ -3,11 +3,14 @@ the GBM walks, the fees' AR(1) and the price smoothing.
 
 :mod:`kzsim.model` computes the same quantities with whole-array numpy operations; that
 version stays the reference and the fallback where numba is not installed. A kernel
-fuses what numpy does in ~80 passes over (days x paths) arrays into one pass with the
-day's values in registers, walking days in the outer loop and paths in the inner one
-(arrays are (n_days, n_paths), C order: a path-outer walk strides across rows and ran
-2x slower), so it reads its inputs once and keeps the per-path running state
-(cumulative cash, tax year, drawdown) in small vectors.
+fuses what numpy does in ~80 passes over (days x paths) arrays into one walk with days in
+the outer loop and paths in the inner one (arrays are (n_days, n_paths), C order: a
+path-outer walk strides across rows and ran 2x slower).
+
+The economics kernel takes paths in tiles of 1,024. A tile's per-path values (parameters,
+totals, running state, the day's inputs and intermediate values) are rows of one flat
+workspace, so each of the day's loops over paths reads and writes one array at constant
+offsets and LLVM makes SIMD code of it (8 paths an instruction with AVX-512).
 
 The kernels do the numpy version's operations in its order and leave exponentials and
 logarithms to numpy (a call inside a loop costs more than the arithmetic around it), so
@@ -15,7 +18,7 @@ they give the same bits: the tests compare both on every shipped scenario, on va
 and on 200 generated scenarios. Every path is computed on its own, so the bits are the
 same for any chunk of paths.
 
-Kernels are compiled on first use (about 3 s) and cached on disk next to this file.
+Kernels are compiled on first use (about 8 s) and cached on disk next to this file.
 """
 
 from __future__ import annotations
@@ -77,6 +80,25 @@ def _jit(function):
     if numba is None:
         return function
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
+
+
+def _inline(function):
+    if numba is None:
+        return function
+    return numba.njit(inline="always")(function)
+
+
+@_inline
+def _max(a, b):
+    """Python's max(a, b) (a unless b is larger), as a select: numba's builtin is a call
+    that stops LLVM from vectorising the loop around it."""
+    return b if b > a else a
+
+
+@_inline
+def _min(a, b):
+    """Python's min(a, b) (a unless b is smaller), as a select."""
+    return b if b < a else a
 
 
 class Param(IntEnum):
@@ -146,9 +168,58 @@ class Out(IntEnum):
     mean_hashprice_usd_per_th_day = 31
 
 
+# The economics kernel works on tiles of up to _TILE paths. Everything a tile's day touches
+# (its parameters, totals, running state, the day's inputs, intermediate values and outputs)
+# is a row of one flat workspace, _S apart: the day's loops over paths then read and write
+# one object at constant offsets, which LLVM proves independent and turns into SIMD code
+# (with separate arrays it needs a run-time overlap check per pair of arrays and gave up).
+# _S is not a multiple of 512: rows 4 KiB apart fall in the same L1 cache set, and a loop
+# touching 60 of them evicted its own lines at every path (8x slower).
+_TILE = 1024
+_S = _TILE + 8
+_N_PARAM = len(Param)
+_N_OUT = len(Out)
+_P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals)
+(
+    _CUM_CASH,
+    _TAXABLE,
+    _HELD,
+    _PEAK,
+    _DRAWDOWN,
+    _NPV,
+    _PAYBACK,
+    _IDLE,
+    _AGE,
+    _FAIL,
+    _DISC,
+    _INDEX,
+    _TARIFF,
+    _FEE,
+    _OLDER,
+    _PENDING,
+    _REVENUE,
+    _CASH_COST,
+    _TAX,
+    _PRICE,
+    _USD_KZT,
+    _DIFFICULTY,
+    _SUBSIDY,
+    _FEES,
+    _GRID,
+    _PAYMENT,
+    _FACTOR,
+    _SOLD,
+    _AIFC,
+    _UP,
+    _HASHPRICE,
+    _PNL,
+    _N_ROWS,
+) = (_N_OUT + _N_PARAM + i for i in range(33))
+
+
 @_jit
 def _economics(
-    params,  # (n, len(Param))
+    params,  # (len(Param), n)
     price,  # (n_days, n) BTC price [USD]
     usd_kzt,  # (n_days, n)
     difficulty,  # (n_days, n)
@@ -156,7 +227,7 @@ def _economics(
     fees,  # (n_days, n) BTC per block
     grid_hours,  # (n_days, n) outage + restart hours
     payment,  # (n_days, n) lot-hours idled (lots) or 1.0 where the prepayment was missed (day-ahead)
-    day_ahead_factor,  # (n_days, n) day-ahead price / tariff before the floor (day-ahead), else (1, 1)
+    day_ahead_factor,  # (n_days, n) day-ahead price / tariff before the floor (day-ahead; unread with lots)
     ageing,  # (n_days, 1 or n) hashrate left at the same power
     failed,  # (n_days, 1 or n) share of machines awaiting replacement
     discount,  # (n_days, 1 or n) discount factor of each day's cash flow
@@ -175,190 +246,375 @@ def _economics(
     out_pnl,  # (n_days, n) outputs: cumulative P&L marked to market
     out_up,  # (n_days, n) up fraction
     out_hashprice,  # (n_days, n) hashprice [USD per TH/s-day]
-    out,  # (n, len(Out)) per-path outputs
+    out,  # (len(Out), n) per-path outputs
 ):
     n_days, n = price.shape
-    wa, wf, wd, wi = ageing.shape[1] > 1, failed.shape[1] > 1, discount.shape[1] > 1, indexation.shape[1] > 1
-    aifc_days = np.empty((n_days, n))  # AIFC coins of each day, sold after the lag
-    cum_aifc = np.empty((n_days, n)) if lag > 8 else np.empty((0, 0))
-    zero = np.zeros(n)
-    cum_cash, cum_rest, taxable_year, held = zero.copy(), zero.copy(), zero.copy(), zero.copy()
-    peak_run, drawdown, npv_sum, payback = zero.copy(), zero.copy(), zero.copy(), np.full(n, np.nan)
-    idle_before = np.zeros(n, dtype=np.bool_)
-    out[:] = 0.0
-    for t in range(n_days):
-        winter = is_winter[t]
-        year = year_index[t]
-        last = t == n_days - 1
-        for j in range(n):
-            P = params[j]
-            fac = P[Param.facility_mw]
-            # ---- mining
-            btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty[t, j] * TWO_POW_32) * (subsidy[t, j] + fees[t, j])
-            p_t = price[t, j]
-            hashprice = btc_per_th_day * p_t
-            age = ageing[t, j if wa else 0]
-            btc_full_day = P[Param.farm_hashrate_th] * age * btc_per_th_day * (1.0 - P[Param.pool_fee_share])
-            # ---- hours: grid, payment, hardware, quota
-            grid_h = min(grid_hours[t, j], HOURS_PER_DAY)
-            if lots_mode:
-                lot_power_mw = min(P[Param.lot_size_mwh], fac)
-                pay_frac = min(1.0, lot_power_mw * payment[t, j] / (fac * HOURS_PER_DAY))
-            else:
-                pay_frac = payment[t, j]
-            payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
-            powered_h = HOURS_PER_DAY - grid_h - payment_h
-            fail = failed[t, j if wf else 0]
-            hardware_h = powered_h * (1.0 - P[Param.hardware_availability_fraction] * (1.0 - fail))
-            wanted_h = powered_h - hardware_h
-            season = P[Param.winter_quota_multiplier] if winter else 1.0
-            quota_mwh = fac * HOURS_PER_DAY * P[Param.quota_fraction] * season
-            if t >= P[Param.plan_online_day]:
-                quota_mwh = quota_mwh + P[Param.plan_extra_mwh]
-            quota_h = max(0.0, wanted_h - quota_mwh / fac)
-            up_h = wanted_h - quota_h
-            # ---- price of power, the day's margin
-            tariff = (
-                P[Param.tariff_kzt_per_kwh]
-                * indexation[year, j if wi else 0]
-                * (P[Param.winter_tariff_factor] if winter else 1.0)
+    S = _S
+    W = np.empty(_N_ROWS * S)
+    aifc_days = np.empty((n_days, _TILE))  # AIFC coins of each day, sold after the lag
+    cum_aifc = np.empty((n_days, _TILE)) if lag > 8 else np.empty((1, _TILE))
+    for j0 in range(0, n, _TILE):
+        m = min(_TILE, n - j0)
+        W[:] = 0.0
+        for k in range(_N_PARAM):
+            _load(W, _P + k, params[k], j0, m)
+        W[_PAYBACK * S : _PAYBACK * S + m] = np.nan
+        for t in range(n_days):
+            _day(
+                W,
+                j0,
+                m,
+                t,
+                n_days,
+                is_winter[t],
+                dep_share[t],
+                bracket_lows,
+                bracket_fees,
+                lots_mode,
+                shutoff,
+                sell,
+                lag,
+                price[t],
+                usd_kzt[t],
+                difficulty[t],
+                subsidy[t],
+                fees[t],
+                grid_hours[t],
+                payment[t],
+                day_ahead_factor[t],
+                ageing[t],
+                failed[t],
+                discount[t],
+                indexation[year_index[t]],
+                aifc_days,
+                cum_aifc,
             )
-            if not lots_mode:
-                tariff = max(P[Param.day_ahead_floor_kzt_per_kwh], tariff * day_ahead_factor[t, j])
-            k = 0  # the last bracket whose low the tariff reaches (lows increase), counted without branches
-            for b in range(1, bracket_lows.size):
-                k += bracket_lows[b] <= tariff
-            fee_rate = bracket_fees[k]
-            kzt_to_usd = 1.0 / usd_kzt[t, j]
-            aifc_share, aifc_factor, market_factor = P[Param.aifc_share], P[Param.aifc_factor], P[Param.market_factor]
-            sale_factor = aifc_share * aifc_factor + (1.0 - aifc_share) * market_factor
-            revenue_per_hour = btc_full_day / HOURS_PER_DAY * p_t * sale_factor
-            per_kwh = (tariff + fee_rate) * kzt_to_usd
-            if lots_mode:
-                per_kwh = per_kwh + P[Param.lot_costs_kzt] * kzt_to_usd / (P[Param.lot_size_mwh] * KWH_PER_MWH)
-            cost_per_hour = fac * KWH_PER_MWH * per_kwh * (1.0 + P[Param.compliance_opex_share])
-            margin_day = (revenue_per_hour - cost_per_hour) * up_h
-            if not lots_mode and up_h > 0:
-                margin_day = margin_day - P[Param.day_ahead_fee_kzt_per_day] * kzt_to_usd
-            losing = margin_day < 0.0
-            restart_cost = 0.0
-            economic_h = 0.0
-            if shutoff:
-                if t > 0 and idle_before[j] and not losing:
-                    restart_cost = P[Param.shutoff_restart_cost_usd]
-                idle_before[j] = losing
-                if losing:
-                    economic_h = up_h
-                    out[j, Out.economic_shutoff_margin_avoided_usd] += -margin_day - restart_cost * (
-                        1.0 + P[Param.compliance_opex_share]
-                    )
-                else:
-                    out[j, Out.economic_shutoff_margin_avoided_usd] += 0.0 - restart_cost * (
-                        1.0 + P[Param.compliance_opex_share]
-                    )
-            up_h = up_h - economic_h
-            up_fraction = up_h / HOURS_PER_DAY
-            energy_mwh = fac * up_h
-            btc = btc_full_day * up_fraction
-            # ---- costs
-            energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
-            mining_fee = energy_mwh * KWH_PER_MWH * fee_rate * kzt_to_usd
-            if lots_mode:
-                procurement = math.ceil(energy_mwh / P[Param.lot_size_mwh] - 1e-9) * P[Param.lot_costs_kzt] * kzt_to_usd
-            else:
-                procurement = (P[Param.day_ahead_fee_kzt_per_day] if energy_mwh > 0 else 0.0) * kzt_to_usd
-            replacement = P[Param.replacement_usd_per_day] * (1.0 - fail)
-            opex = energy_cost + mining_fee + procurement + P[Param.fixed_opex_usd_per_day] + replacement + restart_cost
-            compliance = P[Param.compliance_fixed_usd_per_day] + P[Param.compliance_opex_share] * opex
-            cash_cost = opex + compliance
-            # ---- sales
-            aifc_btc = aifc_share * btc
-            rest_btc = btc - aifc_btc
-            aifc_days[t, j] = aifc_btc
-            aifc_rev = aifc_days[t - lag, j] * p_t * aifc_factor if t >= lag else 0.0
-            if sell:
-                market_rev = rest_btc * p_t * market_factor
-            else:
-                market_rev = 0.0
-                held[j] += rest_btc
-            revenue = aifc_rev + market_rev
-            out[j, Out.revenue_aifc_usd] += aifc_rev
-            out[j, Out.revenue_market_usd] += market_rev
-            # AIFC coins still waiting (mined in the last `lag` days)
-            if lag > 8:
-                cum_aifc[t, j] = aifc_btc if t == 0 else cum_aifc[t - 1, j] + aifc_btc
-                pending = cum_aifc[t, j] - cum_aifc[t - lag, j] if t >= lag else cum_aifc[t, j]
-            else:
-                pending = 0.0
-                for i in range(min(lag, t + 1)):
-                    pending += aifc_days[t - i, j]
-            if last:  # the coins still waiting and the ones held are sold on the last day
-                waiting = 0.0
-                for i in range(max(n_days - lag, 0), n_days):  # in day order, as numpy sums them
-                    waiting += aifc_days[i, j]
-                liquidation_aifc = waiting * p_t * aifc_factor
-                liquidation_market = held[j] * p_t * market_factor
-                revenue += liquidation_aifc + liquidation_market
-                out[j, Out.revenue_aifc_usd] += liquidation_aifc
-                out[j, Out.revenue_market_usd] += liquidation_market
-            # ---- capital and tax
-            depreciation = dep_share[t] * P[Param.depreciation_usd_per_day]
-            taxable_year[j] += revenue - cash_cost - depreciation
-            tax = 0.0
-            if year_end[t]:
-                tax = P[Param.profit_tax_rate] * max(taxable_year[j], 0.0)
-                out[j, Out.profit_before_tax_usd] += taxable_year[j]
-                taxable_year[j] = 0.0
-            cash_flow = revenue - cash_cost - tax
-            cum_cash[j] += cash_flow
-            if np.isnan(payback[j]) and cum_cash[j] >= P[Param.capex_usd]:
-                payback[j] = t + 1.0
-            inventory = 0.0 if last else pending * p_t * aifc_factor
-            if not sell:
-                cum_rest[j] += rest_btc
-                if not last:
-                    inventory += cum_rest[j] * p_t * market_factor
-            cum_pnl = cum_cash[j] - cum_dep_share[t] * P[Param.depreciation_usd_per_day] + inventory
-            peak_run[j] = cum_pnl if t == 0 else max(peak_run[j], cum_pnl)
-            drawdown[j] = max(drawdown[j], max(peak_run[j], 0.0) - cum_pnl)
-            npv_sum[j] += cash_flow * discount[t, j if wd else 0]
-            out_pnl[t, j] = cum_pnl
-            out_up[t, j] = up_fraction
-            out_hashprice[t, j] = hashprice
-            # ---- per-path totals
-            out[j, Out.btc_mined] += btc
-            out[j, Out.btc_sold_aifc] += aifc_btc
-            out[j, Out.btc_sold_market] += rest_btc
-            out[j, Out.revenue_usd] += revenue
-            out[j, Out.energy_mwh] += energy_mwh
-            out[j, Out.energy_cost_usd] += energy_cost
-            out[j, Out.mining_fee_usd] += mining_fee
-            out[j, Out.procurement_fee_usd] += procurement
-            out[j, Out.fixed_opex_usd] += P[Param.fixed_opex_usd_per_day]
-            out[j, Out.compliance_usd] += compliance
-            out[j, Out.cash_cost_usd] += cash_cost
-            out[j, Out.depreciation_usd] += depreciation
-            out[j, Out.profit_tax_usd] += tax
-            out[j, Out.up_fraction] += up_fraction
-            out[j, Out.downtime_grid_hours] += grid_h
-            out[j, Out.downtime_payment_hours] += payment_h
-            out[j, Out.downtime_hardware_hours] += hardware_h
-            out[j, Out.downtime_quota_hours] += quota_h
-            out[j, Out.downtime_economic_hours] += economic_h
-            out[j, Out.economic_shutoff_days] += 1.0 if economic_h > 0 else 0.0
-            out[j, Out.losing_days] += 1.0 if losing else 0.0
-            out[j, Out.breakeven_hashprice_usd_per_th_day] += (
-                cost_per_hour
-                * HOURS_PER_DAY
-                / (P[Param.farm_hashrate_th] * age * (1.0 - P[Param.pool_fee_share]) * sale_factor)
+            _close_day(
+                W,
+                j0,
+                m,
+                t,
+                t == n_days - 1,
+                year_end[t],
+                cum_dep_share[t],
+                sell,
+                out_pnl[t],
+                out_up[t],
+                out_hashprice[t],
             )
-            out[j, Out.hardware_replacement_usd] += replacement
-            out[j, Out.shutoff_restart_usd] += restart_cost
-            out[j, Out.mean_hashprice_usd_per_th_day] += hashprice
-    for j in range(n):
-        out[j, Out.max_drawdown_usd] = drawdown[j]
-        out[j, Out.npv_usd] = -params[j, Param.capex_usd] + npv_sum[j]
-        out[j, Out.payback_days] = payback[j]
+        for j in range(m):
+            W[Out.max_drawdown_usd * S + j] = W[_DRAWDOWN * S + j]
+            W[Out.npv_usd * S + j] = -W[(_P + Param.capex_usd) * S + j] + W[_NPV * S + j]
+            W[Out.payback_days * S + j] = W[_PAYBACK * S + j]
+        for k in range(_N_OUT):
+            _store(W, k, out[k], j0, m)
+
+
+# Copies between a workspace row and paths j0 .. j0 + m - 1 of a vector. Unsigned indices:
+# numba does not wrap them around (a signed index is checked for < 0, which hides from LLVM
+# that the index is affine, and then it does not vectorise).
+
+
+@_jit
+def _load(W, row, x, j0, m):
+    at = row * _S
+    for j in range(m):
+        W[np.uint64(at + j)] = x[np.uint64(j0 + j)]
+
+
+@_jit
+def _store(W, row, x, j0, m):
+    at = row * _S
+    for j in range(m):
+        x[np.uint64(j0 + j)] = W[np.uint64(at + j)]
+
+
+@_jit
+def _broadcast(W, row, x, j0, m):
+    """Paths j0 .. of ``x`` (one value for every path, or one a path) into workspace row ``row``."""
+    if x.size == 1:
+        W[row * _S : row * _S + m] = x[0]
+    else:
+        _load(W, row, x, j0, m)
+
+
+@_jit
+def _day(
+    W,
+    j0,
+    m,
+    t,
+    n_days,
+    winter,
+    dep_today,
+    bracket_lows,
+    bracket_fees,
+    lots_mode,
+    shutoff,
+    sell,
+    lag,
+    price,  # the day's rows (all paths) of the inputs
+    usd_kzt,
+    difficulty,
+    subsidy,
+    fees,
+    grid_hours,
+    payment,
+    day_ahead_factor,
+    ageing,  # (1 or n)
+    failed,
+    discount,
+    indexation,
+    aifc_days,  # (n_days, _TILE) the tile's AIFC coins of each day
+    cum_aifc,  # their running sum (lag > 8)
+):
+    """Day ``t`` of a tile up to the coins still waiting for the AIFC: loops over the tile's
+    paths without branches on a path's values or inner loops, each on the workspace and at
+    most one other array (SIMD code). A function of its own: inlined into the loop over
+    days, LLVM left the copy loops scalar."""
+    S = _S
+    last = t == n_days - 1
+    # ---- the day's inputs into the workspace
+    _load(W, _PRICE, price, j0, m)
+    _load(W, _USD_KZT, usd_kzt, j0, m)
+    _load(W, _DIFFICULTY, difficulty, j0, m)
+    _load(W, _SUBSIDY, subsidy, j0, m)
+    _load(W, _FEES, fees, j0, m)
+    _load(W, _GRID, grid_hours, j0, m)
+    _load(W, _PAYMENT, payment, j0, m)
+    if not lots_mode:
+        _load(W, _FACTOR, day_ahead_factor, j0, m)
+    _broadcast(W, _AGE, ageing, j0, m)
+    _broadcast(W, _FAIL, failed, j0, m)
+    _broadcast(W, _DISC, discount, j0, m)
+    _broadcast(W, _INDEX, indexation, j0, m)
+    if t >= lag > 0:  # the AIFC coins mined `lag` days ago, sold today
+        _load(W, _SOLD, aifc_days[t - lag], 0, m)
+    if last:  # the AIFC coins of earlier days still waiting (today's are added last)
+        W[_OLDER * S : _OLDER * S + m] = 0.0
+        for i in range(_max(n_days - lag, 0), n_days - 1):  # in day order, as numpy sums them
+            row_i = aifc_days[i]
+            for j in range(m):
+                W[_OLDER * S + j] += row_i[j]
+    # ---- the tariff and its mining-fee bracket
+    for j in range(m):
+        tariff = (
+            W[(_P + Param.tariff_kzt_per_kwh) * S + j]
+            * W[_INDEX * S + j]
+            * (W[(_P + Param.winter_tariff_factor) * S + j] if winter else 1.0)
+        )
+        if not lots_mode:
+            tariff = _max(W[(_P + Param.day_ahead_floor_kzt_per_kwh) * S + j], tariff * W[_FACTOR * S + j])
+        W[_TARIFF * S + j] = tariff
+        W[_FEE * S + j] = bracket_fees[0]
+    for b in range(1, bracket_lows.size):  # the last bracket whose low the tariff reaches (lows increase)
+        low, fee = bracket_lows[b], bracket_fees[b]
+        for j in range(m):
+            W[_FEE * S + j] = fee if low <= W[_TARIFF * S + j] else W[_FEE * S + j]
+    # ---- the day: mining, hours, margin, costs, sales, taxable profit
+    has_lagged = t >= lag
+    for j in range(m):
+        fac = W[(_P + Param.facility_mw) * S + j]
+        age = W[_AGE * S + j]
+        fail = W[_FAIL * S + j]
+        btc_per_th_day = (
+            TH_TO_H * SECONDS_PER_DAY / (W[_DIFFICULTY * S + j] * TWO_POW_32) * (W[_SUBSIDY * S + j] + W[_FEES * S + j])
+        )
+        p_t = W[_PRICE * S + j]
+        hashprice = btc_per_th_day * p_t
+        btc_full_day = (
+            W[(_P + Param.farm_hashrate_th) * S + j]
+            * age
+            * btc_per_th_day
+            * (1.0 - W[(_P + Param.pool_fee_share) * S + j])
+        )
+        grid_h = _min(W[_GRID * S + j], HOURS_PER_DAY)
+        if lots_mode:
+            lot_power_mw = _min(W[(_P + Param.lot_size_mwh) * S + j], fac)
+            pay_frac = _min(1.0, lot_power_mw * W[_PAYMENT * S + j] / (fac * HOURS_PER_DAY))
+        else:
+            pay_frac = W[_PAYMENT * S + j]
+        payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
+        powered_h = HOURS_PER_DAY - grid_h - payment_h
+        hardware_h = powered_h * (1.0 - W[(_P + Param.hardware_availability_fraction) * S + j] * (1.0 - fail))
+        wanted_h = powered_h - hardware_h
+        season = W[(_P + Param.winter_quota_multiplier) * S + j] if winter else 1.0
+        quota_mwh = fac * HOURS_PER_DAY * W[(_P + Param.quota_fraction) * S + j] * season
+        plan_mwh = W[(_P + Param.plan_extra_mwh) * S + j]
+        quota_mwh = quota_mwh + plan_mwh if t >= W[(_P + Param.plan_online_day) * S + j] else quota_mwh
+        quota_h = _max(0.0, wanted_h - quota_mwh / fac)
+        up_h = wanted_h - quota_h
+        # ---- price of power, the day's margin
+        tariff = W[_TARIFF * S + j]
+        fee_rate = W[_FEE * S + j]
+        kzt_to_usd = 1.0 / W[_USD_KZT * S + j]
+        aifc_share, aifc_factor = W[(_P + Param.aifc_share) * S + j], W[(_P + Param.aifc_factor) * S + j]
+        market_factor = W[(_P + Param.market_factor) * S + j]
+        compliance_share = W[(_P + Param.compliance_opex_share) * S + j]
+        sale_factor = aifc_share * aifc_factor + (1.0 - aifc_share) * market_factor
+        revenue_per_hour = btc_full_day / HOURS_PER_DAY * p_t * sale_factor
+        per_kwh = (tariff + fee_rate) * kzt_to_usd
+        if lots_mode:
+            per_kwh = per_kwh + W[(_P + Param.lot_costs_kzt) * S + j] * kzt_to_usd / (
+                W[(_P + Param.lot_size_mwh) * S + j] * KWH_PER_MWH
+            )
+        cost_per_hour = fac * KWH_PER_MWH * per_kwh * (1.0 + compliance_share)
+        margin_day = (revenue_per_hour - cost_per_hour) * up_h
+        if not lots_mode:
+            day_fee = W[(_P + Param.day_ahead_fee_kzt_per_day) * S + j]
+            margin_day = margin_day - day_fee * kzt_to_usd if up_h > 0 else margin_day
+        losing = margin_day < 0.0
+        restart_cost = 0.0
+        economic_h = 0.0
+        if shutoff:
+            restart = W[(_P + Param.shutoff_restart_cost_usd) * S + j]
+            restart_cost = restart if W[_IDLE * S + j] > 0.0 and not losing else 0.0
+            W[_IDLE * S + j] = 1.0 if losing else 0.0
+            economic_h = up_h if losing else 0.0
+            W[Out.economic_shutoff_margin_avoided_usd * S + j] += (-margin_day if losing else 0.0) - restart_cost * (
+                1.0 + compliance_share
+            )
+        up_h = up_h - economic_h
+        up_fraction = up_h / HOURS_PER_DAY
+        energy_mwh = fac * up_h
+        btc = btc_full_day * up_fraction
+        # ---- costs
+        energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
+        mining_fee = energy_mwh * KWH_PER_MWH * fee_rate * kzt_to_usd
+        if lots_mode:
+            lots = math.ceil(energy_mwh / W[(_P + Param.lot_size_mwh) * S + j] - 1e-9)
+            procurement = lots * W[(_P + Param.lot_costs_kzt) * S + j] * kzt_to_usd
+        else:
+            day_fee = W[(_P + Param.day_ahead_fee_kzt_per_day) * S + j]
+            procurement = (day_fee if energy_mwh > 0 else 0.0) * kzt_to_usd
+        fixed_opex = W[(_P + Param.fixed_opex_usd_per_day) * S + j]
+        replacement = W[(_P + Param.replacement_usd_per_day) * S + j] * (1.0 - fail)
+        opex = energy_cost + mining_fee + procurement + fixed_opex + replacement + restart_cost
+        compliance = W[(_P + Param.compliance_fixed_usd_per_day) * S + j] + compliance_share * opex
+        cash_cost = opex + compliance
+        # ---- sales
+        aifc_btc = aifc_share * btc
+        rest_btc = btc - aifc_btc
+        W[_AIFC * S + j] = aifc_btc
+        sold_btc = aifc_btc if lag == 0 else W[_SOLD * S + j]  # the coins mined `lag` days ago
+        aifc_rev = sold_btc * p_t * aifc_factor if has_lagged else 0.0
+        if sell:
+            market_rev = rest_btc * p_t * market_factor
+        else:
+            market_rev = 0.0
+            W[_HELD * S + j] += rest_btc
+        revenue = aifc_rev + market_rev
+        W[Out.revenue_aifc_usd * S + j] += aifc_rev
+        W[Out.revenue_market_usd * S + j] += market_rev
+        if last:  # the coins still waiting and the ones held are sold on the last day
+            waiting = W[_OLDER * S + j] + aifc_btc if lag > 0 else 0.0
+            liquidation_aifc = waiting * p_t * aifc_factor
+            liquidation_market = W[_HELD * S + j] * p_t * market_factor
+            revenue += liquidation_aifc + liquidation_market
+            W[Out.revenue_aifc_usd * S + j] += liquidation_aifc
+            W[Out.revenue_market_usd * S + j] += liquidation_market
+        depreciation = dep_today * W[(_P + Param.depreciation_usd_per_day) * S + j]
+        W[_TAXABLE * S + j] += revenue - cash_cost - depreciation
+        W[_REVENUE * S + j] = revenue
+        W[_CASH_COST * S + j] = cash_cost
+        W[_UP * S + j] = up_fraction
+        W[_HASHPRICE * S + j] = hashprice
+        # ---- per-path totals
+        W[Out.btc_mined * S + j] += btc
+        W[Out.btc_sold_aifc * S + j] += aifc_btc
+        W[Out.btc_sold_market * S + j] += rest_btc
+        W[Out.revenue_usd * S + j] += revenue
+        W[Out.energy_mwh * S + j] += energy_mwh
+        W[Out.energy_cost_usd * S + j] += energy_cost
+        W[Out.mining_fee_usd * S + j] += mining_fee
+        W[Out.procurement_fee_usd * S + j] += procurement
+        W[Out.fixed_opex_usd * S + j] += fixed_opex
+        W[Out.compliance_usd * S + j] += compliance
+        W[Out.cash_cost_usd * S + j] += cash_cost
+        W[Out.depreciation_usd * S + j] += depreciation
+        W[Out.up_fraction * S + j] += up_fraction
+        W[Out.downtime_grid_hours * S + j] += grid_h
+        W[Out.downtime_payment_hours * S + j] += payment_h
+        W[Out.downtime_hardware_hours * S + j] += hardware_h
+        W[Out.downtime_quota_hours * S + j] += quota_h
+        W[Out.downtime_economic_hours * S + j] += economic_h
+        W[Out.economic_shutoff_days * S + j] += 1.0 if economic_h > 0 else 0.0
+        W[Out.losing_days * S + j] += 1.0 if losing else 0.0
+        W[Out.breakeven_hashprice_usd_per_th_day * S + j] += (
+            cost_per_hour
+            * HOURS_PER_DAY
+            / (
+                W[(_P + Param.farm_hashrate_th) * S + j]
+                * age
+                * (1.0 - W[(_P + Param.pool_fee_share) * S + j])
+                * sale_factor
+            )
+        )
+        W[Out.hardware_replacement_usd * S + j] += replacement
+        W[Out.shutoff_restart_usd * S + j] += restart_cost
+        W[Out.mean_hashprice_usd_per_th_day * S + j] += hashprice
+
+    _store(W, _AIFC, aifc_days[t], 0, m)
+    # ---- AIFC coins still waiting (mined in the last `lag` days)
+    if lag > 8:
+        cum_t = cum_aifc[t]
+        if t == 0:
+            _store(W, _AIFC, cum_t, 0, m)
+        else:
+            cum_before = cum_aifc[t - 1]
+            for j in range(m):
+                cum_t[j] = cum_before[j] + W[_AIFC * S + j]
+        if t >= lag:
+            cum_lagged = cum_aifc[t - lag]
+            for j in range(m):
+                W[_PENDING * S + j] = cum_t[j] - cum_lagged[j]
+        else:
+            _load(W, _PENDING, cum_t, 0, m)
+    else:
+        W[_PENDING * S : _PENDING * S + m] = 0.0
+        for i in range(_min(lag, t + 1)):
+            row_i = aifc_days[t - i]
+            for j in range(m):
+                W[_PENDING * S + j] += row_i[j]
+
+
+@_jit
+def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashprice):
+    """Day ``t`` of a tile from its tax: cash, the P&L marked to market, drawdown, NPV."""
+    S = _S
+    # ---- the tax of a fiscal year, on its last day
+    if ye:
+        for j in range(m):
+            taxable = W[_TAXABLE * S + j]
+            tax = W[(_P + Param.profit_tax_rate) * S + j] * _max(taxable, 0.0)
+            W[_TAX * S + j] = tax
+            W[Out.profit_before_tax_usd * S + j] += taxable
+            W[Out.profit_tax_usd * S + j] += tax
+            W[_TAXABLE * S + j] = 0.0
+    else:
+        W[_TAX * S : _TAX * S + m] = 0.0
+    # ---- cash, the P&L marked to market, drawdown, NPV
+    for j in range(m):
+        p_t = W[_PRICE * S + j]
+        cash_flow = W[_REVENUE * S + j] - W[_CASH_COST * S + j] - W[_TAX * S + j]
+        cum_cash = W[_CUM_CASH * S + j] + cash_flow
+        W[_CUM_CASH * S + j] = cum_cash
+        payback = W[_PAYBACK * S + j]
+        W[_PAYBACK * S + j] = (
+            t + 1.0 if np.isnan(payback) and cum_cash >= W[(_P + Param.capex_usd) * S + j] else payback
+        )
+        inventory = 0.0 if last else W[_PENDING * S + j] * p_t * W[(_P + Param.aifc_factor) * S + j]
+        if not sell and not last:  # coins held, marked to market ("held" counts today's)
+            inventory += W[_HELD * S + j] * p_t * W[(_P + Param.market_factor) * S + j]
+        cum_pnl = cum_cash - cum_dep * W[(_P + Param.depreciation_usd_per_day) * S + j] + inventory
+        peak = cum_pnl if t == 0 else _max(W[_PEAK * S + j], cum_pnl)
+        W[_PEAK * S + j] = peak
+        W[_DRAWDOWN * S + j] = _max(W[_DRAWDOWN * S + j], _max(peak, 0.0) - cum_pnl)
+        W[_NPV * S + j] += cash_flow * W[_DISC * S + j]
+        W[_PNL * S + j] = cum_pnl
+    _store(W, _PNL, out_pnl, j0, m)
+    _store(W, _UP, out_up, j0, m)
+    _store(W, _HASHPRICE, out_hashprice, j0, m)
 
 
 def economics(*args) -> None:

@@ -605,17 +605,17 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
     def per_path(x) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))
 
-    q = np.empty((n, len(Param)))
-    q[:, Param.farm_hashrate_th] = farm_hashrate_th
-    q[:, Param.facility_mw] = facility_mw
-    q[:, Param.pool_fee_share] = p["farm.pool_fee_share"]
-    q[:, Param.lot_size_mwh] = p["electricity.lot_size_mwh"] if lots_mode else 1.0
-    q[:, Param.hardware_availability_fraction] = p["farm.hardware_availability_fraction"]
-    q[:, Param.winter_quota_multiplier] = p["electricity.winter_quota_multiplier"]
-    q[:, Param.quota_fraction] = p["electricity.quota_fraction"]
+    q = np.empty((len(Param), n))
+    q[Param.farm_hashrate_th] = farm_hashrate_th
+    q[Param.facility_mw] = facility_mw
+    q[Param.pool_fee_share] = p["farm.pool_fee_share"]
+    q[Param.lot_size_mwh] = p["electricity.lot_size_mwh"] if lots_mode else 1.0
+    q[Param.hardware_availability_fraction] = p["farm.hardware_availability_fraction"]
+    q[Param.winter_quota_multiplier] = p["electricity.winter_quota_multiplier"]
+    q[Param.quota_fraction] = p["electricity.quota_fraction"]
     plan = e.plan_70_30
     if plan is not None:
-        q[:, Param.plan_extra_mwh] = (
+        q[Param.plan_extra_mwh] = (
             p["electricity.plan_70_30.plant_capacity_mw"]
             * p["electricity.plan_70_30.capacity_factor"]
             * p["electricity.plan_70_30.miner_share"]
@@ -623,38 +623,38 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
             * HOURS_PER_DAY
         )
         online = np.ceil(per_path(p["electricity.plan_70_30.online_delay_days"]))  # first whole day >= the delay
-        q[:, Param.plan_online_day] = np.where(draws.plan_built, online, np.inf)
+        q[Param.plan_online_day] = np.where(draws.plan_built, online, np.inf)
     else:
-        q[:, Param.plan_extra_mwh] = 0.0
-        q[:, Param.plan_online_day] = np.inf
-    q[:, Param.tariff_kzt_per_kwh] = p["electricity.tariff_kzt_per_kwh"]
-    q[:, Param.winter_tariff_factor] = 1.0 + p["electricity.winter_tariff_premium_share"]
+        q[Param.plan_extra_mwh] = 0.0
+        q[Param.plan_online_day] = np.inf
+    q[Param.tariff_kzt_per_kwh] = p["electricity.tariff_kzt_per_kwh"]
+    q[Param.winter_tariff_factor] = 1.0 + p["electricity.winter_tariff_premium_share"]
     if lots_mode:
-        q[:, Param.day_ahead_floor_kzt_per_kwh] = 0.0
-        q[:, Param.day_ahead_fee_kzt_per_day] = 0.0
-        q[:, Param.lot_costs_kzt] = p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]
+        q[Param.day_ahead_floor_kzt_per_kwh] = 0.0
+        q[Param.day_ahead_fee_kzt_per_day] = 0.0
+        q[Param.lot_costs_kzt] = p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]
     else:
-        q[:, Param.day_ahead_floor_kzt_per_kwh] = p["electricity.day_ahead_floor_kzt_per_kwh"]
-        q[:, Param.day_ahead_fee_kzt_per_day] = p["electricity.day_ahead_fee_kzt_per_day"]
-        q[:, Param.lot_costs_kzt] = 0.0
-    q[:, Param.aifc_share] = p["regulation.aifc_sale_share"]
-    q[:, Param.aifc_factor] = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
-    q[:, Param.market_factor] = 1.0 - p["market.exchange_fee_share"]
-    q[:, Param.compliance_opex_share] = p["regulation.compliance_opex_share"]
-    q[:, Param.compliance_fixed_usd_per_day] = p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR
-    q[:, Param.fixed_opex_usd_per_day] = p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR
-    q[:, Param.replacement_usd_per_day] = (
+        q[Param.day_ahead_floor_kzt_per_kwh] = p["electricity.day_ahead_floor_kzt_per_kwh"]
+        q[Param.day_ahead_fee_kzt_per_day] = p["electricity.day_ahead_fee_kzt_per_day"]
+        q[Param.lot_costs_kzt] = 0.0
+    q[Param.aifc_share] = p["regulation.aifc_sale_share"]
+    q[Param.aifc_factor] = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
+    q[Param.market_factor] = 1.0 - p["market.exchange_fee_share"]
+    q[Param.compliance_opex_share] = p["regulation.compliance_opex_share"]
+    q[Param.compliance_fixed_usd_per_day] = p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR
+    q[Param.fixed_opex_usd_per_day] = p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR
+    q[Param.replacement_usd_per_day] = (
         replacement_value_usd(sc, p)
         * p["farm.replacement_cost_share"]
         * p["farm.hardware_failure_rate_per_year"]
         / DAYS_PER_YEAR
     )
-    q[:, Param.shutoff_restart_cost_usd] = p["farm.shutoff_restart_cost_usd"] if f.economic_shutoff else 0.0
+    q[Param.shutoff_restart_cost_usd] = p["farm.shutoff_restart_cost_usd"] if f.economic_shutoff else 0.0
     capex = capex_usd(sc, p)
     dep_days = f.depreciation_years * DAYS_PER_YEAR
-    q[:, Param.capex_usd] = capex
-    q[:, Param.depreciation_usd_per_day] = capex / dep_days
-    q[:, Param.profit_tax_rate] = p["regulation.profit_tax_rate"]
+    q[Param.capex_usd] = capex
+    q[Param.depreciation_usd_per_day] = capex / dep_days
+    q[Param.profit_tax_rate] = p["regulation.profit_tax_rate"]
 
     days = np.arange(n_days)
     years_in = (days / DAYS_PER_YEAR)[:, None]
@@ -670,7 +670,7 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
     dep_share = np.clip(dep_days - days, 0.0, 1.0)
     if lots_mode:
         payment = draws.payment_lot_hours
-        day_ahead_factor = np.zeros((1, 1))
+        day_ahead_factor = payment  # unread with lots: any (n_days, n) array
     else:
         payment = draws.prepayment_missed.astype(np.float64)
         s = p[
@@ -682,13 +682,13 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
     brackets = e.mining_fee_brackets
     shape = (n_days, n)
     cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)
-    out = np.empty((n, len(Out)))
+    out = np.empty((len(Out), n))
     compiled.economics(
         np.ascontiguousarray(q),
         *(np.ascontiguousarray(a) for a in (price, usd_kzt, difficulty, subsidy, fees_per_block)),
         np.ascontiguousarray(draws.grid_hours),
         np.ascontiguousarray(payment),
-        day_ahead_factor,
+        np.ascontiguousarray(day_ahead_factor),
         np.ascontiguousarray(ageing),
         np.ascontiguousarray(failed),
         np.ascontiguousarray(discount),
@@ -709,7 +709,7 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
         hashprice,
         out,
     )
-    result = {name.name: out[:, name.value].copy() for name in Out}
+    result = {name.name: out[name.value] for name in Out}
     for name in ("up_fraction", "breakeven_hashprice_usd_per_th_day", "mean_hashprice_usd_per_th_day"):
         result[name] /= n_days  # sums over days -> means
     result["profit_usd"] = result["profit_before_tax_usd"] - result["profit_tax_usd"]
