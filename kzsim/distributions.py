@@ -25,7 +25,7 @@ from pydantic import (
     PlainSerializer,
     model_validator,
 )
-from scipy import stats
+from scipy import special, stats
 
 
 @functools.lru_cache(maxsize=4096)
@@ -33,6 +33,72 @@ def _frozen(dist: _Dist):
     """scipy's frozen distribution of ``dist``, built once (building one formats its
     docstring and inspects signatures: ~0.5 ms, once per block and parameter otherwise)."""
     return dist.frozen()
+
+
+class _BetaQuantile:
+    """Inverse CDF of Beta(a, b) for a, b >= 1 (PERT's shapes), ~25x faster than scipy's.
+
+    scipy's ``beta.ppf`` (boost's ``ibeta_inv``) takes ~1.5 µs a value; a run draws five
+    PERT parameters a path, which made them the largest cost after the normal shocks.
+    Here, between probabilities ``TAIL`` and ``1 - TAIL``, a quintic Hermite interpolant
+    through scipy's inverse at ``NODES + 1`` evenly spaced probabilities, with its exact
+    first and second derivatives (dx/du = 1/pdf, d2x/du2 = -pdf'/pdf^3), gives the value
+    to within a few units of 2^-52 (measured against scipy on 10^6 uniforms for PERT
+    shapes with lambda up to 20: at most 3 eps; the tests hold it to 8 eps). In the tails,
+    where the inverse's derivatives grow without bound, scipy's inverse is used as is.
+    """
+
+    NODES = 4096
+    TAIL = 0.02
+
+    def __init__(self, a: float, b: float):
+        self.a, self.b = a, b
+        u = np.linspace(0.0, 1.0, self.NODES + 1)
+        x = special.betaincinv(a, b, u)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the end nodes are never used
+            pdf = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b))
+            slope = 1.0 / pdf
+            curvature = -((a - 1.0) / x - (b - 1.0) / (1.0 - x)) / (pdf * pdf)
+        h = 1.0 / self.NODES
+        ends = ~(np.isfinite(slope) & np.isfinite(curvature))  # x = 0 or 1: in the tails, never interpolated
+        slope[ends], curvature[ends] = 0.0, 0.0
+        self.x, self.slope_h, self.curvature_h2 = x, slope * h, curvature * (h * h)
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        position = u * self.NODES
+        i = np.clip(position.astype(np.int64), 0, self.NODES - 1)
+        s = position - i
+        s2 = s * s
+        s3 = s2 * s
+        s4 = s3 * s
+        s5 = s4 * s
+        x0, x1 = self.x[i], self.x[i + 1]
+        x = (
+            (1.0 - 10.0 * s3 + 15.0 * s4 - 6.0 * s5) * x0
+            + (s - 6.0 * s3 + 8.0 * s4 - 3.0 * s5) * self.slope_h[i]
+            + (0.5 * s2 - 1.5 * s3 + 1.5 * s4 - 0.5 * s5) * self.curvature_h2[i]
+            + (0.5 * s3 - s4 + 0.5 * s5) * self.curvature_h2[i + 1]
+            + (-4.0 * s3 + 7.0 * s4 - 3.0 * s5) * self.slope_h[i + 1]
+            + (10.0 * s3 - 15.0 * s4 + 6.0 * s5) * x1
+        )
+        tail = (u < self.TAIL) | (u > 1.0 - self.TAIL) | ~np.isfinite(u)
+        if tail.any():
+            x[tail] = special.betaincinv(self.a, self.b, u[tail])
+        return x
+
+
+@functools.lru_cache(maxsize=256)
+def _beta_quantile(a: float, b: float) -> _BetaQuantile:
+    """The table of Beta(a, b), built once (~6 ms)."""
+    return _BetaQuantile(a, b)
+
+
+def _beta_ppf(a: float, b: float, low: float, scale: float, u: np.ndarray) -> np.ndarray:
+    """Values of Beta(a, b) on [low, low + scale] for uniforms ``u`` (scipy's order: x * scale + low)."""
+    if a < 1.0 or b < 1.0:  # unbounded density at an end: scipy's inverse
+        return np.asarray(stats.beta(a, b, loc=low, scale=scale).ppf(u), dtype=np.float64)
+    return _beta_quantile(a, b)(u) * scale + low
 
 
 class _Dist(BaseModel):
@@ -209,11 +275,17 @@ class Pert(_LowModeHigh):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def frozen(self):
+    def shape(self) -> tuple[float, float]:
+        """Beta shapes (a, b) = (1 + lambda (mode - low) / (high - low), 1 + lambda (high - mode) / (high - low))."""
         scale = self.high - self.low
-        a = 1 + self.lambda_ * (self.mode - self.low) / scale
-        b = 1 + self.lambda_ * (self.high - self.mode) / scale
-        return stats.beta(a, b, loc=self.low, scale=scale)
+        return 1 + self.lambda_ * (self.mode - self.low) / scale, 1 + self.lambda_ * (self.high - self.mode) / scale
+
+    def frozen(self):
+        a, b = self.shape()
+        return stats.beta(a, b, loc=self.low, scale=self.high - self.low)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return _beta_ppf(*self.shape(), self.low, self.high - self.low, u)
 
 
 class Beta(_Interval):
@@ -227,6 +299,9 @@ class Beta(_Interval):
 
     def frozen(self):
         return stats.beta(self.a, self.b, loc=self.low, scale=self.high - self.low)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return _beta_ppf(self.a, self.b, self.low, self.high - self.low, u)
 
 
 class Gamma(_Dist):
