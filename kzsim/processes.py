@@ -377,7 +377,6 @@ def event_hours_per_day(
     path_index, start, end = path_index[keep], start[keep], end[keep]
 
     hours = np.zeros((n_days + 1, n_paths))
-    full = np.zeros((n_days + 1, n_paths))
     d0 = np.floor(start / HOURS_PER_DAY).astype(np.int64)
     d1 = np.floor(end / HOURS_PER_DAY).astype(np.int64)
     same = d0 == d1
@@ -386,9 +385,12 @@ def event_hours_per_day(
     p, a, b = path_index[span], d0[span], d1[span]
     np.add.at(hours, (a, p), (a + 1) * HOURS_PER_DAY - start[span])
     np.add.at(hours, (b, p), end[span] - b * HOURS_PER_DAY)
-    many = b > a + 1  # whole days inside the event: +24 from day a + 1 up to day b - 1
+    many = b > a + 1  # whole days inside the event: 24 h on each of days a + 1 .. b - 1
     if many.any():
-        np.add.at(full, (a[many] + 1, p[many]), HOURS_PER_DAY)
-        np.add.at(full, (b[many], p[many]), -HOURS_PER_DAY)
-        hours += cumsum_days(full)  # columns without such events add zeros
+        inside = b[many] - a[many] - 1
+        first = np.repeat(a[many] + 1, inside)
+        day = first + np.arange(first.size) - np.repeat(np.cumsum(inside) - inside, inside)
+        cell, count = np.unique(day * n_paths + np.repeat(p[many], inside), return_counts=True)
+        # 24 h times the events covering the whole day, added once after the partial hours
+        hours.ravel()[cell] += HOURS_PER_DAY * count
     return hours[:n_days]

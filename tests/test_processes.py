@@ -75,6 +75,33 @@ def test_many_random_outages_never_exceed_a_day_and_match_a_slow_count():
     assert_allclose(hours, slow, atol=len(path) / 60)  # each event edge moves at most a minute
 
 
+def _dense_event_hours(path, start, end, n_paths, n_days):
+    """Hours per day with whole days as a dense +24/-24 running sum (the former method)."""
+    hours = np.zeros((n_days + 1, n_paths))
+    full = np.zeros((n_days + 1, n_paths))
+    d0, d1 = np.floor(start / 24).astype(np.int64), np.floor(end / 24).astype(np.int64)
+    same = d0 == d1
+    np.add.at(hours, (d0[same], path[same]), end[same] - start[same])
+    p, a, b = path[~same], d0[~same], d1[~same]
+    np.add.at(hours, (a, p), (a + 1) * 24 - start[~same])
+    np.add.at(hours, (b, p), end[~same] - b * 24)
+    many = b > a + 1
+    np.add.at(full, (a[many] + 1, p[many]), 24.0)
+    np.add.at(full, (b[many], p[many]), -24.0)
+    return (hours + np.cumsum(full, axis=0))[:n_days]
+
+
+def test_whole_days_of_long_overlapping_events_are_added_as_a_running_sum_would():
+    """Unmerged events of up to 5 days, many overlapping: the same bits as the dense method."""
+    rng = np.random.default_rng(11)
+    n_events, n_paths, n_days = 2000, 7, 30
+    path = rng.integers(0, n_paths, n_events)
+    start = rng.uniform(0, (n_days - 6) * 24, n_events)
+    duration = rng.uniform(0, 120, n_events)
+    hours = processes.event_hours_per_day(path, start, duration, n_paths, n_days, merge=False)
+    assert np.array_equal(hours, _dense_event_hours(path, start, start + duration, n_paths, n_days))
+
+
 def _matched_difficulty(hashrate_hs):
     return hashrate_hs * 600 / TWO_POW_32
 
