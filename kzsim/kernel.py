@@ -226,7 +226,7 @@ def _economics(
     subsidy,  # (n_days, n) BTC per block
     fees,  # (n_days, n) BTC per block
     grid_hours,  # (n_days, n) outage + restart hours
-    payment,  # (n_days, n) lot-hours idled (lots) or 1.0 where the prepayment was missed (day-ahead)
+    payment,  # (n_days, n) lot-hours idled (lots) or True where the prepayment was missed (day-ahead, bool)
     day_ahead_factor,  # (n_days, n) day-ahead price / tariff before the floor (day-ahead; unread with lots)
     ageing,  # (n_days, 1 or n) hashrate left at the same power
     failed,  # (n_days, 1 or n) share of machines awaiting replacement

@@ -672,7 +672,7 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
         payment = draws.payment_lot_hours
         day_ahead_factor = payment  # unread with lots: any (n_days, n) array
     else:
-        payment = draws.prepayment_missed.astype(np.float64)
+        payment = draws.prepayment_missed  # bool: the kernel reads True as 1.0
         s = p[
             "electricity.day_ahead_price_volatility"
         ]  # exp in numpy (SIMD): a call inside the kernel spills registers
