@@ -729,6 +729,66 @@ def _vector(x, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
 
 
+_SMALL_GROUP = 32  # events of one path sorted by insertion up to this many, by merge sort above
+
+
+@_jit
+def _sort_within_paths(path, start, order):
+    """``order`` (events stably sorted by path) made stably sorted by start within each path."""
+    n = order.size
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and path[order[j]] == path[order[i]]:
+            j += 1
+        if j - i > _SMALL_GROUP:
+            group = order[i:j].copy()
+            order[i:j] = group[np.argsort(start[group], kind="mergesort")]
+        else:
+            for k in range(i + 1, j):
+                o = order[k]
+                s = start[o]
+                m = k - 1
+                while m >= i and start[order[m]] > s:  # strict: equal starts keep their order
+                    order[m + 1] = order[m]
+                    m -= 1
+                order[m + 1] = o
+        i = j
+
+
+def event_order(path: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``np.lexsort((start, path))``: events by path, then by start, ties in their order.
+
+    numpy's lexsort sorts every start (~1.3 ms for a block's 10,000 outages); here the
+    events are sorted by path (nearly sorted already) and then by start within each path.
+    """
+    if numba is None or default_kernel() == "numpy":
+        return np.lexsort((start, path))
+    order = np.argsort(path, kind="stable")
+    _sort_within_paths(np.ascontiguousarray(path), np.ascontiguousarray(start, dtype=np.float64), order)
+    return order
+
+
+@_jit
+def _add_at(a, rows, columns, values):
+    for k in range(rows.size):
+        a[rows[k], columns[k]] += values[k]
+
+
+def add_at(a: np.ndarray, rows: np.ndarray, columns: np.ndarray, values) -> None:
+    """``np.add.at(a, (rows, columns), values)`` (adds in index order: the same bits), ~10x faster."""
+    if numba is None or default_kernel() == "numpy":
+        np.add.at(a, (rows, columns), values)
+        return
+    values = np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(rows))
+    _add_at(
+        a,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(columns, dtype=np.int64),
+        np.ascontiguousarray(values),
+    )
+
+
 @_jit
 def _fill_standard_normal(generator, out):
     rows, columns = out.shape

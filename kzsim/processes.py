@@ -361,7 +361,7 @@ def event_hours_per_day(
     start = np.asarray(start_hour, dtype=np.float64)
     end = start + np.asarray(duration_hours, dtype=np.float64)
     if merge and start.size:
-        order = np.lexsort((start, path_index))
+        order = compiled.event_order(path_index, start)
         path_index, start, end = path_index[order], start[order], end[order]
         offset = (n_days * HOURS_PER_DAY + end.max() + 1.0) * path_index
         running_end = np.maximum.accumulate(end + offset) - offset
@@ -380,11 +380,11 @@ def event_hours_per_day(
     d0 = np.floor(start / HOURS_PER_DAY).astype(np.int64)
     d1 = np.floor(end / HOURS_PER_DAY).astype(np.int64)
     same = d0 == d1
-    np.add.at(hours, (d0[same], path_index[same]), end[same] - start[same])
+    compiled.add_at(hours, d0[same], path_index[same], end[same] - start[same])
     span = ~same
     p, a, b = path_index[span], d0[span], d1[span]
-    np.add.at(hours, (a, p), (a + 1) * HOURS_PER_DAY - start[span])
-    np.add.at(hours, (b, p), end[span] - b * HOURS_PER_DAY)
+    compiled.add_at(hours, a, p, (a + 1) * HOURS_PER_DAY - start[span])
+    compiled.add_at(hours, b, p, end[span] - b * HOURS_PER_DAY)
     many = b > a + 1  # whole days inside the event: 24 h on each of days a + 1 .. b - 1
     if many.any():
         inside = b[many] - a[many] - 1

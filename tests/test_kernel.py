@@ -136,3 +136,30 @@ def test_compiled_chain_is_the_numpy_chain(height0):
     fast = kernel.chain(hashrate, d0, h0, np.mod(h0, 2016))
     for got, want in zip(fast, chain(hashrate, d0, height0)):
         assert got.tobytes() == want.tobytes()
+
+
+@needs_numba
+@pytest.mark.parametrize("per_path", [0.5, 10, 80])  # groups sorted by insertion and by merge sort
+def test_event_order_is_lexsorts(per_path):
+    rng = np.random.default_rng(3)
+    n_paths = 200
+    counts = rng.poisson(per_path, n_paths)
+    path = np.repeat(np.arange(n_paths), counts)
+    start = np.round(rng.uniform(0, 500, path.size), 1)  # rounded: many equal starts on a path
+    path = np.append(path, np.arange(n_paths))  # forced events appended, out of path order
+    start = np.append(start, np.full(n_paths, 100.0))
+    assert np.array_equal(kernel.event_order(path, start), np.lexsort((start, path)))
+
+
+@needs_numba
+def test_add_at_adds_in_index_order_as_numpy_does():
+    rng = np.random.default_rng(4)
+    rows, columns = rng.integers(0, 5, 10_000), rng.integers(0, 3, 10_000)
+    values = rng.lognormal(0.0, 3.0, 10_000)  # very different magnitudes: the order of the adds shows in the bits
+    fast, slow = np.zeros((5, 3)), np.zeros((5, 3))
+    kernel.add_at(fast, rows, columns, values)
+    np.add.at(slow, (rows, columns), values)
+    assert fast.tobytes() == slow.tobytes()
+    kernel.add_at(fast, rows[:3], columns[:3], 24.0)  # a scalar value, as numpy broadcasts it
+    np.add.at(slow, (rows[:3], columns[:3]), 24.0)
+    assert fast.tobytes() == slow.tobytes()
