@@ -170,6 +170,11 @@ class Uniform(_Interval):
     def frozen(self):
         return stats.uniform(loc=self.low, scale=self.high - self.low)
 
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        # scipy's arithmetic (u * scale + loc, NaN outside [0, 1]) without its ~0.1 ms of argument checks a call
+        u = np.asarray(u, dtype=np.float64)
+        return np.where((u >= 0.0) & (u <= 1.0), u * (self.high - self.low) + self.low, np.nan)
+
 
 class Normal(_Dist):
     """Normal with ``mean`` and ``sd``, optionally truncated to [low, high]."""

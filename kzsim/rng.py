@@ -12,6 +12,7 @@ and is drawn from its own generator, seeded by ``SeedSequence(seed, spawn_key=
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -20,6 +21,7 @@ BLOCK_PATHS = 1024
 BIT_GENERATOR = "PCG64"
 
 
+@functools.lru_cache(maxsize=4096)
 def stable_hash(name: str) -> int:
     """A 64-bit hash of ``name`` that is the same on every platform and Python run.
 
