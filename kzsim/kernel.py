@@ -725,6 +725,24 @@ def smooth(alpha, x: np.ndarray) -> np.ndarray:
     return out
 
 
+@_jit
+def _shifted_product(s, shift, z, out):
+    n_days, n = z.shape
+    for t in range(n_days):
+        zt, ot = z[t], out[t]
+        for j in range(n):
+            ot[j] = s[j] * zt[j] - shift[j]
+
+
+def shifted_product(s, z: np.ndarray) -> np.ndarray:
+    """``s * z - 0.5 * s * s`` (n_days, n) for per-path ``s``: numpy's operations, in one pass."""
+    n = z.shape[1]
+    s = _vector(s, n)
+    out = np.empty(z.shape)
+    _shifted_product(s, 0.5 * s * s, np.ascontiguousarray(z), out)
+    return out
+
+
 def _vector(x, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
 
