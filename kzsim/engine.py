@@ -9,7 +9,7 @@ fixed sample of paths kept for the per-day percentiles.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -389,6 +389,10 @@ class ChunkResult:
     tail: dict[str, np.ndarray] | None  # ... and after the last one (None when there are none)
     tail_start: int
     sample: dict[str, np.ndarray] | None  # per-day values of the chunk's paths inside the sample
+    # columns with the same bits on every path of the chunk, as one value each (their rows
+    # left out of per_path / parameters by :func:`_compact`: most parameters are constants)
+    per_path_constants: dict[str, np.ndarray] = field(default_factory=dict)
+    parameter_constants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _pack(values: dict[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -440,13 +444,40 @@ def simulate_task(
     overrides: dict | None = None,
 ) -> ChunkResult:
     """Paths ``start`` .. ``stop - 1`` in chunks of ``chunk_paths``, as one :class:`ChunkResult`
-    (a cluster task: each task costs the scheduler and the client a few ms, whatever its size)."""
+    (a cluster task: each task costs the scheduler and the client a few ms, whatever its size)
+    with its constant columns as one value each (half the bytes to send for the baseline)."""
     cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
     parts = [
         simulate_chunk(scenario, seed, a, min(a + chunk_paths, stop), n_paths, cache, overrides)
         for a in range(start, stop, chunk_paths)
     ]
-    return combine_chunks(parts, n_paths)
+    return _compact(combine_chunks(parts, n_paths))
+
+
+def _split_constants(names: tuple[str, ...], table: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows of a (columns, paths) table that vary, and the others as {name: (1,) value}:
+    constant means the same bits on every path (so NaN and -0.0 are kept as they are)."""
+    if table.shape[1] == 0:
+        return table, {}
+    bits = table.view(np.int64)
+    constant = np.all(bits == bits[:, :1], axis=1)
+    values = {name: table[i, :1].copy() for i, name in enumerate(names) if constant[i]}
+    return table[~constant], values
+
+
+def _compact(chunk: ChunkResult) -> ChunkResult:
+    """``chunk`` with its constant per-path and parameter columns as one value each."""
+    if chunk.per_path_constants or chunk.parameter_constants:
+        return chunk
+    per_path, per_path_constants = _split_constants(chunk.per_path_names, chunk.per_path)
+    parameters, parameter_constants = _split_constants(chunk.parameter_names, chunk.parameters)
+    return replace(
+        chunk,
+        per_path=per_path,
+        per_path_constants=per_path_constants,
+        parameters=parameters,
+        parameter_constants=parameter_constants,
+    )
 
 
 def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
@@ -544,11 +575,14 @@ class _Merger:
 
     def add(self, chunk: ChunkResult) -> None:
         self.done_paths += chunk.stop - chunk.start
-        for store, names, table in (
-            (self.per_path, chunk.per_path_names, chunk.per_path),
-            (self.parameters, chunk.parameter_names, chunk.parameters),
+        size = chunk.stop - chunk.start
+        for store, names, table, constants in (
+            (self.per_path, chunk.per_path_names, chunk.per_path, chunk.per_path_constants),
+            (self.parameters, chunk.parameter_names, chunk.parameters, chunk.parameter_constants),
         ):
-            for k, v in zip(names, table):
+            rows = iter(table)
+            for k in names:  # in their order, whichever are constant
+                v = np.broadcast_to(constants[k], (size,)) if k in constants else next(rows)
                 store.setdefault(k, _Column(self.n)).put(chunk.start, v)
         if chunk.sample is not None and self.sample:
             for k, v in chunk.sample.items():

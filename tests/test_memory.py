@@ -71,3 +71,34 @@ def test_runs_without_percentiles_keep_every_per_path_bit():
         assert lean.per_path[key].tobytes() == values.tobytes(), key
     for key, values in full.daily_mean.items():
         assert lean.daily_mean[key].tobytes() == values.tobytes(), key
+
+
+def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
+    """A task sends a column with the same bits on all its paths as one value; merged, every
+    column is what the full rows give, whatever is constant in which task."""
+    from dataclasses import replace
+
+    from kzsim.engine import _compact, _Merger, simulate_chunk
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
+    n = 3000
+    chunks = []
+    for i, (a, b) in enumerate([(0, 1024), (1024, 2048), (2048, n)]):
+        chunk = simulate_chunk(sc, 5, a, b, n)
+        table = chunk.per_path.copy()
+        table[0] = [7.0, 8.0, 7.0][i]  # constant in every chunk, two values in all
+        table[1] = [np.nan, -0.0, 0.0][i]  # NaN, then signed zeros
+        table[2, 1:] = table[2, 0] if i == 1 else table[2, 1:]  # constant in one chunk only
+        chunks.append(replace(chunk, per_path=table))
+    compact = [_compact(c) for c in chunks]
+    assert {chunks[0].per_path_names[k] for k in (0, 1)} <= set(compact[0].per_path_constants)
+    assert compact[0].parameter_constants and compact[0].parameters.shape[0] < chunks[0].parameters.shape[0]
+    full, small = _Merger(n, sc.simulation.horizon_days), _Merger(n, sc.simulation.horizon_days)
+    for c, d in zip(reversed(chunks), reversed(compact)):
+        full.add(c)
+        small.add(d)
+    for store in ("per_path", "parameters"):
+        a, b = getattr(full, store), getattr(small, store)
+        assert list(a) == list(b)  # the same columns in the same order
+        for name in a:
+            assert a[name].values().tobytes() == b[name].values().tobytes(), name
