@@ -99,9 +99,9 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from kzsim.engine import DEFAULT_CHUNK_PATHS
+    from kzsim.engine import default_chunk_paths
 
-    chunk = args.chunk_paths or DEFAULT_CHUNK_PATHS
+    chunk = args.chunk_paths or default_chunk_paths()
     if args.child:
         print(json.dumps(measure(args.scenario, int(args.child[0]), args.child[1], chunk)))
         return 0

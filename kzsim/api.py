@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from kzsim.cluster import dask_client
-from kzsim.engine import DEFAULT_CHUNK_PATHS, Progress, run_paths
+from kzsim.engine import Progress, run_paths
 from kzsim.results import Results
 from kzsim.scenario import Scenario
 
@@ -23,7 +23,7 @@ def simulate(
     *,
     paths: int | None = None,
     seed: int | None = None,
-    chunk_paths: int = DEFAULT_CHUNK_PATHS,
+    chunk_paths: int | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
     scheduler: str | None = None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from kzsim.engine import DEFAULT_CHUNK_PATHS
+from kzsim.engine import default_chunk_paths
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
 from kzsim.sensitivity import BREAK_EVEN_PARAMETERS
@@ -107,7 +107,7 @@ def run(
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
-    chunk = chunk_paths or DEFAULT_CHUNK_PATHS
+    chunk = chunk_paths or default_chunk_paths()
     _check_resources(scenario, sc, max(n, max_paths) if target_se else n, chunk, quiet or bool(target_se))
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
@@ -244,7 +244,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     n = paths or loaded[0].simulation.paths
     s = loaded[0].simulation.seed if seed is None else seed
     for f, sc in zip(scenarios, loaded, strict=True):
-        _check_resources(f, sc, n, DEFAULT_CHUNK_PATHS, quiet=True)
+        _check_resources(f, sc, n, default_chunk_paths(), quiet=True)
     with _interruptible(out), _cluster(workers, scheduler) as client:
         results = []
         for sc in loaded:

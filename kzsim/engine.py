@@ -23,7 +23,17 @@ from kzsim.rng import BLOCK_PATHS, blocks_for, stream
 from kzsim.scenario import Scenario
 from kzsim.units import DAYS_PER_YEAR, HOURS_PER_DAY
 
-DEFAULT_CHUNK_PATHS = 1024
+DEFAULT_CHUNK_PATHS = 1024  # with the compiled kernels
+NUMPY_CHUNK_PATHS = 512  # with the numpy version: its temporaries need twice the memory a path
+
+
+def default_chunk_paths() -> int:
+    """Paths a chunk holds unless told: 1,024 with the compiled kernels, 512 with the numpy
+    version (working memory ~290 MB instead of ~470 MB, ~9 % slower). The bits of a run do
+    not depend on it."""
+    return DEFAULT_CHUNK_PATHS if compiled.default_kernel() == "numba" else NUMPY_CHUNK_PATHS
+
+
 TIMESERIES_SAMPLE_PATHS = 4096  # the first paths of a run, kept whole for per-day percentiles
 TIMESERIES_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 # Rare events (failed lots, missed prepayments) are drawn per path, not per path-day, when
@@ -34,9 +44,11 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 Progress = Callable[[int, int], None]
 
 # Resource model, measured with benchmarks/bench_engine.py on the project's machine (one
-# core, baseline): 10.8e6 path-days/s at 100k paths with numba, 4.1e6 without
-PATH_DAYS_PER_SECOND = 9.0e6 if compiled.available() else 3.5e6
-WORKING_ARRAYS = 36  # (days x chunk) float64 arrays alive at the peak of a chunk (measured: ~32)
+# core, baseline): 13.9e6 path-days/s at 100k paths and 15.4e6 at 1M with numba, 4.1e6
+# with the numpy version (chunks of 512); (days x block) float64 arrays alive at the peak
+# of a chunk: ~30 with numba, ~49 with numpy (its temporaries, at chunks of 512)
+PATH_DAYS_PER_SECOND = {"numba": 12.0e6, "numpy": 3.5e6}
+WORKING_ARRAYS = {"numba": 36, "numpy": 52}
 BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, numba
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 
@@ -50,7 +62,7 @@ class ResourceEstimate:
     table_bytes: float
 
 
-def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int = DEFAULT_CHUNK_PATHS) -> ResourceEstimate:
+def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int | None = None) -> ResourceEstimate:
     """Estimate the peak memory [bytes] and the time [s] of simulating ``paths`` paths.
 
     Notes
@@ -60,14 +72,15 @@ def estimate_resources(scenario: Scenario, paths: int, chunk_paths: int = DEFAUL
     outputs and the drawn parameters count: a constant column is one value).
     """
     days = scenario.simulation.horizon_days
-    chunk = max(min(chunk_paths, paths), BLOCK_PATHS)
-    working = chunk * days * 8.0 * WORKING_ARRAYS
+    kernel = compiled.default_kernel()
+    chunk = max(min(chunk_paths or default_chunk_paths(), paths), BLOCK_PATHS)
+    working = chunk * days * 8.0 * WORKING_ARRAYS[kernel]
     sample = min(paths, TIMESERIES_SAMPLE_PATHS) * days * 8.0 * len(DAILY_SERIES) * 2
     drawn = sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
     table = paths * (PER_PATH_OUTPUTS + drawn) * 8.0 * 1.5
     return ResourceEstimate(
         memory_bytes=BASE_BYTES + working + sample + table,
-        seconds=paths * days / PATH_DAYS_PER_SECOND,
+        seconds=paths * days / PATH_DAYS_PER_SECOND[kernel],
         table_bytes=table,
     )
 
@@ -621,7 +634,7 @@ def run_paths(
     *,
     paths: int | None = None,
     seed: int | None = None,
-    chunk_paths: int = DEFAULT_CHUNK_PATHS,
+    chunk_paths: int | None = None,
     progress: Progress | None = None,
     client=None,
     overrides: dict[str, np.ndarray] | None = None,
@@ -645,6 +658,7 @@ def run_paths(
     seed = scenario.simulation.seed if seed is None else int(seed)
     if n < 1:
         raise ValueError("paths must be >= 1")
+    chunk_paths = default_chunk_paths() if chunk_paths is None else int(chunk_paths)
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
     cal = Calendar.of(scenario)

@@ -163,3 +163,14 @@ def test_add_at_adds_in_index_order_as_numpy_does():
     kernel.add_at(fast, rows[:3], columns[:3], 24.0)  # a scalar value, as numpy broadcasts it
     np.add.at(slow, (rows[:3], columns[:3]), 24.0)
     assert fast.tobytes() == slow.tobytes()
+
+
+def test_the_default_chunk_follows_the_kernel(monkeypatch):
+    """The numpy version's temporaries take twice the memory a path: its chunks are half as large."""
+    from kzsim import engine
+
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
+    assert engine.default_chunk_paths() == engine.NUMPY_CHUNK_PATHS == 512
+    if kernel.available():
+        monkeypatch.setenv(kernel.ENV_VARIABLE, "numba")
+        assert engine.default_chunk_paths() == engine.DEFAULT_CHUNK_PATHS == 1024
