@@ -102,7 +102,7 @@ def _min(a, b):
 
 
 class Param(IntEnum):
-    """Per-path scalar inputs of the economics kernel: columns of a (n_paths, len(Param)) array."""
+    """Per-path scalar inputs of the economics kernel: rows of a (len(Param), n_paths) array."""
 
     farm_hashrate_th = 0
     facility_mw = 1
@@ -132,7 +132,7 @@ class Param(IntEnum):
 
 
 class Out(IntEnum):
-    """Per-path outputs of the economics kernel: columns of a (n_paths, len(Out)) array."""
+    """Per-path outputs of the economics kernel: rows of a (len(Out), n_paths) array."""
 
     btc_mined = 0
     btc_sold_aifc = 1
