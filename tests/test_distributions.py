@@ -46,6 +46,7 @@ def test_truncated_normal_stays_inside_its_bounds():
         {"dist": "triangular", "low": 0, "mode": 1, "high": 4},
         {"dist": "pert", "low": 0, "mode": 1, "high": 4, "lambda": 6},
         {"dist": "beta", "a": 2, "b": 5, "low": 10, "high": 20},
+        {"dist": "beta", "a": 0.5, "b": 3},  # unbounded density at 0: scipy's inverse itself
         {"dist": "gamma", "shape": 2, "scale": 3},
     ],
 )
