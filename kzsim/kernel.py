@@ -807,6 +807,83 @@ def add_at(a: np.ndarray, rows: np.ndarray, columns: np.ndarray, values) -> None
     )
 
 
+# Normal shocks: numpy's ziggurat on numpy's PCG64, inlined. numba's Generator gives the
+# same bits but calls the bit generator through a function pointer for every draw (3.2 ns
+# a normal); with the 128-bit LCG step inlined (its high product by an LLVM i128 multiply)
+# a normal takes 2.7 ns. The tables are numpy's, as numba carries them.
+try:  # pragma: no branch
+    from llvmlite import ir as _ir
+    from numba.core import types as _types
+    from numba.extending import intrinsic as _intrinsic
+    from numba.np.random import _constants as _ziggurat
+
+    _KI, _WI, _FI = (np.ascontiguousarray(t) for t in (_ziggurat.ki_double, _ziggurat.wi_double, _ziggurat.fi_double))
+    _NOR_R, _NOR_INV_R = float(_ziggurat.ziggurat_nor_r), float(_ziggurat.ziggurat_nor_inv_r)
+except (ImportError, AttributeError):  # pragma: no cover - numba without them: its Generator
+    _intrinsic = None
+
+_U = np.uint64
+_PCG_MULTIPLIER_HIGH, _PCG_MULTIPLIER_LOW = _U(2549297995355413924), _U(4865540595714422341)
+_TO_DOUBLE = 1.0 / 9007199254740992.0  # 2^-53
+
+if numba is not None and _intrinsic is not None:
+
+    @_intrinsic
+    def _mulhi(typingctx, a, b):
+        """The high 64 bits of the 128-bit product of two uint64."""
+        signature = _types.uint64(_types.uint64, _types.uint64)
+
+        def codegen(context, builder, sig, args):
+            wide = _ir.IntType(128)
+            product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+            return builder.trunc(builder.lshr(product, _ir.Constant(wide, 64)), _ir.IntType(64))
+
+        return signature, codegen
+
+    @numba.njit(inline="always")
+    def _pcg64_next(high, low, inc_high, inc_low):
+        """numpy's PCG64 (XSL-RR output of a 128-bit LCG): the next uint64 and the new state."""
+        new_low = low * _PCG_MULTIPLIER_LOW
+        new_high = high * _PCG_MULTIPLIER_LOW + low * _PCG_MULTIPLIER_HIGH + _mulhi(low, _PCG_MULTIPLIER_LOW)
+        low2 = new_low + inc_low
+        high2 = new_high + inc_high + (_U(1) if low2 < new_low else _U(0))
+        x = high2 ^ low2
+        r = high2 >> _U(58)
+        return (x >> r) | (x << ((_U(0) - r) & _U(63))), high2, low2
+
+    @_jit
+    def _pcg64_normals(state, out):
+        """numpy's random_standard_normal (distributions.c) for every value of ``out``, in order."""
+        high, low, inc_high, inc_low = state[0], state[1], state[2], state[3]
+        flat = out.reshape(out.size)
+        for i in range(flat.size):
+            while True:
+                r, high, low = _pcg64_next(high, low, inc_high, inc_low)
+                idx = r & _U(0xFF)
+                r >>= _U(8)
+                rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
+                x = rabs * _WI[idx]
+                if r & _U(1):
+                    x = -x
+                if rabs < _KI[idx]:
+                    break
+                if idx == 0:  # the tail beyond the last layer
+                    while True:
+                        u, high, low = _pcg64_next(high, low, inc_high, inc_low)
+                        xx = -_NOR_INV_R * np.log1p(-(np.float64(u >> _U(11)) * _TO_DOUBLE))
+                        u, high, low = _pcg64_next(high, low, inc_high, inc_low)
+                        yy = -np.log1p(-(np.float64(u >> _U(11)) * _TO_DOUBLE))
+                        if yy + yy > xx * xx:
+                            x = -(_NOR_R + xx) if (rabs >> _U(8)) & _U(1) else _NOR_R + xx
+                            break
+                    break
+                u, high, low = _pcg64_next(high, low, inc_high, inc_low)
+                if (_FI[idx - 1] - _FI[idx]) * (np.float64(u >> _U(11)) * _TO_DOUBLE) + _FI[idx] < np.exp(-0.5 * x * x):
+                    break
+            flat[i] = x
+        state[0], state[1] = high, low
+
+
 @_jit
 def _fill_standard_normal(generator, out):
     rows, columns = out.shape
@@ -816,14 +893,25 @@ def _fill_standard_normal(generator, out):
 
 
 def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """``generator.standard_normal(shape)``, bit for bit, about 3x faster with numba.
+    """``generator.standard_normal(shape)``, bit for bit, about 3.5x faster with numba; the
+    generator's state moves on as numpy's would.
 
-    numba's Generator runs numpy's ziggurat on the same bit generator (the tests check the
-    bits). Measured here: 9.4 ns a normal with numpy's ``standard_normal``, 3.2 ns with
-    numba's.
+    Measured here: 9.4 ns a normal with numpy's ``standard_normal``, 3.2 ns with numba's
+    Generator (numpy's ziggurat on the same bit generator), 2.7 ns with PCG64 inlined
+    (``_pcg64_normals``; the tests check the bits and the state after).
     """
     if numba is None or default_kernel() == "numpy":
         return generator.standard_normal(shape)
     out = np.empty(shape)
-    _fill_standard_normal(generator, out)
+    bits = generator.bit_generator
+    if _intrinsic is None or type(bits) is not np.random.PCG64:
+        _fill_standard_normal(generator, out)
+        return out
+    saved = bits.state
+    value, inc = saved["state"]["state"], saved["state"]["inc"]
+    mask = (1 << 64) - 1
+    state = np.array([value >> 64, value & mask, inc >> 64, inc & mask], dtype=np.uint64)
+    _pcg64_normals(state, out)
+    saved["state"]["state"] = (int(state[0]) << 64) | int(state[1])
+    bits.state = saved
     return out

@@ -108,12 +108,14 @@ def test_a_wrong_kernel_in_the_environment_is_refused_by_the_cli_without_a_trace
 
 
 @needs_numba
-@pytest.mark.parametrize("shape", [(729, 1024), (3, 7), (1, 1), (0, 5)])
+@pytest.mark.parametrize("shape", [(729, 1024), (3, 7), (1, 1), (0, 5), (4000, 1024)])
 def test_compiled_normals_are_numpys_draws(shape, monkeypatch):
     from kzsim.rng import stream
 
-    fast = kernel.standard_normal(stream(5, "process:btc_price", 3), shape)
-    assert fast.tobytes() == stream(5, "process:btc_price", 3).standard_normal(shape).tobytes()
+    fast_stream, numpy_stream = stream(5, "process:btc_price", 3), stream(5, "process:btc_price", 3)
+    fast = kernel.standard_normal(fast_stream, shape)
+    assert fast.tobytes() == numpy_stream.standard_normal(shape).tobytes()
+    assert fast_stream.random(3).tobytes() == numpy_stream.random(3).tobytes()  # the state moved on alike
     monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
     assert kernel.standard_normal(stream(5, "process:btc_price", 3), shape).tobytes() == fast.tobytes()
 
