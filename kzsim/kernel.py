@@ -794,7 +794,8 @@ def _add_at(a, rows, columns, values):
 
 
 def add_at(a: np.ndarray, rows: np.ndarray, columns: np.ndarray, values) -> None:
-    """``np.add.at(a, (rows, columns), values)`` (adds in index order: the same bits), ~10x faster."""
+    """``np.add.at(a, (rows, columns), values)`` (adds in index order: the same bits), ~10x
+    faster; the indices must be within ``a`` (they are not checked, nor wrapped around)."""
     if numba is None or default_kernel() == "numpy":
         np.add.at(a, (rows, columns), values)
         return
