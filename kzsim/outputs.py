@@ -161,7 +161,11 @@ def write_path_table(columns: dict[str, np.ndarray], path: Path) -> None:
     names = list(columns)
     n = len(next(iter(columns.values())))
     schema = pa.schema([(k, pa.from_numpy_dtype(np.asarray(v).dtype)) for k, v in columns.items()])
-    with pq.ParquetWriter(path, schema) as writer:
+    # dictionary encoding only for the columns that hold one value (views with stride 0): on
+    # a million distinct floats it tried and gave up row group by row group (3.1 s instead
+    # of 1.1 s for 100 columns, and a larger file)
+    constant = [k for k, v in columns.items() if np.asarray(v).strides == (0,)]
+    with pq.ParquetWriter(path, schema, use_dictionary=constant) as writer:
         for a in range(0, max(n, 1), PARQUET_ROWS_PER_GROUP):
             part = [np.ascontiguousarray(columns[k][a : a + PARQUET_ROWS_PER_GROUP]) for k in names]
             writer.write_table(pa.table(part, schema=schema))
