@@ -495,7 +495,10 @@ def _compact(chunk: ChunkResult) -> ChunkResult:
 
 def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
     """One result for consecutive chunks, with the per-day sums of every whole block taken as
-    :class:`BlockSums` takes them (one call over the block), so the bits do not change."""
+    :class:`BlockSums` takes them (one call over the block), so the bits do not change.
+    ``parts`` are :func:`simulate_chunk` results, whole tables (compact the combination)."""
+    if any(part.per_path_constants or part.parameter_constants for part in parts):
+        raise ValueError("combine_chunks takes whole chunk results, not compacted ones")
     if len(parts) == 1:
         return parts[0]
     start, stop = parts[0].start, parts[-1].stop
@@ -587,8 +590,8 @@ class _Merger:
         self.done_paths = 0
 
     def add(self, chunk: ChunkResult) -> None:
-        self.done_paths += chunk.stop - chunk.start
         size = chunk.stop - chunk.start
+        self.done_paths += size
         for store, names, table, constants in (
             (self.per_path, chunk.per_path_names, chunk.per_path, chunk.per_path_constants),
             (self.parameters, chunk.parameter_names, chunk.parameters, chunk.parameter_constants),

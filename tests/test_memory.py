@@ -102,3 +102,15 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
         assert list(a) == list(b)  # the same columns in the same order
         for name in a:
             assert a[name].values().tobytes() == b[name].values().tobytes(), name
+
+
+def test_compacted_results_are_not_combined_again():
+    """combine_chunks concatenates whole tables: given compacted ones it would drop columns, so it refuses."""
+    import pytest
+
+    from kzsim.engine import _compact, combine_chunks, simulate_chunk
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
+    parts = [_compact(simulate_chunk(sc, 5, 0, 100, 200)), simulate_chunk(sc, 5, 100, 200, 200)]
+    with pytest.raises(ValueError, match="compacted"):
+        combine_chunks(parts, 200)
