@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import contextlib
 
+from kzsim.allocator import release_freed_memory
 from kzsim.cluster import dask_client
+from kzsim.concurrency import Background
 from kzsim.engine import Progress, run_paths
-from kzsim.results import Results
+from kzsim.results import Results, written_analyses
 from kzsim.scenario import Scenario
+from kzsim.system import usable_cpus
 
 
 def simulate(
@@ -28,6 +31,7 @@ def simulate(
     workers: int | None = None,
     scheduler: str | None = None,
     client=None,
+    analyses: tuple[str, ...] = (),
 ) -> Results:
     """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
 
@@ -36,11 +40,43 @@ def simulate(
     the chunks on N local processes, ``scheduler="tcp://host:8786"`` on an existing Dask
     cluster, ``client=`` on a Dask client you already have. The results have the same
     bits in every case.
+
+    ``analyses`` names analyses to have ready in the summary (see
+    :func:`kzsim.results.analyses_for_write`: ``Results.write`` needs them). They do not
+    depend on the run's results, so they run beside it: on a cluster as one task of their
+    own; in this process, when it may use more than one CPU, on a thread (the compiled
+    kernels and numpy's large operations release the GIL, so a second core takes most of
+    them); otherwise they are left to the first call that needs them.
     """
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
-        run = run_paths(scenario, paths=paths, seed=seed, chunk_paths=chunk_paths, progress=progress, client=used)
-    return Results(run)
+        n = scenario.simulation.paths if paths is None else int(paths)
+        s = scenario.simulation.seed if seed is None else int(seed)
+        side = None
+        if analyses and n >= 1:
+            job = (written_analyses, scenario, tuple(analyses), n, s)
+            if used is not None:  # first in the queue, so one worker takes it while the others start the chunks
+                side = used.submit(*job, priority=1, retries=3, pure=False)
+            elif usable_cpus() > 1:
+                side = Background(_analyses_on_a_thread, *job[1:], daemon=True, name="kzsim-analyses")
+        try:
+            run = run_paths(scenario, paths=n, seed=s, chunk_paths=chunk_paths, progress=progress, client=used)
+            results = Results(run)
+            if side is not None:
+                results.add_analyses(side.result())
+        finally:
+            if used is not None and side is not None:
+                used.cancel([side])
+    return results
+
+
+def _analyses_on_a_thread(*args) -> dict:
+    try:
+        return written_analyses(*args)
+    finally:
+        # this thread's heap would keep its chunks' memory (~170 MB) for the rest of the
+        # run, where nothing reuses it: a million-path run would then pass 1 GB
+        release_freed_memory()
 
 
 def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | None = None, **kwargs):

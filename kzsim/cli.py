@@ -7,14 +7,17 @@ per problem, ``FILE: section.key: problem (allowed)``, with exit status 2.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
+from kzsim.concurrency import interrupt
 from kzsim.engine import default_chunk_paths
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
@@ -103,6 +106,7 @@ def run(
 ):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
+    from kzsim.results import analyses_for_write
 
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, default_out_dir(scenario), force)
@@ -129,12 +133,32 @@ def run(
                     _cluster(workers, scheduler) as client,
                     _progress(quiet, n, sc.simulation.horizon_days) as progress,
                 ):
-                    results = simulate(sc, paths=n, seed=seed, chunk_paths=chunk, progress=progress, client=client)
+                    if not no_report:  # matplotlib loads while the paths run (~0.5 s), once a cluster is up
+                        _import_in_background("kzsim.report")
+                    results = simulate(
+                        sc,
+                        paths=n,
+                        seed=seed,
+                        chunk_paths=chunk,
+                        progress=progress,
+                        client=client,
+                        analyses=analyses_for_write(sc, report=not no_report),
+                    )
             results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
         except OutputExistsError as exc:
             raise BadInput(str(exc)) from None
     if not quiet:
         _print_summary(results.summary, out)
+
+
+def _import_in_background(module: str) -> None:
+    """Import ``module`` on a daemon thread; a failure is left to the import that needs it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -171,7 +195,7 @@ class _interruptible:
 
     def __enter__(self):
         def handler(signum, frame):
-            raise Interrupted(signum)
+            interrupt(Interrupted(signum))  # raised now, or when a critical step is done
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.saved[sig] = signal.signal(sig, handler)

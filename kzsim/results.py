@@ -12,6 +12,7 @@ import pandas as pd
 from kzsim import stats
 from kzsim.engine import TIMESERIES_QUANTILES, RunOutput
 from kzsim.model import start_difficulty, start_height
+from kzsim.scenario import Scenario
 from kzsim.units import (
     ARTICLE_COST_PER_BTC_USD,
     J_PER_KWH,
@@ -155,6 +156,73 @@ def references(run: RunOutput) -> dict:
     }
 
 
+BLACKOUT_PATHS = 2000
+SHUTOFF_PATHS = 2000
+RISK_DRIVER_PATHS = 1024
+RISK_DRIVERS_TOP = 3
+RISK_DRIVER_COLUMNS = (
+    "parameter",
+    "value_low",
+    "value_high",
+    "delta_mean_profit_low_usd",
+    "delta_mean_profit_high_usd",
+    "delta_p_loss_low",
+    "delta_p_loss_high",
+    "swing_usd",
+)
+
+
+def blackout_48h(scenario: Scenario, paths: int, seed: int) -> dict:
+    """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``)."""
+    from kzsim.sensitivity import blackout_cost
+
+    return blackout_cost(scenario, paths=paths, seed=seed)
+
+
+def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
+    """What idling on losing days earned (``summary["economic_shutoff"]["value"]``)."""
+    from kzsim import sensitivity
+
+    return sensitivity.shutoff_value(scenario, paths=paths, seed=seed)
+
+
+def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP) -> list[dict]:
+    """The ``top`` rows of a tornado on ``paths`` paths (``summary["risk_drivers"]``)."""
+    from kzsim.sensitivity import tornado
+
+    table = tornado(scenario, paths=paths, seed=seed)
+    return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
+
+
+def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ...]:
+    """The analyses :meth:`Results.write` adds to a run's summary: the 48 h blackout, the
+    shut-off policy's value (with ``farm.economic_shutoff``) and, for the report, the risk drivers."""
+    names = ["blackout_48h"]
+    if scenario.farm.economic_shutoff:
+        names.append("shutoff_value")
+    if report:
+        names.append("risk_drivers")
+    return tuple(names)
+
+
+def written_analyses(scenario: Scenario, names: tuple[str, ...], run_paths: int, seed: int) -> dict:
+    """The analyses ``names`` (of :func:`analyses_for_write`) of a ``run_paths``-path run,
+    each a few small runs of its own on the run's first paths. They depend on the scenario,
+    the seed and the run's size only, not on its results: a cluster computes them in one
+    task beside the run's own (:func:`kzsim.api.simulate`), with the bits this process gets."""
+    computed = {}
+    for name in names:
+        if name == "blackout_48h":
+            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, run_paths), seed)
+        elif name == "shutoff_value":
+            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, run_paths), seed)
+        elif name == "risk_drivers":
+            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, run_paths), seed)
+        else:
+            raise ValueError(f"unknown analysis {name!r} (allowed: blackout_48h, shutoff_value, risk_drivers)")
+    return computed
+
+
 @dataclass
 class Results:
     """A finished run: tables for notebooks, a summary, and writers for files."""
@@ -169,48 +237,38 @@ class Results:
     def scenario(self):
         return self.run.scenario
 
-    def blackout_48h(self, paths: int = 2000) -> dict:
+    def blackout_48h(self, paths: int = BLACKOUT_PATHS) -> dict:
         """The cost of one extra 48 h blackout in the first winter, from the first ``paths``
         paths of the run, on common random numbers (see :func:`kzsim.sensitivity.blackout_cost`).
         Computed once and added to ``summary["blackout_48h"]``."""
         if "blackout_48h" not in self.summary:
-            from kzsim.sensitivity import blackout_cost
-
-            self.summary["blackout_48h"] = blackout_cost(
-                self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed
-            )
+            self.summary["blackout_48h"] = blackout_48h(self.scenario, min(paths, self.run.paths), self.run.seed)
         return self.summary["blackout_48h"]
 
-    def shutoff_value(self, paths: int = 2000) -> dict:
+    def shutoff_value(self, paths: int = SHUTOFF_PATHS) -> dict:
         """With ``farm.economic_shutoff``: the policy's gain in profit after tax against running
         every day, on the first ``paths`` paths and common random numbers
         (:func:`kzsim.sensitivity.shutoff_value`). Added to ``summary["economic_shutoff"]["value"]``."""
         block = self.summary["economic_shutoff"]
         if "value" not in block:
-            from kzsim.sensitivity import shutoff_value
-
-            block["value"] = shutoff_value(self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed)
+            block["value"] = shutoff_value(self.scenario, min(paths, self.run.paths), self.run.seed)
         return block["value"]
 
-    def risk_drivers(self, paths: int = 1024, top: int = 3) -> list[dict]:
+    def risk_drivers(self, paths: int = RISK_DRIVER_PATHS, top: int = RISK_DRIVERS_TOP) -> list[dict]:
         """The uncertain inputs that move mean profit most (a tornado on the first ``paths``
         paths, on common random numbers). Computed once and added to ``summary["risk_drivers"]``."""
         if "risk_drivers" not in self.summary:
-            from kzsim.sensitivity import tornado
-
-            table = tornado(self.scenario, paths=min(paths, self.run.paths), seed=self.run.seed)
-            columns = [
-                "parameter",
-                "value_low",
-                "value_high",
-                "delta_mean_profit_low_usd",
-                "delta_mean_profit_high_usd",
-                "delta_p_loss_low",
-                "delta_p_loss_high",
-                "swing_usd",
-            ]
-            self.summary["risk_drivers"] = table[columns].head(top).to_dict("records") if len(table) else []
+            self.summary["risk_drivers"] = risk_drivers(self.scenario, min(paths, self.run.paths), self.run.seed, top)
         return self.summary["risk_drivers"]
+
+    def add_analyses(self, analyses: dict) -> None:
+        """Put in the results of :func:`written_analyses` (computed elsewhere, e.g. on a
+        cluster beside the run): the methods above then return them without a run."""
+        for name, value in analyses.items():
+            if name == "shutoff_value":
+                self.summary["economic_shutoff"]["value"] = value
+            else:
+                self.summary[name] = value
 
     def path_columns(self) -> dict[str, np.ndarray]:
         """The per-path table as named arrays (no copy): outputs, then ``param.*``."""

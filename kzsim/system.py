@@ -1,4 +1,4 @@
-"""What the machine offers: memory available to a run (an edge module: reads /proc)."""
+"""What the machine offers: memory available to a run, CPUs (an edge module: reads /proc)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,11 @@ def available_memory_bytes() -> float | None:
         if text.isdigit() and float(text) < available:
             available = float(text)
     return available
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, e.g. under ``taskset``; else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -8,8 +8,10 @@ import signal
 import distributed
 import pytest
 
+from kzsim.api import simulate
 from kzsim.engine import run_paths
 from kzsim.loading import load_scenario
+from kzsim.results import Results, analyses_for_write
 from tests.conftest import SCENARIOS
 
 PATHS = 3000  # three blocks and a part
@@ -45,6 +47,14 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
         if workers == 2:  # and with other chunks and tasks that cut blocks, scheduled anew
             again = run_paths(scenario, paths=PATHS, chunk_paths=300, client=client, task_paths=900)
             assert_same_run(again, plain)
+            # the analyses a write needs, as a task beside the run's: those of this process
+            names = analyses_for_write(scenario)
+            beside = simulate(scenario, paths=PATHS, client=client, analyses=names)
+            assert_same_run(beside.run, plain)
+            here = Results(plain)
+            for name in names:
+                getattr(here, name)()
+            assert beside.summary == here.summary
     assert_same_run(out, plain)
 
 

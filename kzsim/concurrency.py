@@ -1,0 +1,76 @@
+"""Work on a thread beside the main one, and interruptions that wait for a critical step.
+
+A signal handler that raises (the CLI's Ctrl-C and SIGTERM handlers) can interrupt the
+main thread anywhere, including inside ``Thread.start`` after the new thread already
+runs, or between the two renames that put a results folder in place. Blocking the signal
+in the main thread does not help: the kernel then hands it to another thread (numpy's
+BLAS threads, a writer thread), and Python still runs the handler in the main thread at
+its next instruction. Handlers therefore ask :func:`interrupt` instead of raising, which
+holds the exception while a :func:`critical` block runs and raises it when the block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+_critical_depth = 0
+_held: BaseException | None = None
+
+
+def interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` now, or at the end of the :func:`critical` block running (for signal handlers)."""
+    global _held
+    if _critical_depth > 0:
+        if _held is None:
+            _held = exc
+        return
+    raise exc
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """A block that :func:`interrupt` does not break into (keep it short: a signal waits for it)."""
+    global _critical_depth, _held
+    _critical_depth += 1
+    try:
+        yield
+    finally:
+        _critical_depth -= 1
+        if _critical_depth == 0 and _held is not None:
+            exc, _held = _held, None
+            raise exc
+
+
+class Background:
+    """``function(*args)`` on a thread of its own; :meth:`result` waits for it and returns its
+    value or raises its exception. ``daemon`` threads are not waited for when the program
+    exits (work whose result an interrupted run no longer needs)."""
+
+    def __init__(self, function: Callable, *args, daemon: bool = False, name: str = "kzsim-background"):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(function, args), name=name, daemon=daemon)
+        with critical():  # started and known to be, or not started at all
+            self._thread.start()
+
+    def _run(self, function: Callable, args) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait until the function has returned. An interruption waits for it too (then is
+        raised), unless the thread is a daemon: an interrupted run leaves that one behind."""
+        if self._thread.daemon:
+            self._thread.join()
+            return
+        with critical():
+            self._thread.join()
+
+    def result(self):
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value

@@ -1,0 +1,114 @@
+"""Work beside the run: analyses on a thread or a cluster task, the path table written on a
+thread, and interruptions held off while a critical step runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import kzsim.outputs
+from kzsim import api
+from kzsim.concurrency import Background, critical, interrupt
+from kzsim.loading import load_scenario
+from kzsim.results import Results, analyses_for_write, written_analyses
+from tests.conftest import SCENARIOS
+
+
+class Stop(BaseException):
+    pass
+
+
+def test_interrupt_outside_a_critical_block_raises_at_once():
+    with pytest.raises(Stop):
+        interrupt(Stop())
+
+
+def test_a_signal_inside_a_critical_block_is_raised_when_the_block_ends():
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: interrupt(Stop()))
+    steps = []
+    try:
+        with pytest.raises(Stop):
+            with critical():
+                os.kill(os.getpid(), signal.SIGUSR1)
+                time.sleep(0.01)  # the handler has run by now
+                steps.append("after the signal")
+                with critical():  # nested: held until the outermost block ends
+                    steps.append("inner")
+                steps.append("end of the block")
+        assert steps == ["after the signal", "inner", "end of the block"]
+        with critical():  # nothing is held over: this block ends without raising
+            pass
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_background_returns_the_value_or_raises_the_error():
+    assert Background(lambda a, b: a + b, 2, 3).result() == 5
+
+    def fail():
+        raise ValueError("from the thread")
+
+    with pytest.raises(ValueError, match="from the thread"):
+        Background(fail).result()
+    release = threading.Event()
+    daemon = Background(release.wait, daemon=True)
+    assert daemon._thread.daemon
+    release.set()
+    assert daemon.result() is True
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 90})
+
+
+def test_analyses_on_a_thread_are_the_ones_computed_after_the_run(scenario, monkeypatch):
+    names = analyses_for_write(scenario)
+    assert names == ("blackout_48h", "risk_drivers")
+    monkeypatch.setattr(api, "usable_cpus", lambda: 2)
+    beside = api.simulate(scenario, paths=1500, analyses=names)
+    assert {"blackout_48h", "risk_drivers"} <= beside.summary.keys()
+    after = Results(beside.run)  # the same run, its analyses computed now, in this thread
+    assert "risk_drivers" not in after.summary
+    after.blackout_48h(), after.risk_drivers()
+    assert beside.summary == after.summary
+
+
+def test_one_cpu_leaves_the_analyses_to_the_write(scenario, monkeypatch):
+    monkeypatch.setattr(api, "usable_cpus", lambda: 1)
+    res = api.simulate(scenario, paths=300, analyses=analyses_for_write(scenario))
+    assert "risk_drivers" not in res.summary and "blackout_48h" not in res.summary
+
+
+def test_written_analyses_refuse_an_unknown_name(scenario):
+    with pytest.raises(ValueError, match="unknown analysis 'tornado'"):
+        written_analyses(scenario, ("tornado",), 100, 1)
+
+
+def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, tmp_path, monkeypatch):
+    res = api.simulate(scenario, paths=200)
+    writing = threading.Event()
+    finished = []
+    real = kzsim.outputs.write_path_table
+
+    def slow_table(columns, path):
+        writing.set()
+        time.sleep(0.3)
+        real(columns, path)
+        finished.append(path)
+
+    def failing_report(results, path):
+        assert writing.wait(5)  # the table is being written meanwhile
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(kzsim.outputs, "write_path_table", slow_table)
+    monkeypatch.setattr("kzsim.report.write_report", failing_report)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="report failed"):
+        res.write(out)
+    assert finished, "the folder was removed before the table thread finished"
+    assert list(tmp_path.iterdir()) == []
