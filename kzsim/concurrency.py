@@ -46,11 +46,18 @@ def critical() -> Iterator[None]:
 class Background:
     """``function(*args)`` on a thread of its own; :meth:`result` waits for it and returns its
     value or raises its exception. ``daemon`` threads are not waited for when the program
-    exits (work whose result an interrupted run no longer needs)."""
+    exits (work whose result an interrupted run no longer needs). With ``parallel=False``
+    the function runs here and now instead (where a second thread would only cost memory,
+    e.g. on one CPU), and :meth:`result` behaves the same."""
 
-    def __init__(self, function: Callable, *args, daemon: bool = False, name: str = "kzsim-background"):
+    def __init__(
+        self, function: Callable, *args, daemon: bool = False, name: str = "kzsim-background", parallel: bool = True
+    ):
         self._value = self._error = None
         self._thread = threading.Thread(target=self._run, args=(function, args), name=name, daemon=daemon)
+        if not parallel:
+            self._run(function, args)
+            return
         with critical():  # started and known to be, or not started at all
             self._thread.start()
 
@@ -63,6 +70,8 @@ class Background:
     def wait(self) -> None:
         """Wait until the function has returned. An interruption waits for it too (then is
         raised), unless the thread is a daemon: an interrupted run leaves that one behind."""
+        if self._thread.ident is None:  # ran in the caller's thread
+            return
         if self._thread.daemon:
             self._thread.join()
             return

@@ -59,6 +59,10 @@ def test_background_returns_the_value_or_raises_the_error():
     assert daemon._thread.daemon
     release.set()
     assert daemon.result() is True
+    here = Background(lambda: threading.current_thread(), parallel=False)  # one CPU: run in place
+    assert here.result() is threading.current_thread()
+    with pytest.raises(ValueError, match="from the thread"):
+        Background(fail, parallel=False).result()
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +109,7 @@ def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, t
         assert writing.wait(5)  # the table is being written meanwhile
         raise RuntimeError("report failed")
 
+    monkeypatch.setattr(kzsim.outputs, "usable_cpus", lambda: 2)
     monkeypatch.setattr(kzsim.outputs, "write_path_table", slow_table)
     monkeypatch.setattr("kzsim.report.write_report", failing_report)
     out = tmp_path / "run"
