@@ -16,7 +16,7 @@ from kzsim.allocator import release_freed_memory
 from kzsim.cluster import dask_client
 from kzsim.concurrency import Background
 from kzsim.engine import Progress, run_paths
-from kzsim.results import Results, written_analyses
+from kzsim.results import ANALYSES, Results, written_analyses
 from kzsim.scenario import Scenario
 from kzsim.system import usable_cpus
 
@@ -53,6 +53,9 @@ def simulate(
         n = scenario.simulation.paths if paths is None else int(paths)
         s = scenario.simulation.seed if seed is None else int(seed)
         side = None
+        unknown = set(analyses) - set(ANALYSES)
+        if unknown:  # before the run, not when its analyses are collected after it
+            raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
         if analyses and n >= 1:
             job = (written_analyses, scenario, tuple(analyses), n, s)
             if used is not None:  # first in the queue, so one worker takes it while the others start the chunks

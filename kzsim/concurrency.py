@@ -31,8 +31,14 @@ def interrupt(exc: BaseException) -> None:
 
 @contextlib.contextmanager
 def critical() -> Iterator[None]:
-    """A block that :func:`interrupt` does not break into (keep it short: a signal waits for it)."""
+    """A block that :func:`interrupt` does not break into (keep it short: a signal waits for it).
+
+    Python runs signal handlers in the main thread only, so a block on another thread has
+    nothing to hold off (and must not raise the main thread's held exception)."""
     global _critical_depth, _held
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _critical_depth += 1
     try:
         yield

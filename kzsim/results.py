@@ -194,6 +194,9 @@ def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIV
     return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
 
 
+ANALYSES = ("blackout_48h", "shutoff_value", "risk_drivers")  # what written_analyses computes
+
+
 def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ...]:
     """The analyses :meth:`Results.write` adds to a run's summary: the 48 h blackout, the
     shut-off policy's value (with ``farm.economic_shutoff``) and, for the report, the risk drivers."""
@@ -219,7 +222,7 @@ def written_analyses(scenario: Scenario, names: tuple[str, ...], run_paths: int,
         elif name == "risk_drivers":
             computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, run_paths), seed)
         else:
-            raise ValueError(f"unknown analysis {name!r} (allowed: blackout_48h, shutoff_value, risk_drivers)")
+            raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
     return computed
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import kzsim.outputs
-from kzsim import api
+from kzsim import api, concurrency
 from kzsim.concurrency import Background, critical, interrupt
 from kzsim.loading import load_scenario
 from kzsim.results import Results, analyses_for_write, written_analyses
@@ -44,6 +44,22 @@ def test_a_signal_inside_a_critical_block_is_raised_when_the_block_ends():
             pass
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_critical_block_on_another_thread_holds_nothing_off():
+    depths = []
+
+    def on_a_thread():
+        with critical():
+            depths.append(concurrency._critical_depth)
+
+    thread = threading.Thread(target=on_a_thread)
+    thread.start()
+    thread.join()
+    assert depths == [0]  # handlers interrupt the main thread only
+    with critical():
+        assert concurrency._critical_depth == 1
+    assert concurrency._critical_depth == 0
 
 
 def test_background_returns_the_value_or_raises_the_error():
@@ -88,9 +104,12 @@ def test_one_cpu_leaves_the_analyses_to_the_write(scenario, monkeypatch):
     assert "risk_drivers" not in res.summary and "blackout_48h" not in res.summary
 
 
-def test_written_analyses_refuse_an_unknown_name(scenario):
+def test_unknown_analyses_are_refused_before_any_run(scenario, monkeypatch):
     with pytest.raises(ValueError, match="unknown analysis 'tornado'"):
         written_analyses(scenario, ("tornado",), 100, 1)
+    monkeypatch.setattr(api, "run_paths", lambda *a, **k: pytest.fail("ran before refusing"))
+    with pytest.raises(ValueError, match=r"unknown analyses \['tornado'\] \(allowed: blackout_48h, shutoff_value"):
+        api.simulate(scenario, paths=10, analyses=("blackout_48h", "tornado"))
 
 
 def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, tmp_path, monkeypatch):
