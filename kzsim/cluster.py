@@ -7,6 +7,7 @@ Dask is the engine for runs larger than one process; kzsim only sends it chunks 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 
@@ -26,12 +27,35 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     elif workers and workers > 1:
         from distributed import Client, LocalCluster
 
-        with (
-            LocalCluster(
+        with _worker_processes():
+            cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             yield client
     else:
         yield None
+
+
+# what the local workers' processes start from (Linux): one server process imports these
+# once and forks every worker from it, instead of each worker and its nanny starting a new
+# interpreter and importing them. Measured on 2 cores: the cluster up 0.4 s sooner, its
+# first 16,384 paths 0.5 s sooner, and closing it 0.55 s sooner.
+FORKSERVER_PRELOAD = ("distributed", "kzsim.engine")
+
+
+@contextlib.contextmanager
+def _worker_processes() -> Iterator[None]:
+    """Start the local workers from a fork server that has kzsim loaded (elsewhere: spawn).
+
+    The server lives as long as this process and keeps the environment it started with
+    (its first cluster's); a worker the nanny restarts later is spawned anew."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    import dask
+    from distributed.utils import get_mp_context
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        get_mp_context().set_forkserver_preload(list(FORKSERVER_PRELOAD))  # no effect once started
+        yield

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 
 import distributed
 import pytest
 
 from kzsim.api import simulate
+from kzsim.cluster import dask_client
 from kzsim.engine import run_paths
 from kzsim.loading import load_scenario
 from kzsim.results import Results, analyses_for_write
@@ -58,11 +63,21 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
     assert_same_run(out, plain)
 
 
-def test_a_worker_killed_mid_run_changes_nothing(scenario, plain):
+@contextlib.contextmanager
+def plain_local_cluster():
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
+        yield client
+
+
+# Dask's own LocalCluster (spawned workers), and kzsim's (workers forked from a server)
+@pytest.mark.parametrize(
+    "make_client", [plain_local_cluster, lambda: dask_client(workers=2)], ids=["spawned", "forked"]
+)
+def test_a_worker_killed_mid_run_changes_nothing(scenario, plain, make_client):
+    with make_client() as client:
         pids = client.run(os.getpid)
         victim = sorted(pids.values())[0]
         killed = []
@@ -90,3 +105,17 @@ def test_tasks_of_several_chunks_merge_to_the_same_bits_in_any_order(scenario, p
     for a, b in reversed(tasks):  # the last task back first
         merger.add(simulate_task(scenario, plain.seed, a, b, PATHS, chunk_paths))
     assert_same_run(merger.output(scenario, plain.seed, Calendar.of(scenario).dates), plain)
+
+
+def test_kzsim_run_with_two_workers_writes_the_files_of_a_run_in_one_process(tmp_path):
+    """The user's command, end to end: a local cluster of forked workers, the analyses as a
+    task beside the chunks, the report module loaded meanwhile."""
+    args = ["run", str(SCENARIOS / "kz-2025-baseline.yaml"), "--paths", "2500", "--quiet"]
+    args += ["--set", "simulation.horizon_days=90"]
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        subprocess.run([sys.executable, "-m", "kzsim", *args, "--out", str(tmp_path / name), *extra], check=True)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert json.loads((one / "summary.json").read_text()) == json.loads((two / "summary.json").read_text())
+    for name in ("paths.parquet", "timeseries.csv", "timeseries.parquet", "scenario.resolved.yaml"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert (two / "report.pdf").stat().st_size > 10_000
