@@ -48,14 +48,14 @@ def simulate(
     kernels and numpy's large operations release the GIL, so a second core takes most of
     them); otherwise they are left to the first call that needs them.
     """
+    unknown = set(analyses) - set(ANALYSES)
+    if unknown:  # before any cluster or run, not when the analyses are collected after it
+        raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
         n = scenario.simulation.paths if paths is None else int(paths)
         s = scenario.simulation.seed if seed is None else int(seed)
         side = None
-        unknown = set(analyses) - set(ANALYSES)
-        if unknown:  # before the run, not when its analyses are collected after it
-            raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
         if analyses and n >= 1:
             job = (written_analyses, scenario, tuple(analyses), n, s)
             if used is not None:  # first in the queue, so one worker takes it while the others start the chunks

@@ -64,8 +64,13 @@ class Background:
         if not parallel:
             self._run(function, args)
             return
-        with critical():  # started and known to be, or not started at all
-            self._thread.start()
+        try:
+            with critical():  # started and known to be, or not started at all
+                self._thread.start()
+        except BaseException:  # an interruption held during the start: the caller never gets
+            if not daemon:  # this object to wait with, so wait here before it propagates
+                self._thread.join()
+            raise
 
     def _run(self, function: Callable, args) -> None:
         try:

@@ -81,6 +81,20 @@ def test_background_returns_the_value_or_raises_the_error():
         Background(fail, parallel=False).result()
 
 
+def test_an_interruption_during_the_start_waits_for_the_started_thread(monkeypatch):
+    done = []
+    real_start = threading.Thread.start
+
+    def start_then_signal(thread):
+        real_start(thread)
+        interrupt(Stop())  # as a handler would, while Background holds interruptions off
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_signal)
+    with pytest.raises(Stop):
+        Background(lambda: (time.sleep(0.2), done.append("written")))
+    assert done == ["written"], "the interruption left a writer thread running"
+
+
 @pytest.fixture(scope="module")
 def scenario():
     return load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 90})
