@@ -79,14 +79,13 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
         columns = list(run.per_path.values()) + list(run.parameters.values())
         table_mb = sum(v.nbytes for v in columns if v.strides != (0,)) / 1e6  # constants are views
     elif mode.startswith("workers="):
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from kzsim.cluster import local_cluster
 
         n = int(mode.split("=")[1])
         t_cold = time.perf_counter()
-        with (
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(n) as cluster, Client(cluster) as client:  # as kzsim run --workers starts it
             # every worker warmed up as the one-process modes are (imports, compiled
             # kernels, a one-path run); starting the cluster and this are its cold start
             client.run(_warm_up, scenario, seed + 1)
@@ -162,8 +161,7 @@ def main() -> int:
         )
     if args.workers:
         print(
-            f"{'paths':>10} {'1 worker s':>11} {f'{args.workers} workers s':>12} {'speed-up':>9} "
-            f"{'cold start s':>13}"
+            f"{'paths':>10} {'1 worker s':>11} {f'{args.workers} workers s':>12} {'speed-up':>9} {'cold start s':>13}"
         )
         for paths in args.paths:
             one = child(paths, "workers=1")

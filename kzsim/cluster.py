@@ -25,16 +25,23 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         finally:
             client.close()
     elif workers and workers > 1:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
-        with _worker_processes():
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-            )
-        with cluster, Client(cluster) as client:
+        with local_cluster(workers) as cluster, Client(cluster) as client:
             yield client
     else:
         yield None
+
+
+def local_cluster(workers: int):
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded processes, started as kzsim
+    starts them (forked from a server that has kzsim loaded, on Linux)."""
+    from distributed import LocalCluster
+
+    with _worker_processes():
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        )
 
 
 # what the local workers' processes start from (Linux): one server process imports these
