@@ -209,7 +209,10 @@ class _interruptible:
         if isinstance(exc, (Interrupted, KeyboardInterrupt)):
             code = exc.exit_code if isinstance(exc, Interrupted) else 130
             name = "SIGTERM" if code == 128 + signal.SIGTERM else "Ctrl-C"
-            click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
+            if getattr(exc, "results_in_place", None) is not None:  # it came as the folder was put in place
+                click.echo(f"kzsim: stopped by {name} once {self.out} held this run's complete results", err=True)
+            else:
+                click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
             sys.exit(code)
         return False
 

@@ -230,9 +230,15 @@ def _swap_into_place(tmp: Path, out: Path, force: bool) -> None:
     block = hasattr(signal, "pthread_sigmask")
     if block:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    swapped = False
     try:
         with critical():
             _swap(tmp, out, force)
+            swapped = True
+    except BaseException as exc:
+        if swapped:  # an interruption held until the new results were in place: say so
+            exc.results_in_place = out
+        raise
     finally:
         if block:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)

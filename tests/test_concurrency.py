@@ -12,6 +12,7 @@ import pytest
 
 import kzsim.outputs
 from kzsim import api, concurrency
+from kzsim.cli import Interrupted, _interruptible
 from kzsim.concurrency import Background, critical, interrupt
 from kzsim.loading import load_scenario
 from kzsim.results import Results, analyses_for_write, written_analyses
@@ -150,3 +151,23 @@ def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, t
         res.write(out)
     assert finished, "the folder was removed before the table thread finished"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("previous results")
+    real_swap = kzsim.outputs._swap
+
+    def swap_with_a_signal(tmp, target, force):
+        interrupt(Interrupted(signal.SIGTERM))  # as the handler does, during the rename
+        real_swap(tmp, target, force)
+
+    monkeypatch.setattr(kzsim.outputs, "_swap", swap_with_a_signal)
+    with pytest.raises(SystemExit) as stopped:
+        with _interruptible(out):
+            kzsim.outputs.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
+    assert stopped.value.code == 143
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]  # the rename was not cut short
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing temporary left
+    assert "once " + str(out) + " held this run's complete results" in capsys.readouterr().err
