@@ -20,8 +20,9 @@ For each path count, in a fresh process (so the peak memory is the run's own):
   paths): what the engine itself needs, bounded by the chunk size.
 
 With ``--workers N`` it also runs the simulation on a Dask ``LocalCluster`` of one and of
-N single-threaded worker processes and prints the speed-up (time with one worker / time
-with N; the run's bits are the same). The workers are warmed up first, as the one-process
+N single-threaded worker processes, started as ``kzsim run --workers N`` starts them
+(:func:`kzsim.cluster.local_cluster`), and prints the speed-up (time with one worker /
+time with N; the run's bits are the same). The workers are warmed up first, as the one-process
 modes are (imports, kernels, a one-path run on every worker); the time that takes with N
 workers is printed as the cold start, which a fresh ``kzsim run --workers N`` pays once.
 
