@@ -112,7 +112,14 @@ def run(
     out = _out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
     chunk = chunk_paths or default_chunk_paths()
-    _check_resources(scenario, sc, max(n, max_paths) if target_se else n, chunk, quiet or bool(target_se))
+    _check_resources(
+        scenario,
+        sc,
+        max(n, max_paths) if target_se else n,
+        chunk,
+        quiet or bool(target_se),
+        workers=1 if scheduler else workers,  # a remote cluster's workers are not on this machine
+    )
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
         try:
@@ -217,12 +224,13 @@ class _interruptible:
         return False
 
 
-def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool) -> None:
-    """Refuse a run that would not fit in memory; announce a long or large one."""
+def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1) -> None:
+    """Refuse a run that would not fit in memory; announce a long or large one (with
+    ``workers`` local worker processes: their memory counts, and they share the time)."""
     from kzsim.engine import estimate_resources
-    from kzsim.system import available_memory_bytes
+    from kzsim.system import available_memory_bytes, usable_cpus
 
-    est = estimate_resources(sc, paths, chunk)
+    est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus())
     available = available_memory_bytes()
     if available is not None and est.memory_bytes > 0.9 * available:
         per_path = est.table_bytes / paths
@@ -233,8 +241,9 @@ def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool) -> None
             f"(allowed: at most about {fits:,} paths here, or a shorter horizon)"
         )
     if not quiet and (est.seconds > 30 or est.memory_bytes > 1e9):
+        where = f" on {workers} local workers" if workers > 1 else ""
         click.echo(
-            f"kzsim: {paths:,} paths x {sc.simulation.horizon_days} days: about {est.seconds:,.0f} s and "
+            f"kzsim: {paths:,} paths x {sc.simulation.horizon_days} days: about {est.seconds:,.0f} s{where} and "
             f"{est.memory_bytes / 1e9:.1f} GB of memory",
             err=True,
         )

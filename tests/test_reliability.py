@@ -117,6 +117,31 @@ def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
     assert "kzsim: 5 paths x 10 days: about 50 s and" in result.output
 
 
+def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
+    import contextlib
+
+    from kzsim import engine
+    from kzsim.loading import load_scenario
+
+    sc = load_scenario(BASELINE)
+    one = engine.estimate_resources(sc, 100_000)
+    two = engine.estimate_resources(sc, 100_000, workers=2, cpus=2)
+    assert two.seconds == pytest.approx(one.seconds / (2 * engine.LOCAL_WORKER_EFFICIENCY))
+    assert engine.estimate_resources(sc, 100_000, workers=4, cpus=2).seconds == pytest.approx(two.seconds)
+    working = one.memory_bytes - engine.BASE_BYTES - one.table_bytes  # working + sample
+    assert two.memory_bytes > one.memory_bytes + engine.BASE_BYTES  # each worker loads the libraries
+    assert two.memory_bytes < one.memory_bytes + 2 * (engine.BASE_BYTES + working)
+    # the announcement says so (the run itself stays in this process here)
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
+    monkeypatch.setattr("kzsim.cli._cluster", lambda workers, scheduler: contextlib.nullcontext(None))
+    monkeypatch.setattr("kzsim.system.usable_cpus", lambda: 2)
+    args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--no-report", "--workers", "2"]
+    result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=10"])
+    assert result.exit_code == 0, result.output
+    seconds = 100 / (2 * engine.LOCAL_WORKER_EFFICIENCY)  # 100 path-days at 1 a second, shared
+    assert f"kzsim: 10 paths x 10 days: about {seconds:,.0f} s on 2 local workers" in result.output
+
+
 def test_names_and_overrides_never_write_outside_the_output_folder(tmp_path):
     out = tmp_path / "box" / "out"
     result = CliRunner().invoke(
