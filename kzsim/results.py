@@ -208,19 +208,19 @@ def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ..
     return tuple(names)
 
 
-def written_analyses(scenario: Scenario, names: tuple[str, ...], run_paths: int, seed: int) -> dict:
-    """The analyses ``names`` (of :func:`analyses_for_write`) of a ``run_paths``-path run,
+def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int) -> dict:
+    """The analyses ``names`` (of :func:`analyses_for_write`) of an ``n_paths``-path run,
     each a few small runs of its own on the run's first paths. They depend on the scenario,
     the seed and the run's size only, not on its results: a cluster computes them in one
     task beside the run's own (:func:`kzsim.api.simulate`), with the bits this process gets."""
     computed = {}
     for name in names:
         if name == "blackout_48h":
-            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, run_paths), seed)
+            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed)
         elif name == "shutoff_value":
-            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, run_paths), seed)
+            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed)
         elif name == "risk_drivers":
-            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, run_paths), seed)
+            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed)
         else:
             raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
     return computed
