@@ -240,13 +240,20 @@ def btc_price_paths(
 
 
 def simulate_paths(
-    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws, kernel: str | None = None
+    scenario: Scenario,
+    cal: Calendar,
+    p: dict[str, np.ndarray],
+    draws: Draws,
+    kernel: str | None = None,
+    release_draws: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Simulate a set of paths.
 
     ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.kernel`) or ``"numpy"``
     (whole-array operations, the reference); None takes :func:`kzsim.kernel.default_kernel`.
-    Both give the same bits.
+    Both give the same bits. ``release_draws=True`` hands ``draws`` over: its BTC, tenge,
+    hashrate and fee shocks are set to None once used, so that they are freed before the
+    economics when nothing else holds them (the engine's chunks: 24 MB less at 1,024 paths).
 
     Returns
     -------
@@ -302,6 +309,10 @@ def simulate_paths(
             spike_half_life_days=p["market.fees_spike_half_life_days"],
             kernel=kernel,
         )
+    del btc_shock, z_fx
+    if release_draws:  # the shocks are used: freed before the chain and the economics
+        draws.btc_price = draws.usd_kzt = draws.network_hashrate = draws.fees = None
+        draws.btc_jumps = draws.btc_history_index = draws.fee_spikes = None
     history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
     if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
         difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
@@ -321,11 +332,11 @@ def simulate_paths(
         if response is None and kernel == "numba":
             height0 = np.full(n_paths, float(start_height(sc)))
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
-            difficulty, _blocks, subsidy = compiled.chain(network_hs, d0, height0, np.mod(height0, RETARGET_BLOCKS))
+            chained = compiled.chain(network_hs, d0, height0, np.mod(height0, RETARGET_BLOCKS))
         else:
-            difficulty, _blocks, subsidy = processes.chain(
-                network_hs, start_difficulty(p), start_height(sc), response=response
-            )
+            chained = processes.chain(network_hs, start_difficulty(p), start_height(sc), response=response)
+        difficulty, subsidy = chained[0], chained[2]  # blocks a day are not kept
+        del chained
         if response is not None:
             network_hs = response.realised
     if kernel == "numba":
