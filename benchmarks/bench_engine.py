@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_engine.py                       # 10k, 50k, 100k paths of the baseline
     python benchmarks/bench_engine.py --paths 1000000 --max-ratio 1.5
     python benchmarks/bench_engine.py --paths 1000000 --workers 2   # + scaling on a LocalCluster
+    python benchmarks/bench_engine.py --paths 1000000 --threads 2   # + scaling on threads
 
 For each path count, in a fresh process (so the peak memory is the run's own):
 
@@ -16,8 +17,9 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
 * ``peak MB``: the process's maximum resident memory;
 * ``working MB``: the peak less the memory before the run (interpreter, numpy, scipy,
-  pandas, numba: ~240 MB) and less the per-path results table (which grows with the
-  paths): what the engine itself needs, bounded by the chunk size.
+  pandas, numba and its compiled kernels: ~290 MB, measured after the warm-up has given
+  its memory back) and less the per-path results table (which grows with the paths): what
+  the engine itself needs, bounded by the chunk size (and the number of threads).
 
 With ``--workers N`` it also runs the simulation on a Dask ``LocalCluster`` of one and of
 N single-threaded worker processes, started as ``kzsim run --workers N`` starts them
@@ -25,6 +27,10 @@ N single-threaded worker processes, started as ``kzsim run --workers N`` starts 
 time with N; the run's bits are the same). The workers are warmed up first, as the one-process
 modes are (imports, kernels, a one-path run on every worker); the time that takes with N
 workers is printed as the cold start, which a fresh ``kzsim run --workers N`` pays once.
+
+With ``--threads N`` it also runs the simulation in one process on N threads (as
+``kzsim run`` does by default, one thread a CPU) and prints the speed-up over one thread,
+the peak and the working memory (each thread holds a chunk's).
 
 Exits 1 when a ratio exceeds ``--max-ratio``.
 """
@@ -54,8 +60,19 @@ def _warm_up(scenario: str, seed: int) -> None:
     run_paths(load_scenario(scenario), paths=1, seed=seed)
 
 
+def _resident_mb() -> float:
+    """This process's resident memory now [MB of 2^20 bytes] (its peak where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
-    from kzsim.allocator import keep_freed_memory
+    from kzsim.allocator import keep_freed_memory, release_freed_memory
     from kzsim.engine import draw_block, run_paths
     from kzsim.loading import load_scenario
     from kzsim.model import Calendar
@@ -67,16 +84,20 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     # both modes run with the engine's allocator setting, after a warm-up of one block: the
     # first call of a process loads the compiled kernels (~0.3 s), not what is measured here
     keep_freed_memory()
-    if mode == "sim":
+    if mode == "sim" or mode.startswith("threads="):
         run_paths(sc, paths=1, seed=seed + 1)
     else:
         draw_block(sc, cal, seed + 1, 0)
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # interpreter, libraries, warm-up
+    # interpreter, libraries and compiled kernels: the warm-up's working memory is given
+    # back first, so that the run's own counts as working memory
+    release_freed_memory()
+    base_mb = _resident_mb()
     table_mb = 0.0
     cold_seconds = 0.0
     t0 = time.perf_counter()
-    if mode == "sim":
-        run = run_paths(sc, paths=paths, chunk_paths=chunk_paths)
+    if mode == "sim" or mode.startswith("threads="):
+        threads = int(mode.split("=")[1]) if mode.startswith("threads=") else 1
+        run = run_paths(sc, paths=paths, chunk_paths=chunk_paths, threads=threads)
         columns = list(run.per_path.values()) + list(run.parameters.values())
         table_mb = sum(v.nbytes for v in columns if v.strides != (0,)) / 1e6  # constants are views
     elif mode.startswith("workers="):
@@ -114,6 +135,7 @@ def main() -> int:
     parser.add_argument("--chunk-paths", type=int, default=None)
     parser.add_argument("--max-ratio", type=float, default=None, help="fail when sim/draws exceeds this")
     parser.add_argument("--workers", type=int, default=None, help="also measure the speed-up of N Dask workers")
+    parser.add_argument("--threads", type=int, default=None, help="also measure the speed-up of N threads")
     parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -150,8 +172,9 @@ def main() -> int:
         f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8} {'working MB':>11}"
     )
     worst = 0.0
+    one_thread = {}
     for paths in args.paths:
-        sim = child(paths, "sim")
+        sim = one_thread[paths] = child(paths, "sim")
         draws = child(paths, "draws")
         ratio = sim["seconds"] / draws["seconds"]
         worst = max(worst, ratio)
@@ -160,6 +183,18 @@ def main() -> int:
             f"{paths:>10,} {sim['seconds']:>8.2f} {rate:>14.2f} {draws['seconds']:>8.2f} {ratio:>6.2f} "
             f"{sim['peak_mb']:>8.0f} {sim['working_mb']:>11.0f}"
         )
+    if args.threads:
+        print(
+            f"{'paths':>10} {'1 thread s':>11} {f'{args.threads} threads s':>12} {'speed-up':>9} "
+            f"{'peak MB':>8} {'working MB':>11}"
+        )
+        for paths in args.paths:
+            many = child(paths, f"threads={args.threads}")
+            print(
+                f"{paths:>10,} {one_thread[paths]['seconds']:>11.2f} {many['seconds']:>12.2f} "
+                f"{one_thread[paths]['seconds'] / many['seconds']:>9.2f} {many['peak_mb']:>8.0f} "
+                f"{many['working_mb']:>11.0f}"
+            )
     if args.workers:
         print(
             f"{'paths':>10} {'1 worker s':>11} {f'{args.workers} workers s':>12} {'speed-up':>9} {'cold start s':>13}"

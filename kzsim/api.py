@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 
-from kzsim.allocator import release_freed_memory
+from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.cluster import dask_client
 from kzsim.concurrency import Background
 from kzsim.engine import Progress, run_paths
@@ -32,14 +32,17 @@ def simulate(
     scheduler: str | None = None,
     client=None,
     analyses: tuple[str, ...] = (),
+    threads: int | None = None,
 ) -> Results:
     """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
 
     ``paths`` and ``seed`` default to the scenario's ``simulation`` section;
     ``progress(done_paths, total_paths)`` is called after every chunk. ``workers=N`` runs
     the chunks on N local processes, ``scheduler="tcp://host:8786"`` on an existing Dask
-    cluster, ``client=`` on a Dask client you already have. The results have the same
-    bits in every case.
+    cluster, ``client=`` on a Dask client you already have. Otherwise the chunks run on
+    ``threads`` threads of this process (default: one for each CPU it may use; each thread
+    holds one chunk's working memory, ~180 MB with the default chunks). The results have
+    the same bits in every case.
 
     ``analyses`` names analyses to have ready in the summary (see
     :func:`kzsim.results.analyses_for_write`: ``Results.write`` needs them). They do not
@@ -51,6 +54,7 @@ def simulate(
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
         raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
+    keep_freed_memory()  # before the threads beside the run start (see kzsim.allocator)
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
         n = scenario.simulation.paths if paths is None else int(paths)
@@ -63,7 +67,15 @@ def simulate(
             elif usable_cpus() > 1:
                 side = Background(_analyses_on_a_thread, *job[1:], daemon=True, name="kzsim-analyses")
         try:
-            run = run_paths(scenario, paths=n, seed=s, chunk_paths=chunk_paths, progress=progress, client=used)
+            run = run_paths(
+                scenario,
+                paths=n,
+                seed=s,
+                chunk_paths=chunk_paths,
+                progress=progress,
+                client=used,
+                threads=usable_cpus() if threads is None else threads,
+            )
             results = Results(run)
             if side is not None:
                 results.add_analyses(side.result())

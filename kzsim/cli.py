@@ -52,6 +52,26 @@ def _scenario(path: str, sets: tuple[str, ...] = ()):
         raise BadInput(str(exc)) from None
 
 
+_THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads of this process that run chunks, each with a chunk's memory (default: one a CPU).",
+)
+
+
+def _threads(threads: int | None, workers: int, scheduler: str | None) -> int:
+    """The threads a run in this process uses; --threads is refused beside a cluster."""
+    from kzsim.system import usable_cpus
+
+    if threads is not None and (workers > 1 or scheduler):
+        raise BadInput(
+            f"--threads {threads}: with --workers or --scheduler the cluster's workers run the chunks "
+            "(allowed: --threads without them)"
+        )
+    return usable_cpus() if threads is None else threads
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kzsim")
 def main() -> None:
@@ -93,6 +113,7 @@ def main() -> None:
     help="Run chunks on this many local processes (a local Dask cluster).",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Run chunks on an existing Dask cluster, e.g. tcp://host:8786.")
+@_THREADS_OPTION
 @click.option(
     "--target-se",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
@@ -102,12 +123,26 @@ def main() -> None:
     "--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="The cap for --target-se."
 )
 def run(
-    scenario, paths, seed, out_dir, sets, force, chunk_paths, no_report, quiet, workers, scheduler, target_se, max_paths
+    scenario,
+    paths,
+    seed,
+    out_dir,
+    sets,
+    force,
+    chunk_paths,
+    no_report,
+    quiet,
+    workers,
+    scheduler,
+    threads,
+    target_se,
+    max_paths,
 ):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
     from kzsim.results import analyses_for_write
 
+    threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
@@ -119,6 +154,7 @@ def run(
         chunk,
         quiet or bool(target_se),
         workers=1 if scheduler else workers,  # a remote cluster's workers are not on this machine
+        threads=threads,
     )
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
@@ -128,7 +164,14 @@ def run(
 
                 with _cluster(workers, scheduler) as client:
                     results = simulate_to_precision(
-                        sc, target_se, paths=n, max_paths=max_paths, seed=seed, chunk_paths=chunk, client=client
+                        sc,
+                        target_se,
+                        paths=n,
+                        max_paths=max_paths,
+                        seed=seed,
+                        chunk_paths=chunk,
+                        client=client,
+                        threads=threads,
                     )
                 rounds = results.summary["precision"]["rounds"]
                 if not quiet:
@@ -151,6 +194,7 @@ def run(
                         chunk_paths=chunk,
                         progress=progress,
                         client=client,
+                        threads=threads,
                         analyses=analyses_for_write(sc, report=not no_report),
                     )
             results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
@@ -224,13 +268,14 @@ class _interruptible:
         return False
 
 
-def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1) -> None:
+def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1, threads: int = 1) -> None:
     """Refuse a run that would not fit in memory; announce a long or large one (with
-    ``workers`` local worker processes: their memory counts, and they share the time)."""
-    from kzsim.engine import estimate_resources
+    ``workers`` local worker processes or ``threads`` threads: their memory counts, and
+    they share the time)."""
+    from kzsim.engine import estimate_resources, threads_used
     from kzsim.system import available_memory_bytes, usable_cpus
 
-    est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus())
+    est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus(), threads=threads)
     available = available_memory_bytes()
     if available is not None and est.memory_bytes > 0.9 * available:
         per_path = est.table_bytes / paths
@@ -241,7 +286,11 @@ def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers
             f"(allowed: at most about {fits:,} paths here, or a shorter horizon)"
         )
     if not quiet and (est.seconds > 30 or est.memory_bytes > 1e9):
-        where = f" on {workers} local workers" if workers > 1 else ""
+        if workers > 1:
+            where = f" on {workers} local workers"
+        else:
+            used = threads_used(paths, chunk, threads)
+            where = f" on {used} threads" if used > 1 else ""
         click.echo(
             f"kzsim: {paths:,} paths x {sc.simulation.horizon_days} days: about {est.seconds:,.0f} s{where} and "
             f"{est.memory_bytes / 1e9:.1f} GB of memory",
@@ -259,7 +308,8 @@ def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="An existing Dask cluster, e.g. tcp://host:8786.")
-def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, scheduler):
+@_THREADS_OPTION
+def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, scheduler, threads):
     """Simulate SCENARIOS on common random numbers and compare each with the first.
 
     Writes comparison.json, headline.csv, profits.parquet (every path's profit under each
@@ -268,6 +318,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     from kzsim.api import simulate
     from kzsim.comparison import Comparison, write_comparison
 
+    threads = _threads(threads, workers, scheduler)
     if len(scenarios) < 2:
         raise BadInput("kzsim compare: give at least two scenario files (allowed: A.yaml B.yaml [C.yaml ...])")
     problems, loaded = [], []
@@ -282,12 +333,14 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     n = paths or loaded[0].simulation.paths
     s = loaded[0].simulation.seed if seed is None else seed
     for f, sc in zip(scenarios, loaded, strict=True):
-        _check_resources(f, sc, n, default_chunk_paths(), quiet=True)
+        _check_resources(
+            f, sc, n, default_chunk_paths(), quiet=True, workers=1 if scheduler else workers, threads=threads
+        )
     with _interruptible(out), _cluster(workers, scheduler) as client:
         results = []
         for sc in loaded:
             with _progress(quiet, n, sc.simulation.horizon_days) as progress:
-                results.append(simulate(sc, paths=n, seed=s, progress=progress, client=client))
+                results.append(simulate(sc, paths=n, seed=s, progress=progress, client=client, threads=threads))
         comparison = Comparison(results)
         try:
             write_comparison(comparison, out, force=force, report=not no_report)

@@ -2,19 +2,21 @@
 
 Random inputs are drawn per block of :data:`kzsim.rng.BLOCK_PATHS` paths from named
 streams and sliced to the chunk being simulated, so results are bit-identical for any
-chunk size. Memory is bounded by the chunk size, apart from the per-path table and a
-fixed sample of paths kept for the per-day percentiles.
+chunk size. Memory is bounded by the chunk size (times the threads that run chunks),
+apart from the per-path table and a fixed sample of paths kept for the per-day
+percentiles until they are taken.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from kzsim import kernel as compiled
-from kzsim.allocator import keep_freed_memory
+from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.dependence import iman_conover
 from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
 from kzsim.prices import draw_bootstrap_indices
@@ -39,6 +41,10 @@ TIMESERIES_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 # Rare events (failed lots, missed prepayments) are drawn per path, not per path-day, when
 # every path's probability is at most this: then the few repeats to redraw are cheap.
 SPARSE_MAX_PROBABILITY = 0.02
+# Once the sample's percentiles are taken, its memory goes back to the system if at least
+# this many paths are still to run: the threads then fault their chunks' pages in again,
+# ~0.05-0.1 s (measured), worth it when the rest of the run holds 96 MB less for seconds.
+TRIM_AFTER_SAMPLE_PATHS = 65_536
 DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_per_th_day")
 
 Progress = Callable[[int, int], None]
@@ -54,6 +60,9 @@ PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 # speed-up of N local workers over one process, per worker (two workers: 1.75-1.88x at
 # 1M paths, the client and scheduler sharing the cores with them)
 LOCAL_WORKER_EFFICIENCY = 0.85
+# speed-up of N threads of one process over one thread, per thread (two threads: 1.84x
+# at 128k paths, the GIL taken by the Python between the compiled kernels)
+THREAD_EFFICIENCY = 0.9
 
 
 @dataclass(frozen=True)
@@ -66,19 +75,26 @@ class ResourceEstimate:
 
 
 def estimate_resources(
-    scenario: Scenario, paths: int, chunk_paths: int | None = None, workers: int = 1, cpus: int | None = None
+    scenario: Scenario,
+    paths: int,
+    chunk_paths: int | None = None,
+    workers: int = 1,
+    cpus: int | None = None,
+    threads: int = 1,
 ) -> ResourceEstimate:
     """Estimate the peak memory [bytes] and the time [s] of simulating ``paths`` paths, in
-    this process or on ``workers`` local worker processes sharing ``cpus`` CPUs.
+    this process on ``threads`` threads, or on ``workers`` local worker processes, sharing
+    ``cpus`` CPUs.
 
     Notes
     -----
     memory = base + working (chunk x days x 8 B x arrays alive) + per-day sample
     + per-path table (paths x columns x 8 B, x1.5 for the summary's sorted copies; only the
-    outputs and the drawn parameters count: a constant column is one value). With local
-    workers, each holds its own base and working memory and this process the rest.
-    time = path-days / one core's rate, divided by LOCAL_WORKER_EFFICIENCY x the workers
-    that have a CPU each.
+    outputs and the drawn parameters count: a constant column is one value). Each thread
+    holds its own working memory; with local workers, each holds its own base and working
+    memory and this process the rest.
+    time = path-days / one core's rate, divided by THREAD_EFFICIENCY x the threads (or
+    LOCAL_WORKER_EFFICIENCY x the workers) that have a CPU each.
     """
     days = scenario.simulation.horizon_days
     kernel = compiled.default_kernel()
@@ -95,7 +111,13 @@ def estimate_resources(
             seconds=seconds / max(1.0, running * LOCAL_WORKER_EFFICIENCY),
             table_bytes=table,
         )
-    return ResourceEstimate(memory_bytes=BASE_BYTES + working + sample + table, seconds=seconds, table_bytes=table)
+    threads = threads_used(paths, chunk_paths or default_chunk_paths(), threads)
+    running = min(threads, cpus or threads)
+    return ResourceEstimate(
+        memory_bytes=BASE_BYTES + threads * working + sample + table,
+        seconds=seconds / max(1.0, running * THREAD_EFFICIENCY) if running > 1 else seconds,
+        table_bytes=table,
+    )
 
 
 @dataclass
@@ -439,7 +461,7 @@ def simulate_chunk(
     keep_freed_memory()
     cal = Calendar.of(scenario)
     p, draws = inputs_for(scenario, cal, seed, start, stop, cache, overrides)
-    out, daily = simulate_paths(scenario, cal, p, draws)
+    out, daily = simulate_paths(scenario, cal, p, draws, release_draws=True)
     # whole blocks: [first_full, last_full) in path numbers, within the run's n_paths
     first_full = -(-start // BLOCK_PATHS) * BLOCK_PATHS
     sums, pos = [], first_full
@@ -596,7 +618,11 @@ class _Merger:
         self.per_path: dict[str, _Column] = {}
         self.parameters: dict[str, _Column] = {}
         self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS) if percentiles else 0
+        # the sample's paths until all have arrived, then their percentiles (the sample,
+        # 96 MB for two years, is not held for the rest of the run)
         self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES} if percentiles else {}
+        self.sample_missing = self.n_sample
+        self.quantiles: dict[str, np.ndarray] = {}
         self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
         self.waiting: dict[int, ChunkResult] = {}
         self.next_start = 0
@@ -616,6 +642,12 @@ class _Merger:
         if chunk.sample is not None and self.sample:
             for k, v in chunk.sample.items():
                 self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
+            self.sample_missing -= next(iter(chunk.sample.values())).shape[1]
+            if self.sample_missing == 0:
+                self.quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in self.sample.items()}
+                self.sample = {}
+                if self.n - self.n_sample >= TRIM_AFTER_SAMPLE_PATHS:
+                    release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.allocator)
         self.waiting[chunk.start] = chunk
         while self.next_start in self.waiting:  # per-day sums are added in path order
             c = self.waiting.pop(self.next_start)
@@ -631,7 +663,7 @@ class _Merger:
     def output(self, scenario: Scenario, seed: int, dates: np.ndarray) -> RunOutput:
         for acc in self.sums.values():
             acc.flush()
-        quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in self.sample.items()}
+        assert not self.sample, "every path of the sample must have arrived"
         return RunOutput(
             scenario=scenario,
             paths=self.n,
@@ -639,7 +671,7 @@ class _Merger:
             per_path={k: c.values() for k, c in self.per_path.items()},
             parameters={k: c.values() for k, c in self.parameters.items()},
             dates=dates,
-            daily_quantiles=quantiles,
+            daily_quantiles=self.quantiles,
             daily_mean={k: v.total / self.n for k, v in self.sums.items()},
             sample_paths=self.n_sample,
         )
@@ -656,6 +688,7 @@ def run_paths(
     overrides: dict[str, np.ndarray] | None = None,
     task_paths: int = TASK_PATHS,
     percentiles: bool = True,
+    threads: int = 1,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
@@ -668,7 +701,9 @@ def run_paths(
     cluster). With a Dask
     ``client`` the chunks run on its cluster, grouped in tasks of about ``task_paths``
     paths; the result has the same bits as a run in this process, for any number of
-    workers and any assignment of tasks to them.
+    workers and any assignment of tasks to them. Without a client, ``threads > 1`` runs
+    the chunks on that many threads of this process (the compiled kernels and numpy's
+    large operations release the GIL); the bits are again the same.
     """
     n = scenario.simulation.paths if paths is None else int(paths)
     seed = scenario.simulation.seed if seed is None else int(seed)
@@ -677,21 +712,76 @@ def run_paths(
     chunk_paths = default_chunk_paths() if chunk_paths is None else int(chunk_paths)
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
+    if threads < 1:
+        raise ValueError("threads must be >= 1")
+    keep_freed_memory()  # before any thread of the run starts
     cal = Calendar.of(scenario)
     merger = _Merger(n, cal.n_days, percentiles)
     ranges = [(start, min(start + chunk_paths, n)) for start in range(0, n, chunk_paths)]
-    if client is None:
+    thread_tasks = _thread_tasks(n, chunk_paths) if client is None and threads > 1 else []
+    if len(thread_tasks) > 1:
+        chunks = _on_threads(min(threads, len(thread_tasks)), scenario, seed, thread_tasks, n, chunk_paths, overrides)
+    elif client is None:
         cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
         chunks = (simulate_chunk(scenario, seed, a, b, n, cache, overrides) for a, b in ranges)
     else:
         task_paths = max(chunk_paths, task_paths // chunk_paths * chunk_paths)
         tasks = [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
         chunks = _on_cluster(client, scenario, seed, tasks, n, chunk_paths, overrides)
-    for chunk in chunks:
-        merger.add(chunk)
-        if progress is not None:
-            progress(merger.done_paths, n)
+    try:
+        for chunk in chunks:
+            merger.add(chunk)
+            if progress is not None:
+                progress(merger.done_paths, n)
+    finally:  # now, not when the traceback is freed: stops the threads or cancels the cluster's tasks
+        chunks.close()
     return merger.output(scenario, seed, cal.dates)
+
+
+def threads_used(n: int, chunk_paths: int, threads: int) -> int:
+    """Threads that an in-process run of ``n`` paths asked for ``threads`` keeps busy (no
+    more than its tasks)."""
+    return max(1, min(threads, len(_thread_tasks(n, chunk_paths))))
+
+
+def _thread_tasks(n: int, chunk_paths: int) -> list[tuple[int, int]]:
+    """Path ranges for the threads: one chunk each, or the chunks of one block when chunks
+    are smaller than a block (a task draws each of its blocks once)."""
+    task_paths = max(chunk_paths, BLOCK_PATHS // chunk_paths * chunk_paths)
+    return [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
+
+
+def _on_threads(
+    threads: int, scenario: Scenario, seed: int, ranges: list[tuple[int, int]], n: int, chunk_paths: int, overrides
+):
+    """Chunk results from ``threads`` threads of this process, as they complete.
+
+    At most two tasks a thread are submitted ahead, so finished results never pile up.
+    An exception in the caller (Ctrl-C) cancels the tasks not started and waits for the
+    running ones (a chunk takes a tenth of a second). Each thread's glibc heap keeps its
+    chunks' memory for reuse; it is given back to the system at the end.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    todo = iter(ranges)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="kzsim-paths")
+    running: set = set()
+
+    def submit(count: int) -> None:
+        for a, b in itertools.islice(todo, count):
+            running.add(pool.submit(simulate_task, scenario, seed, a, b, n, chunk_paths, overrides))
+
+    try:
+        submit(2 * threads)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            running.difference_update(done)
+            submit(len(done))
+            for future in sorted(done, key=lambda f: f.result().start):
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        release_freed_memory()
 
 
 def _on_cluster(

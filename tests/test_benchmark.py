@@ -36,3 +36,26 @@ def test_the_benchmark_prints_its_table_and_fails_above_the_bound():
     failed = run("--max-ratio", "0.01")
     assert failed.returncode == 1
     assert "FAIL: sim/draws ratio" in failed.stdout
+
+
+def test_the_benchmark_measures_threads():
+    passed = run("--threads", "2", "--paths", "2048")
+    assert passed.returncode == 0, passed.stderr
+    lines = passed.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "threads s" in line)
+    assert lines[header].split() == [
+        "paths",
+        "1",
+        "thread",
+        "s",
+        "2",
+        "threads",
+        "s",
+        "speed-up",
+        "peak",
+        "MB",
+        "working",
+        "MB",
+    ]
+    row = lines[header + 1].split()
+    assert row[0] == "2,048" and len(row) == 6 and float(row[3]) > 0

@@ -170,3 +170,63 @@ def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]  # the rename was not cut short
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing temporary left
     assert "once " + str(out) + " held this run's complete results" in capsys.readouterr().err
+
+
+def test_threads_finish_their_tasks_and_leave_no_thread_behind_when_the_caller_stops(monkeypatch):
+    """An exception in the caller (Ctrl-C in the progress callback here) stops the run:
+    tasks not started are cancelled, the running ones finish, no path thread is left."""
+    from kzsim import engine
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
+    started = []
+    real_task = engine.simulate_task
+
+    def counted(*args):
+        started.append(args[2])
+        return real_task(*args)
+
+    monkeypatch.setattr(engine, "simulate_task", counted)
+
+    def progress(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        engine.run_paths(sc, paths=40 * 1024, threads=2, progress=progress)
+    assert 1 <= len(started) <= 6  # two tasks a thread ahead, then the caller stopped
+    assert not [t for t in threading.enumerate() if t.name.startswith("kzsim-paths")]
+
+
+def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
+    from kzsim import engine
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
+    real_task = engine.simulate_task
+
+    def failing(scenario, seed, start, *rest):
+        if start == 2 * 1024:
+            raise ValueError("no memory left for paths 2048..3071")
+        return real_task(scenario, seed, start, *rest)
+
+    monkeypatch.setattr(engine, "simulate_task", failing)
+    with pytest.raises(ValueError, match="paths 2048..3071"):
+        engine.run_paths(sc, paths=8 * 1024, threads=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("kzsim-paths")]
+
+
+def test_the_api_runs_on_one_thread_a_cpu_unless_told(scenario, monkeypatch):
+    from kzsim import engine
+
+    seen = []
+    real = engine.run_paths
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "run_paths", spy)
+    monkeypatch.setattr(api, "usable_cpus", lambda: 3)
+    api.simulate(scenario, paths=10)
+    api.simulate(scenario, paths=10, threads=1)
+    assert seen == [3, 1]
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        api.simulate(scenario, paths=10, threads=0)

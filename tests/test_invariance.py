@@ -40,6 +40,13 @@ def test_same_seed_same_bits_for_any_chunk_size(short_baseline, reference, chunk
     assert_same_run(run_paths(short_baseline, paths=N, chunk_paths=chunk_paths), reference)
 
 
+@pytest.mark.parametrize(("threads", "chunk_paths"), [(2, None), (3, 7), (2, 300), (4, BLOCK_PATHS // 2)])
+def test_same_seed_same_bits_for_any_number_of_threads(short_baseline, reference, threads, chunk_paths):
+    """Threads take tasks of one chunk, or of the chunks of a block (chunks of 7 and 300 do
+    not divide a block: tasks then cross blocks and draw them again)."""
+    assert_same_run(run_paths(short_baseline, paths=N, chunk_paths=chunk_paths, threads=threads), reference)
+
+
 def test_a_path_does_not_depend_on_how_many_paths_are_run(short_baseline, reference):
     small = run_paths(short_baseline, paths=100)
     for key, value in small.per_path.items():

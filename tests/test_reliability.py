@@ -142,6 +142,39 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     assert f"kzsim: 10 paths x 10 days: about {seconds:,.0f} s on 2 local workers" in result.output
 
 
+def test_the_estimate_counts_threads(tmp_path, monkeypatch):
+    from kzsim import engine
+    from kzsim.loading import load_scenario
+
+    sc = load_scenario(BASELINE)
+    one = engine.estimate_resources(sc, 100_000)
+    two = engine.estimate_resources(sc, 100_000, threads=2, cpus=2)
+    working = engine.default_chunk_paths() * 730 * 8.0 * engine.WORKING_ARRAYS[engine.compiled.default_kernel()]
+    assert two.memory_bytes == pytest.approx(one.memory_bytes + working)  # a chunk's memory a thread
+    assert two.seconds == pytest.approx(one.seconds / (2 * engine.THREAD_EFFICIENCY))
+    assert engine.estimate_resources(sc, 100_000, threads=4, cpus=2).seconds == pytest.approx(two.seconds)
+    assert engine.estimate_resources(sc, 100, threads=2, cpus=2) == engine.estimate_resources(sc, 100)  # one chunk
+    # the announcement says so
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
+    monkeypatch.setattr("kzsim.system.usable_cpus", lambda: 2)
+    args = ["run", BASELINE, "--paths", "2000", "--out", str(tmp_path / "o"), "--no-report", "--threads", "3"]
+    result = CliRunner().invoke(main, [*args, "--chunk-paths", "1000", "--set", "simulation.horizon_days=10"])
+    assert result.exit_code == 0, result.output
+    seconds = 20_000 / (2 * engine.THREAD_EFFICIENCY)  # two chunks: two of the three threads work
+    assert f"kzsim: 2,000 paths x 10 days: about {seconds:,.0f} s on 2 threads" in result.output
+
+
+def test_threads_are_refused_beside_a_cluster(tmp_path):
+    args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--threads", "2", "--workers", "2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "--threads 2: with --workers or --scheduler the cluster's workers run the chunks "
+        "(allowed: --threads without them)"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_names_and_overrides_never_write_outside_the_output_folder(tmp_path):
     out = tmp_path / "box" / "out"
     result = CliRunner().invoke(
@@ -225,12 +258,22 @@ def test_rerun_of_a_folder_that_is_not_a_run(tmp_path):
     )
 
 
-def test_the_api_reports_progress_without_printing(capsys):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_api_reports_progress_without_printing(capsys, threads):
     calls = []
     kzsim.simulate(
-        make_scenario(), paths=2500, chunk_paths=1000, progress=lambda done, total: calls.append((done, total))
+        make_scenario(),
+        paths=2500,
+        chunk_paths=1000,
+        threads=threads,
+        progress=lambda done, total: calls.append((done, total)),
     )
-    assert calls == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    if threads == 1:
+        assert calls == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    else:  # chunks finish in any order: paths done after each, whichever it was
+        assert len(calls) == 3 and calls[-1] == (2500, 2500)
+        assert {done for done, _ in calls[:2]} <= {500, 1000, 1500, 2000}
+        assert calls[0][0] < calls[1][0] < calls[2][0]
     assert capsys.readouterr() == ("", "")
 
 
