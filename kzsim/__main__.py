@@ -1,4 +1,4 @@
-from kzsim.cli import main
+from kzsim.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from kzsim.cli import main
 from kzsim.outputs import OUTPUT_FILES
 from kzsim.report import PAGE_TITLES
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 SUMMARY_KEYS = {
     "scenario",
@@ -187,6 +187,20 @@ def test_installed_console_script():
     cmd = [exe] if exe else [sys.executable, "-m", "kzsim"]
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, check=True)
     assert "run" in out.stdout and "validate" in out.stdout and "schema" in out.stdout
+
+
+def test_the_command_flushes_its_output_and_keeps_its_exit_code(tmp_path):
+    """``kzsim`` ends with a fast exit (no interpreter teardown): what it printed to a pipe
+    arrives whole, and its exit code is the command's."""
+    cmd = [sys.executable, "-m", "kzsim"]
+    scenarios = sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
+    ok = subprocess.run([*cmd, "validate", *scenarios], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines() == [f"{p}: ok" for p in scenarios]
+    bad = subprocess.run([*cmd, "run", str(tmp_path / "missing.yaml")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == f"{tmp_path / 'missing.yaml'}: file not found"
+    usage = subprocess.run([*cmd, "run"], capture_output=True, text=True)  # click's usage error
+    assert usage.returncode == 2 and "Missing argument 'SCENARIO'" in usage.stderr
 
 
 def test_scenario_reference_in_docs_is_up_to_date():
