@@ -405,7 +405,8 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
-def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
+@_THREADS_OPTION
+def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, threads):
     """What drives the result, on common random numbers.
 
     tornado: each uncertain input at its low and high percentile; writes tornado.csv (one
@@ -422,9 +423,9 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with _interruptible(out):
         if method == "sobol":
-            table = sobol(sc, paths=paths, seed=seed)
+            table = sobol(sc, paths=paths, seed=seed, threads=_threads(threads, 1, None))
         else:
-            table = tornado(sc, paths=paths, seed=seed, low=low, high=high)
+            table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=_threads(threads, 1, None))
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -477,7 +478,8 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force):
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
-def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
+@_THREADS_OPTION
+def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, threads):
     """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
     P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
     from kzsim.outputs import _json_safe
@@ -485,7 +487,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
 
     sc = _scenario(scenario, sets)
     results = [
-        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed)
+        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=_threads(threads, 1, None))
         for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
     ]
     click.echo(json.dumps(_json_safe(results), indent=2, default=float))
@@ -506,7 +508,8 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets):
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
-def sweep(scenario, sets, paths, seed, out_dir, force):
+@_THREADS_OPTION
+def sweep(scenario, sets, paths, seed, out_dir, force, threads):
     """P(loss), mean profit and cost per BTC on a grid of one or two parameters.
 
     Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
@@ -540,7 +543,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force):
                 raise BadInput(str(exc)) from None
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
     with _interruptible(out):
-        table = run_sweep(sc, grid, paths=paths, seed=seed)
+        table = run_sweep(sc, grid, paths=paths, seed=seed, threads=_threads(threads, 1, None))
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt

@@ -77,3 +77,15 @@ def test_cli_sweep_checks_every_grid_value_first(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().endswith("regulation.aifc_sale_share: 1.5 is out of range (allowed: values in [0, 1])")
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_sweep_gives_the_same_table_on_any_number_of_threads(tmp_path):
+    base = ["sweep", str(SCENARIOS / "small-operator.yaml"), "--paths", "2500", "--set", "simulation.horizon_days=30"]
+    tables = []
+    for threads in ("1", "3"):
+        out = tmp_path / threads
+        args = [*base, "--set", "electricity.tariff_kzt_per_kwh=20,30", "--out", str(out), "--threads", threads]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        tables.append((out / "sweep.csv").read_bytes())
+    assert tables[0] == tables[1]
