@@ -12,8 +12,9 @@ million-path run on two threads peaked ~60 MB higher that way, and one thread wi
 analyses beside it ~55 MB higher. A chunk allocates a few dozen large arrays, so the
 threads hardly ever wait for each other's lock.
 
-Nothing changes elsewhere than on Linux with glibc; the numbers a run produces do not
-depend on it.
+The settings are glibc's, so they hold for the whole process that runs chunks (a
+notebook's kernel, a Dask worker), from its first run on. Nothing changes elsewhere than
+on Linux with glibc; the numbers a run produces do not depend on it.
 """
 
 from __future__ import annotations
