@@ -49,20 +49,22 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 
 Progress = Callable[[int, int], None]
 
-# Resource model, measured with benchmarks/bench_engine.py on the project's machine (one
-# core, baseline): 13.9e6 path-days/s at 100k paths and 15.4e6 at 1M with numba, 4.1e6
-# with the numpy version (chunks of 512); (days x block) float64 arrays alive at the peak
-# of a chunk: ~30 with numba, ~49 with numpy (its temporaries, at chunks of 512)
-PATH_DAYS_PER_SECOND = {"numba": 12.0e6, "numpy": 3.5e6}
-WORKING_ARRAYS = {"numba": 36, "numpy": 52}
-BASE_BYTES = 250e6  # interpreter, numpy, scipy, pandas, numba
+# Resource model of whole `kzsim run`s (report included), measured on the project's
+# machine with the baseline: 1M paths in 51.7-52.6 s on one thread (14e6 path-days/s;
+# the simulation alone 15-16e6), 29.5-31.7 s on two threads, 34.4 s on two local workers;
+# the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and compiled
+# kernels ~300 MB; a thread's chunk of 1,024 paths ~110-150 MB (the size of ~24 (days x
+# paths) float64 arrays; the numpy version's temporaries ~52 at chunks of 512)
+PATH_DAYS_PER_SECOND = {"numba": 14.0e6, "numpy": 3.5e6}
+WORKING_ARRAYS = {"numba": 24, "numpy": 52}
+BASE_BYTES = 300e6  # interpreter, numpy, scipy, pandas, numba and the compiled kernels
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
-# speed-up of N local workers over one process, per worker (two workers: 1.75-1.88x at
-# 1M paths, the client and scheduler sharing the cores with them)
-LOCAL_WORKER_EFFICIENCY = 0.85
-# speed-up of N threads of one process over one thread, per thread (two threads: 1.84x
-# at 128k paths, the GIL taken by the Python between the compiled kernels)
-THREAD_EFFICIENCY = 0.9
+# speed-up of N local workers over one process, per worker (two workers: 1.5x on a whole
+# 1M run: starting the cluster, and its client and scheduler sharing the cores)
+LOCAL_WORKER_EFFICIENCY = 0.75
+# speed-up of N threads of one process over one thread, per thread (two threads: 1.7x on
+# a whole 1M run, 1.82x on its paths: the Python between the kernels holds the GIL)
+THREAD_EFFICIENCY = 0.85
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,11 @@ def estimate_resources(
 
     Notes
     -----
-    memory = base + working (chunk x days x 8 B x arrays alive) + per-day sample
-    + per-path table (paths x columns x 8 B, x1.5 for the summary's sorted copies; only the
-    outputs and the drawn parameters count: a constant column is one value). Each thread
-    holds its own working memory; with local workers, each holds its own base and working
-    memory and this process the rest.
+    memory = base + working (chunk x days x 8 B x arrays alive) + per-day sample (unless
+    it is given back early in the run) + per-path table (paths x columns x 8 B, x1.1 for
+    the copies that summary and report make; only the outputs and the drawn parameters
+    count: a constant column is one value). Each thread holds its own working memory; with
+    local workers, each holds its own base and working memory and this process the rest.
     time = path-days / one core's rate, divided by THREAD_EFFICIENCY x the threads (or
     LOCAL_WORKER_EFFICIENCY x the workers) that have a CPU each.
     """
@@ -100,9 +102,10 @@ def estimate_resources(
     kernel = compiled.default_kernel()
     chunk = max(min(chunk_paths or default_chunk_paths(), paths), BLOCK_PATHS)
     working = chunk * days * 8.0 * WORKING_ARRAYS[kernel]
-    sample = min(paths, TIMESERIES_SAMPLE_PATHS) * days * 8.0 * len(DAILY_SERIES) * 2
+    n_sample = min(paths, TIMESERIES_SAMPLE_PATHS)
+    sample = n_sample * days * 8.0 * len(DAILY_SERIES) if paths - n_sample < TRIM_AFTER_SAMPLE_PATHS else 0.0
     drawn = sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
-    table = paths * (PER_PATH_OUTPUTS + drawn) * 8.0 * 1.5
+    table = paths * (PER_PATH_OUTPUTS + drawn) * 8.0 * 1.1
     seconds = paths * days / PATH_DAYS_PER_SECOND[kernel]
     if workers > 1:
         running = min(workers, cpus or workers)

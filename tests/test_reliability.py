@@ -57,9 +57,9 @@ def start_run(out: Path, paths: int, quiet: bool = True) -> subprocess.Popen:
 
 def test_ctrl_c_while_simulating_keeps_the_previous_results(previous_results):
     out, before = previous_results
-    proc = start_run(out, 600_000, quiet=False)
+    proc = start_run(out, 1_000_000, quiet=False)
     announced = proc.stderr.readline()  # the time and memory estimate: the run is about to start
-    assert "600,000 paths x 730 days" in announced
+    assert "1,000,000 paths x 730 days" in announced
     time.sleep(1.0)  # inside the simulation
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
