@@ -179,7 +179,8 @@ def fees_per_block(
     sigma = np.asarray(log_volatility, dtype=np.float64)
     tau = np.asarray(persistence_days, dtype=np.float64)
     if np.any(tau > 0):
-        phi = np.exp(-1.0 / np.where(tau > 0, tau, 1.0)) * (tau > 0)
+        with np.errstate(over="ignore"):  # a time constant of ~1e-308 days or less: 1/tau is inf, phi 0
+            phi = np.exp(-1.0 / np.where(tau > 0, tau, 1.0)) * (tau > 0)
         innovation = sigma * np.sqrt(1.0 - phi * phi)
         if kernel == "numba" and shocks.ndim == 2:
             x = compiled.ar1(sigma, phi, innovation, shocks)
@@ -194,7 +195,8 @@ def fees_per_block(
     fees *= median
     if spikes is not None:
         h = np.asarray(spike_half_life_days, dtype=np.float64)
-        decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
+        with np.errstate(over="ignore"):  # as phi above: a half-life of ~0 days decays at once
+            decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
         if kernel == "numba" and spikes.ndim == 2:
             extra = compiled.ar1(1.0, decay, 1.0, spikes)  # extra_t = decay * extra_{t-1} + spikes_t
         else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from kzsim import calibration, processes
+from kzsim import kernel as compiled
 from kzsim.cli import main
 from kzsim.engine import draw_block
 from kzsim.model import Calendar
@@ -94,3 +96,19 @@ def test_calibrate_fees_on_the_shared_file_prints_a_block_that_runs():
 
     out = simulate(sc, paths=50)
     assert np.isfinite(out.paths["revenue_usd"]).all()
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_a_time_constant_too_small_to_invert_is_no_persistence(kernel):
+    """1 / 5e-324 overflows: such a persistence or half-life is read as zero (independent
+    days, spikes that last a day), with the same bits and no warning (warnings are errors)."""
+    if kernel == "numba" and not compiled.available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    shocks, spikes = rng.standard_normal((20, 4)), np.where(rng.random((20, 4)) < 0.2, 3.0, 0.0)
+    args = (np.full(4, 0.1), np.full(4, 0.3))
+
+    def fees(tiny):
+        return processes.fees_per_block(*args, tiny, shocks, spikes=spikes, spike_half_life_days=tiny, kernel=kernel)
+
+    np.testing.assert_array_equal(fees(np.full(4, 5e-324)), fees(np.zeros(4)))
