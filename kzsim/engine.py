@@ -50,11 +50,11 @@ DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_pe
 Progress = Callable[[int, int], None]
 
 # Resource model of whole `kzsim run`s (report included), measured on the project's
-# machine with the baseline: 1M paths in 51.7-52.6 s on one thread (14e6 path-days/s;
-# the simulation alone 15-16e6), 29.5-31.7 s on two threads, 34.4 s on two local workers;
-# the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and compiled
-# kernels ~300 MB; a thread's chunk of 1,024 paths ~110-150 MB (the size of ~24 (days x
-# paths) float64 arrays; the numpy version's temporaries ~52 at chunks of 512)
+# machine with the baseline: 1M paths in 50.1-52.6 s on one thread (14e6 path-days/s;
+# the simulation alone 15-16e6), 29.7-31.5 s on two threads, 33.6-34.4 s on two local
+# workers; the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and
+# compiled kernels ~300 MB; a thread's chunk of 1,024 paths ~110-150 MB (the size of ~24
+# (days x paths) float64 arrays; the numpy version's temporaries ~52 at chunks of 512)
 PATH_DAYS_PER_SECOND = {"numba": 14.0e6, "numpy": 3.5e6}
 WORKING_ARRAYS = {"numba": 24, "numpy": 52}
 BASE_BYTES = 300e6  # interpreter, numpy, scipy, pandas, numba and the compiled kernels
@@ -761,8 +761,9 @@ def _on_threads(
 
     At most two tasks a thread are submitted ahead, so finished results never pile up.
     An exception in the caller (Ctrl-C) cancels the tasks not started and waits for the
-    running ones (a chunk takes a tenth of a second). Each thread's glibc heap keeps its
-    chunks' memory for reuse; it is given back to the system at the end.
+    running ones (a chunk takes a tenth of a second). The heap keeps the chunks' memory
+    for reuse while the threads run (:mod:`kzsim.allocator`); it goes back to the system
+    at the end.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
