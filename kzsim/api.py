@@ -16,7 +16,7 @@ from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.cluster import dask_client
 from kzsim.concurrency import Background
 from kzsim.engine import Progress, run_paths
-from kzsim.results import ANALYSES, Results, analyses_paths, written_analyses
+from kzsim.results import ANALYSES, Results, written_analyses
 from kzsim.scenario import Scenario
 from kzsim.system import usable_cpus
 
@@ -54,24 +54,18 @@ def simulate(
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
         raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
-    if threads is not None and threads < 1:
-        raise ValueError("threads must be >= 1")
     keep_freed_memory()  # before the threads beside the run start (see kzsim.allocator)
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
         n = scenario.simulation.paths if paths is None else int(paths)
         s = scenario.simulation.seed if seed is None else int(seed)
-        run_threads = usable_cpus() if threads is None else threads
         side = None
         if analyses and n >= 1:
             job = (written_analyses, scenario, tuple(analyses), n, s)
             if used is not None:  # first in the queue, so one worker takes it while the others start the chunks
                 side = used.submit(*job, priority=1, retries=3, pure=False)
             elif usable_cpus() > 1:
-                # on threads of their own too when they would outlast the run (a small run:
-                # ~1.5 s less at the baseline's 20,000 paths); beside a larger run, on one
-                side_threads = run_threads if analyses_paths(scenario, tuple(analyses), n) >= n else 1
-                side = Background(_analyses_on_a_thread, *job[1:], side_threads, daemon=True, name="kzsim-analyses")
+                side = Background(_analyses_on_a_thread, *job[1:], daemon=True, name="kzsim-analyses")
         try:
             run = run_paths(
                 scenario,
@@ -80,7 +74,7 @@ def simulate(
                 chunk_paths=chunk_paths,
                 progress=progress,
                 client=used,
-                threads=run_threads,
+                threads=usable_cpus() if threads is None else threads,
             )
             results = Results(run)
             if side is not None:
@@ -95,8 +89,8 @@ def _analyses_on_a_thread(*args) -> dict:
     try:
         return written_analyses(*args)
     finally:
-        # the heap would keep the analyses' chunk memory (~170 MB) for the rest of the run,
-        # where the run's own chunks reuse only part of it
+        # this thread's heap would keep its chunks' memory (~170 MB) for the rest of the
+        # run, where nothing reuses it: a million-path run would then pass 1 GB
         release_freed_memory()
 
 

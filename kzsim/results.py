@@ -172,27 +172,25 @@ RISK_DRIVER_COLUMNS = (
 )
 
 
-def blackout_48h(scenario: Scenario, paths: int, seed: int, threads: int = 1) -> dict:
+def blackout_48h(scenario: Scenario, paths: int, seed: int) -> dict:
     """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``)."""
     from kzsim.sensitivity import blackout_cost
 
-    return blackout_cost(scenario, paths=paths, seed=seed, threads=threads)
+    return blackout_cost(scenario, paths=paths, seed=seed)
 
 
-def shutoff_value(scenario: Scenario, paths: int, seed: int, threads: int = 1) -> dict:
+def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
     """What idling on losing days earned (``summary["economic_shutoff"]["value"]``)."""
     from kzsim import sensitivity
 
-    return sensitivity.shutoff_value(scenario, paths=paths, seed=seed, threads=threads)
+    return sensitivity.shutoff_value(scenario, paths=paths, seed=seed)
 
 
-def risk_drivers(
-    scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP, threads: int = 1
-) -> list[dict]:
+def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP) -> list[dict]:
     """The ``top`` rows of a tornado on ``paths`` paths (``summary["risk_drivers"]``)."""
     from kzsim.sensitivity import tornado
 
-    table = tornado(scenario, paths=paths, seed=seed, threads=threads)
+    table = tornado(scenario, paths=paths, seed=seed)
     return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
 
 
@@ -210,31 +208,19 @@ def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ..
     return tuple(names)
 
 
-def analyses_paths(scenario: Scenario, names: tuple[str, ...], n_paths: int) -> int:
-    """Paths that :func:`written_analyses` simulates in all (each run counted)."""
-    drivers = 1 + 2 * sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
-    per_name = {
-        "blackout_48h": 2 * min(BLACKOUT_PATHS, n_paths),
-        "shutoff_value": 2 * min(SHUTOFF_PATHS, n_paths),
-        "risk_drivers": drivers * min(RISK_DRIVER_PATHS, n_paths),
-    }
-    return sum(per_name.get(name, 0) for name in names)
-
-
-def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int, threads: int = 1) -> dict:
+def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int) -> dict:
     """The analyses ``names`` (of :func:`analyses_for_write`) of an ``n_paths``-path run,
-    each a few small runs of its own on the run's first paths, on ``threads`` threads. They
-    depend on the scenario, the seed and the run's size only, not on its results nor on
-    the threads: a cluster computes them in one task beside the run's own
-    (:func:`kzsim.api.simulate`), with the bits this process gets."""
+    each a few small runs of its own on the run's first paths. They depend on the scenario,
+    the seed and the run's size only, not on its results: a cluster computes them in one
+    task beside the run's own (:func:`kzsim.api.simulate`), with the bits this process gets."""
     computed = {}
     for name in names:
         if name == "blackout_48h":
-            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed, threads)
+            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed)
         elif name == "shutoff_value":
-            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed, threads)
+            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed)
         elif name == "risk_drivers":
-            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed, threads=threads)
+            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed)
         else:
             raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
     return computed

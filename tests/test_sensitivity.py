@@ -38,17 +38,6 @@ def test_a_tornado_gives_the_same_table_with_its_runs_side_by_side():
     assert three.attrs == one.attrs
 
 
-def test_the_written_analyses_count_their_paths():
-    from kzsim.results import analyses_for_write, analyses_paths
-
-    sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
-    drawn = sum(1 for d in sc.uncertain_parameters().values() if not d.is_fixed)
-    names = analyses_for_write(sc)  # the 48 h blackout and the risk drivers
-    assert analyses_paths(sc, names, 20_000) == 2 * 2000 + (1 + 2 * drawn) * 1024
-    assert analyses_paths(sc, names, 500) == 2 * 500 + (1 + 2 * drawn) * 500
-    assert analyses_paths(sc, ("shutoff_value",), 20_000) == 2 * 2000
-
-
 def test_break_even_price_of_a_certain_farm_is_the_closed_form():
     sc = make_scenario()  # no uncertainty: profit is linear in the BTC price
     h = hand_computed(10, np.full(10, 1.0))
