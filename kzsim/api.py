@@ -89,8 +89,8 @@ def _analyses_on_a_thread(*args) -> dict:
     try:
         return written_analyses(*args)
     finally:
-        # this thread's heap would keep its chunks' memory (~170 MB) for the rest of the
-        # run, where nothing reuses it: a million-path run would then pass 1 GB
+        # the heap would keep the analyses' chunk memory (~170 MB) for the rest of the run,
+        # where the run's own chunks reuse only part of it (kzsim.allocator)
         release_freed_memory()
 
 
