@@ -417,15 +417,16 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     from kzsim.outputs import write_folder
     from kzsim.sensitivity import sobol, sobol_reading, tornado
 
+    threads = _threads(threads, 1, None)
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
     if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with _interruptible(out):
         if method == "sobol":
-            table = sobol(sc, paths=paths, seed=seed, threads=_threads(threads, 1, None))
+            table = sobol(sc, paths=paths, seed=seed, threads=threads)
         else:
-            table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=_threads(threads, 1, None))
+            table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=threads)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -485,9 +486,10 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, threads):
     from kzsim.outputs import _json_safe
     from kzsim.sensitivity import break_even
 
+    threads = _threads(threads, 1, None)
     sc = _scenario(scenario, sets)
     results = [
-        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=_threads(threads, 1, None))
+        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=threads)
         for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
     ]
     click.echo(json.dumps(_json_safe(results), indent=2, default=float))
@@ -520,6 +522,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, threads):
     from kzsim.sensitivity import parse_grid
     from kzsim.sensitivity import sweep as run_sweep
 
+    threads = _threads(threads, 1, None)
     grid, plain = {}, []
     for text in sets:
         value = text.split("=", 1)[1] if "=" in text else ""
@@ -543,7 +546,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, threads):
                 raise BadInput(str(exc)) from None
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
     with _interruptible(out):
-        table = run_sweep(sc, grid, paths=paths, seed=seed, threads=_threads(threads, 1, None))
+        table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt

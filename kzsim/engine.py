@@ -744,13 +744,18 @@ def run_paths(
 def threads_used(n: int, chunk_paths: int, threads: int) -> int:
     """Threads that an in-process run of ``n`` paths asked for ``threads`` keeps busy (no
     more than its tasks)."""
-    return max(1, min(threads, len(_thread_tasks(n, chunk_paths))))
+    return max(1, min(threads, -(-n // _thread_task_paths(chunk_paths))))
+
+
+def _thread_task_paths(chunk_paths: int) -> int:
+    """Paths a thread's task runs: one chunk, or the chunks of one block when chunks are
+    smaller than a block (a task draws each of its blocks once)."""
+    return max(chunk_paths, BLOCK_PATHS // chunk_paths * chunk_paths)
 
 
 def _thread_tasks(n: int, chunk_paths: int) -> list[tuple[int, int]]:
-    """Path ranges for the threads: one chunk each, or the chunks of one block when chunks
-    are smaller than a block (a task draws each of its blocks once)."""
-    task_paths = max(chunk_paths, BLOCK_PATHS // chunk_paths * chunk_paths)
+    """Path ranges of the threads' tasks (see :func:`_thread_task_paths`)."""
+    task_paths = _thread_task_paths(chunk_paths)
     return [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
 
 
