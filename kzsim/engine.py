@@ -646,8 +646,12 @@ class _Merger:
             for k, v in chunk.sample.items():
                 self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
             self.sample_missing -= next(iter(chunk.sample.values())).shape[1]
-            if self.sample_missing == 0:
-                self.quantiles = {k: np.quantile(v, TIMESERIES_QUANTILES, axis=1) for k, v in self.sample.items()}
+            chunk.sample = None  # copied: the chunk's per-day arrays are not kept while it waits
+            if self.sample_missing == 0:  # the sample is not needed after: sorted where it lies
+                self.quantiles = {
+                    k: np.quantile(v, TIMESERIES_QUANTILES, axis=1, overwrite_input=True)
+                    for k, v in self.sample.items()
+                }
                 self.sample = {}
                 if self.n - self.n_sample >= TRIM_AFTER_SAMPLE_PATHS:
                     release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.allocator)

@@ -251,8 +251,11 @@ def _economics(
     n_days, n = price.shape
     S = _S
     W = np.empty(_N_ROWS * S)
-    aifc_days = np.empty((n_days, _TILE))  # AIFC coins of each day, sold after the lag
-    cum_aifc = np.empty((n_days, _TILE)) if lag > 8 else np.empty((1, _TILE))
+    # AIFC coins of each day, sold after the lag, and their running sum (lag > 8): a day
+    # reads only the rows of the last lag + 1 days, so they are kept in a ring of that many
+    ring = min(lag + 1, n_days)
+    aifc_days = np.empty((ring, _TILE))
+    cum_aifc = np.empty((ring, _TILE)) if lag > 8 else np.empty((1, _TILE))
     for j0 in range(0, n, _TILE):
         m = min(_TILE, n - j0)
         W[:] = 0.0
@@ -365,14 +368,15 @@ def _day(
     failed,
     discount,
     indexation,
-    aifc_days,  # (n_days, _TILE) the tile's AIFC coins of each day
-    cum_aifc,  # their running sum (lag > 8)
+    aifc_days,  # (ring, _TILE) the tile's AIFC coins of each day, day i in row i % ring
+    cum_aifc,  # their running sum, in the same rows (lag > 8)
 ):
     """Day ``t`` of a tile up to the coins still waiting for the AIFC: loops over the tile's
     paths without branches on a path's values or inner loops, each on the workspace and at
     most one other array (SIMD code). A function of its own: inlined into the loop over
     days, LLVM left the copy loops scalar."""
     S = _S
+    ring = aifc_days.shape[0]
     last = t == n_days - 1
     # ---- the day's inputs into the workspace
     _load(W, _PRICE, price, j0, m)
@@ -389,11 +393,11 @@ def _day(
     _broadcast(W, _DISC, discount, j0, m)
     _broadcast(W, _INDEX, indexation, j0, m)
     if t >= lag > 0:  # the AIFC coins mined `lag` days ago, sold today
-        _load(W, _SOLD, aifc_days[t - lag], 0, m)
+        _load(W, _SOLD, aifc_days[(t - lag) % ring], 0, m)
     if last:  # the AIFC coins of earlier days still waiting (today's are added last)
         W[_OLDER * S : _OLDER * S + m] = 0.0
         for i in range(_max(n_days - lag, 0), n_days - 1):  # in day order, as numpy sums them
-            row_i = aifc_days[i]
+            row_i = aifc_days[i % ring]
             for j in range(m):
                 W[_OLDER * S + j] += row_i[j]
     # ---- the tariff and its mining-fee bracket
@@ -554,18 +558,18 @@ def _day(
         W[Out.shutoff_restart_usd * S + j] += restart_cost
         W[Out.mean_hashprice_usd_per_th_day * S + j] += hashprice
 
-    _store(W, _AIFC, aifc_days[t], 0, m)
+    _store(W, _AIFC, aifc_days[t % ring], 0, m)
     # ---- AIFC coins still waiting (mined in the last `lag` days)
     if lag > 8:
-        cum_t = cum_aifc[t]
+        cum_t = cum_aifc[t % ring]
         if t == 0:
             _store(W, _AIFC, cum_t, 0, m)
         else:
-            cum_before = cum_aifc[t - 1]
+            cum_before = cum_aifc[(t - 1) % ring]
             for j in range(m):
                 cum_t[j] = cum_before[j] + W[_AIFC * S + j]
         if t >= lag:
-            cum_lagged = cum_aifc[t - lag]
+            cum_lagged = cum_aifc[(t - lag) % ring]
             for j in range(m):
                 W[_PENDING * S + j] = cum_t[j] - cum_lagged[j]
         else:
@@ -573,7 +577,7 @@ def _day(
     else:
         W[_PENDING * S : _PENDING * S + m] = 0.0
         for i in range(_min(lag, t + 1)):
-            row_i = aifc_days[t - i]
+            row_i = aifc_days[(t - i) % ring]
             for j in range(m):
                 W[_PENDING * S + j] += row_i[j]
 
@@ -734,11 +738,13 @@ def _shifted_product(s, shift, z, out):
             ot[j] = s[j] * zt[j] - shift[j]
 
 
-def shifted_product(s, z: np.ndarray) -> np.ndarray:
-    """``s * z - 0.5 * s * s`` (n_days, n) for per-path ``s``: numpy's operations, in one pass."""
+def shifted_product(s, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``s * z - 0.5 * s * s`` (n_days, n) for per-path ``s``: numpy's operations, in one pass
+    (into ``out``, which may be ``z`` itself: each element is read before it is written)."""
     n = z.shape[1]
     s = _vector(s, n)
-    out = np.empty(z.shape)
+    if out is None or not out.flags.c_contiguous:
+        out = np.empty(z.shape)
     _shifted_product(s, 0.5 * s * s, np.ascontiguousarray(z), out)
     return out
 

@@ -8,16 +8,20 @@ import pytest
 from kzsim import kernel
 from kzsim.engine import inputs_for, run_paths
 from kzsim.loading import load_scenario
-from kzsim.model import Calendar, simulate_paths
+from kzsim.model import Calendar, Draws, simulate_paths
 from tests.conftest import SCENARIOS, make_scenario
 
 needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
 
 
 def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
+    """The compiled kernel as the engine's chunks run it (draws handed over, the day-ahead
+    factor computed over its normals) against the numpy reference on the same draws."""
     cal = Calendar.of(sc)
     p, draws = inputs_for(sc, cal, seed, 0, paths)
-    fast, fast_daily = simulate_paths(sc, cal, p, draws, kernel="numba")
+    owned = Draws(**{k: None if v is None else v.copy() for k, v in draws.__dict__.items()})  # C order, own memory
+    fast, fast_daily = simulate_paths(sc, cal, p, owned, kernel="numba", release_draws=True)
+    assert owned.btc_price is owned.usd_kzt is owned.network_hashrate is owned.fees is owned.day_ahead_price is None
     ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
     assert fast.keys() == ref.keys() and fast_daily.keys() == ref_daily.keys()
     for key in ref:
