@@ -18,7 +18,7 @@ import numpy as np
 from kzsim import kernel as compiled
 from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.dependence import iman_conover
-from kzsim.model import Calendar, Draws, fleet_power, simulate_paths
+from kzsim.model import Calendar, Draws, block_sum, fleet_power, simulate_paths
 from kzsim.prices import draw_bootstrap_indices
 from kzsim.processes import event_hours_per_day
 from kzsim.rng import BLOCK_PATHS, blocks_for, stream
@@ -141,9 +141,9 @@ class RunOutput:
 class BlockSums:
     """Sums over paths of per-day series, added up block by block in path order.
 
-    The sum of each block of :data:`BLOCK_PATHS` paths is taken in one call over the whole
-    block, and block sums are added in block order, so the result has the same bits
-    whatever the chunk size.
+    The sum of each block of :data:`BLOCK_PATHS` paths is taken over the whole block
+    (:func:`kzsim.model.block_sum`, as the compiled kernel takes it), and block sums are
+    added in block order, so the result has the same bits whatever the chunk size.
     """
 
     def __init__(self, n_days: int):
@@ -171,7 +171,7 @@ class BlockSums:
     def flush(self) -> None:
         if self._pending:
             block = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
-            self.total += block.sum(axis=1)
+            self.total += block_sum(block)
             self._pending, self._pending_paths = [], 0
 
 
@@ -464,6 +464,12 @@ def simulate_chunk(
     keep_freed_memory()
     cal = Calendar.of(scenario)
     p, draws = inputs_for(scenario, cal, seed, start, stop, cache, overrides)
+    n_sample = min(n_paths, TIMESERIES_SAMPLE_PATHS)
+    if start % BLOCK_PATHS == 0 and (stop % BLOCK_PATHS == 0 or stop == n_paths) and start >= n_sample:
+        # whole blocks, none in the sample: only their per-day sums are needed
+        out, daily = simulate_paths(scenario, cal, p, draws, release_draws=True, block_sums=True)
+        sums = [{k: v[:, i] for k, v in daily.items()} for i in range(-(-(stop - start) // BLOCK_PATHS))]
+        return ChunkResult(start, stop, *_pack(out), *_pack(p), sums, None, None, stop, None)
     out, daily = simulate_paths(scenario, cal, p, draws, release_draws=True)
     # whole blocks: [first_full, last_full) in path numbers, within the run's n_paths
     first_full = -(-start // BLOCK_PATHS) * BLOCK_PATHS
@@ -472,12 +478,11 @@ def simulate_chunk(
         end = min(pos + BLOCK_PATHS, n_paths)
         if end > stop:
             break
-        sums.append({k: v[:, pos - start : end - start].sum(axis=1) for k, v in daily.items()})
+        sums.append({k: block_sum(v[:, pos - start : end - start]) for k, v in daily.items()})
         pos = end
     head_stop = min(first_full, stop)
     head = {k: v[:, : head_stop - start] for k, v in daily.items()} if head_stop > start else None
     tail = {k: v[:, pos - start :] for k, v in daily.items()} if pos < stop and pos >= first_full else None
-    n_sample = min(n_paths, TIMESERIES_SAMPLE_PATHS)
     sample = {k: v[:, : min(stop, n_sample) - start] for k, v in daily.items()} if start < n_sample else None
     return ChunkResult(start, stop, *_pack(out), *_pack(p), sums, head, tail, pos, sample)
 
@@ -533,7 +538,8 @@ def _compact(chunk: ChunkResult) -> ChunkResult:
 
 def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
     """One result for consecutive chunks, with the per-day sums of every whole block taken as
-    :class:`BlockSums` takes them (one call over the block), so the bits do not change.
+    :class:`BlockSums` takes them (:func:`kzsim.model.block_sum` over the block), so the bits
+    do not change.
     ``parts`` are :func:`simulate_chunk` results, whole tables (compact the combination)."""
     if any(part.per_path_constants or part.parameter_constants for part in parts):
         raise ValueError("combine_chunks takes whole chunk results, not compacted ones")
@@ -556,7 +562,7 @@ def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
         pending.append(piece)
         piece_stop = piece_start + next(iter(piece.values())).shape[1]
         if piece_stop == min(pending_start + BLOCK_PATHS, n_paths):
-            sums.append({k: np.concatenate([p[k] for p in pending], axis=1).sum(axis=1) for k in piece})
+            sums.append({k: block_sum(np.concatenate([p[k] for p in pending], axis=1)) for k in piece})
             pending.clear()
 
     for part in parts:

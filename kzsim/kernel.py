@@ -176,6 +176,7 @@ class Out(IntEnum):
 # _S is not a multiple of 512: rows 4 KiB apart fall in the same L1 cache set, and a loop
 # touching 60 of them evicted its own lines at every path (8x slower).
 _TILE = 1024
+TILE_PATHS = _TILE  # = kzsim.rng.BLOCK_PATHS: the block sums (sums=True) are the tiles' sums
 _S = _TILE + 8
 _N_PARAM = len(Param)
 _N_OUT = len(Out)
@@ -213,8 +214,11 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _UP,
     _HASHPRICE,
     _PNL,
+    _TREE,  # scratch row of the per-day sums over a tile's paths
     _N_ROWS,
-) = (_N_OUT + _N_PARAM + i for i in range(33))
+) = (_N_OUT + _N_PARAM + i for i in range(34))
+# The per-day sums over paths (sums=True) are taken over each tile, one tile a block of paths
+_DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.DAILY_SUMS' order
 
 
 @_jit
@@ -243,9 +247,11 @@ def _economics(
     shutoff,  # bool: economic shut-off
     sell,  # bool: treasury policy sell, else hold
     lag,  # AIFC settlement lag [days]
-    out_pnl,  # (n_days, n) outputs: cumulative P&L marked to market
-    out_up,  # (n_days, n) up fraction
-    out_hashprice,  # (n_days, n) hashprice [USD per TH/s-day]
+    out_pnl,  # (n_days, n) outputs: cumulative P&L marked to market ((n_days, 0) with sums)
+    out_up,  # (n_days, n) up fraction (idem)
+    out_hashprice,  # (n_days, n) hashprice [USD per TH/s-day] (idem)
+    sums,  # bool: the per-day series summed over each tile's paths instead of path by path
+    out_sums,  # (4, n_days, n_tiles) their sums ((4, n_days, 0) without sums)
     out,  # (len(Out), n) per-path outputs
 ):
     n_days, n = price.shape
@@ -305,6 +311,9 @@ def _economics(
                 out_up[t],
                 out_hashprice[t],
             )
+            if sums:
+                for k in range(len(_DAILY_SUMS)):
+                    out_sums[k, t, j0 // _TILE] = _tree_sum(W, _DAILY_SUMS[k], m)
         for j in range(m):
             W[Out.max_drawdown_usd * S + j] = W[_DRAWDOWN * S + j]
             W[Out.npv_usd * S + j] = -W[(_P + Param.capex_usd) * S + j] + W[_NPV * S + j]
@@ -616,9 +625,25 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
         W[_DRAWDOWN * S + j] = _max(W[_DRAWDOWN * S + j], _max(peak, 0.0) - cum_pnl)
         W[_NPV * S + j] += cash_flow * W[_DISC * S + j]
         W[_PNL * S + j] = cum_pnl
-    _store(W, _PNL, out_pnl, j0, m)
-    _store(W, _UP, out_up, j0, m)
-    _store(W, _HASHPRICE, out_hashprice, j0, m)
+    if out_pnl.size:
+        _store(W, _PNL, out_pnl, j0, m)
+        _store(W, _UP, out_up, j0, m)
+        _store(W, _HASHPRICE, out_hashprice, j0, m)
+
+
+@_jit
+def _tree_sum(W, row, m):
+    """The sum of workspace row ``row``'s first ``m`` values, in :func:`kzsim.model.block_sum`'s order."""
+    tree = _TREE * _S
+    _load(W, _TREE, W[row * _S : row * _S + m], 0, m)
+    width = m
+    while width > 1:
+        half = width // 2
+        offset = width - half
+        for j in range(half):
+            W[np.uint64(tree + j)] += W[np.uint64(tree + offset + j)]
+        width = offset
+    return W[tree]
 
 
 def economics(*args) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from kzsim import kernel as compiled
 from kzsim import prices, processes
+from kzsim.rng import BLOCK_PATHS
 from kzsim.scenario import Scenario, estimated_block_height
 from kzsim.units import (
     BLOCKS_PER_DAY_TARGET,
@@ -153,6 +154,37 @@ def sum_days(x: np.ndarray) -> np.ndarray:
     return x.sum(axis=0)
 
 
+# the per-day series that the compiled kernel sums over its tiles, in its order (kzsim.kernel._DAILY_SUMS)
+DAILY_SUMS = ("cum_pnl_usd", "up_fraction", "hashprice_usd_per_th_day", "btc_price_usd")
+assert compiled.TILE_PATHS == BLOCK_PATHS, "the kernel's tiles must be the blocks for its block sums"
+
+
+def block_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over paths (axis 1) of an (n_days, m) array, in an order of our own: the right half
+    of the columns (the larger half when m is odd) is added to the left half's, and again,
+    until one column is left.
+
+    The compiled kernel takes the same sums over its tiles of paths (``sums=True``), so the
+    engine gets the bits of a block's per-day sums without the kernel writing its per-day
+    values out; numpy's own ``sum`` (pairwise, in an order numpy may change) could not be matched.
+    """
+    x = np.array(x, dtype=np.float64)  # a copy, worked in place
+    width = x.shape[1]
+    while width > 1:
+        half = width // 2
+        offset = width - half
+        x[:, :half] += x[:, offset : offset + half]
+        width = offset
+    return x[:, 0].copy() if width else np.zeros(x.shape[0])
+
+
+def per_block_sums(x: np.ndarray) -> np.ndarray:
+    """(n_days, n_blocks): :func:`block_sum` of each block of ``BLOCK_PATHS`` columns of ``x``
+    (the last block may be smaller)."""
+    n = x.shape[1]
+    return np.stack([block_sum(x[:, a : a + BLOCK_PATHS]) for a in range(0, n, BLOCK_PATHS)], axis=1)
+
+
 @dataclass
 class Draws:
     """Pre-drawn randomness of a set of paths (all arrays have n_paths columns)."""
@@ -246,6 +278,7 @@ def simulate_paths(
     draws: Draws,
     kernel: str | None = None,
     release_draws: bool = False,
+    block_sums: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Simulate a set of paths.
 
@@ -260,11 +293,17 @@ def simulate_paths(
     last ``lag + 1`` days kept instead of every day's, a chunk of 1,024 paths peaks at 60 MiB
     instead of 77 (tracemalloc).
 
+    ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
+    block of :data:`~kzsim.rng.BLOCK_PATHS` paths (from the first; the last block may be
+    smaller), taken as :func:`block_sum` takes them: the compiled kernel sums each day as it
+    goes and holds none of the per-day series (18 MB less at 1,024 paths), the numpy version
+    sums its arrays. The bits are the same either way.
+
     Returns
     -------
     per_path : dict of (n,) arrays
         Every per-path output (see the README's output reference).
-    daily : dict of (n_days, n) arrays
+    daily : dict of (n_days, n) arrays, or (n_days, n_blocks) with ``block_sums``
         ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
     """
     kernel = compiled.check_kernel(compiled.default_kernel() if kernel is None else kernel)
@@ -349,14 +388,15 @@ def simulate_paths(
             network_hs = response.realised
     final_network_hs = network_hs[-1].copy()
     del network_hs  # only its last day is reported: freed before the economics
-    if kernel == "numba":
-        economics = _economics_numba
-    else:
-        economics = _economics_numpy
     farm = (farm_hashrate_th, facility_mw)
-    per_path, daily = economics(
-        sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block, release_draws=release_draws
-    )
+    inputs = (sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block)
+    if kernel == "numba":  # the four series, or their block sums
+        per_path, daily = _economics_numba(*inputs, release_draws=release_draws, block_sums=block_sums)
+    else:
+        per_path, daily = _economics_numpy(*inputs)
+        daily["btc_price_usd"] = price
+        if block_sums:
+            daily = {k: per_block_sums(v) for k, v in daily.items()}
     per_path.update(
         {
             "grid_outages": draws.grid_outages.astype(np.float64),
@@ -369,13 +409,11 @@ def simulate_paths(
             "final_difficulty": difficulty[-1],
         }
     )
-    daily["btc_price_usd"] = price
     return per_path, daily
 
 
-def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block, release_draws=False):
-    """The farm's economics with whole-array numpy operations (the reference; it keeps its
-    inputs whatever ``release_draws`` says)."""
+def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block):
+    """The farm's economics with whole-array numpy operations (the reference)."""
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days
     farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
@@ -616,8 +654,11 @@ def _per_path_or_one(values) -> np.ndarray:
     return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
 
 
-def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block, release_draws=False):
-    """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`).
+def _economics_numba(
+    sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block, release_draws=False, block_sums=False
+):
+    """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`),
+    and the four per-day series (or their block sums, see :func:`simulate_paths`).
 
     ``release_draws=True``: the day-ahead price factor is computed over the day-ahead
     normals, which are not used after it (one (n_days, n) array less)."""
@@ -711,7 +752,10 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
         np.exp(day_ahead_factor, out=day_ahead_factor)
     brackets = e.mining_fee_brackets
     shape = (n_days, n)
+    if block_sums:  # summed by the kernel, not written out (its tiles are the blocks)
+        shape = (n_days, 0)
     cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)
+    sums = np.empty((len(DAILY_SUMS), n_days, -(-n // BLOCK_PATHS) if block_sums else 0))
     out = np.empty((len(Out), n))
     compiled.economics(
         np.ascontiguousarray(q),
@@ -737,6 +781,8 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
         cum_pnl,
         up_fraction,
         hashprice,
+        block_sums,
+        sums,
         out,
     )
     result = {name.name: out[name.value] for name in Out}
@@ -749,5 +795,8 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsid
         result["cash_cost_per_btc_usd"] = np.where(btc_total > 0, result["cash_cost_usd"] / btc_total, np.nan)
         all_in = result["cash_cost_usd"] + result["depreciation_usd"] + result["profit_tax_usd"]
         result["all_in_cost_per_btc_usd"] = np.where(btc_total > 0, all_in / btc_total, np.nan)
-    daily = {"cum_pnl_usd": cum_pnl, "up_fraction": up_fraction, "hashprice_usd_per_th_day": hashprice}
+    if block_sums:
+        daily = dict(zip(DAILY_SUMS, sums))
+    else:
+        daily = dict(zip(DAILY_SUMS, (cum_pnl, up_fraction, hashprice, price)))
     return result, daily

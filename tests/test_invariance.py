@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from kzsim.engine import run_paths
+from kzsim.engine import TIMESERIES_SAMPLE_PATHS, run_paths
+from kzsim.kernel import ENV_VARIABLE
 from kzsim.loading import load_scenario
 from kzsim.rng import BLOCK_PATHS, stable_hash
 from tests.conftest import SCENARIOS
@@ -38,6 +39,25 @@ def assert_same_run(a, b):
 @pytest.mark.parametrize("chunk_paths", [1, 7, BLOCK_PATHS, 1000])
 def test_same_seed_same_bits_for_any_chunk_size(short_baseline, reference, chunk_paths):
     assert_same_run(run_paths(short_baseline, paths=N, chunk_paths=chunk_paths), reference)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "threads", "chunk_paths"),
+    [
+        ("numba", 1, BLOCK_PATHS),
+        ("numba", 2, None),
+        ("numba", 1, 2 * BLOCK_PATHS),
+        ("numba", 1, 300),
+        ("numpy", 1, BLOCK_PATHS),
+    ],
+)
+def test_blocks_past_the_sample_give_the_same_bits(short_baseline, kernel, threads, chunk_paths, monkeypatch):
+    """Whole blocks past the sampled paths come back as per-day sums taken in the kernel (no
+    per-day values): the run is the one chunk's, where every path's per-day values are summed."""
+    n = TIMESERIES_SAMPLE_PATHS + BLOCK_PATHS + 9  # a whole block past the sample, and a part
+    one_chunk = run_paths(short_baseline, paths=n, chunk_paths=n)
+    monkeypatch.setenv(ENV_VARIABLE, kernel)
+    assert_same_run(run_paths(short_baseline, paths=n, chunk_paths=chunk_paths, threads=threads), one_chunk)
 
 
 @pytest.mark.parametrize(("threads", "chunk_paths"), [(2, None), (3, 7), (2, 300), (4, BLOCK_PATHS // 2)])

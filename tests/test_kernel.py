@@ -8,7 +8,7 @@ import pytest
 from kzsim import kernel
 from kzsim.engine import inputs_for, run_paths
 from kzsim.loading import load_scenario
-from kzsim.model import Calendar, Draws, simulate_paths
+from kzsim.model import Calendar, Draws, block_sum, per_block_sums, simulate_paths
 from tests.conftest import SCENARIOS, make_scenario
 
 needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
@@ -23,6 +23,12 @@ def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
     fast, fast_daily = simulate_paths(sc, cal, p, owned, kernel="numba", release_draws=True)
     assert owned.btc_price is owned.usd_kzt is owned.network_hashrate is owned.fees is owned.day_ahead_price is None
     ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
+    # past the sample the engine asks for per-day sums over each block: summed in the kernel
+    _, fast_sums = simulate_paths(sc, cal, p, draws, kernel="numba", block_sums=True)
+    _, ref_sums = simulate_paths(sc, cal, p, draws, kernel="numpy", block_sums=True)
+    for key in ref_daily:
+        np.testing.assert_array_equal(ref_sums[key], per_block_sums(ref_daily[key]), err_msg=key)
+        np.testing.assert_array_equal(fast_sums[key], ref_sums[key], err_msg=key)
     assert fast.keys() == ref.keys() and fast_daily.keys() == ref_daily.keys()
     for key in ref:
         np.testing.assert_array_equal(fast[key], ref[key], err_msg=key)
@@ -70,6 +76,19 @@ BASE = "scenarios/kz-2025-baseline.yaml"
 def test_kernel_gives_the_reference_bits_on_variants(overrides):
     base = load_scenario(BASE).model_dump(mode="json", exclude_none=True)
     assert_kernels_agree(make_scenario(base, **overrides))
+
+
+@needs_numba
+def test_the_kernel_sums_each_block_of_paths_as_block_sum_does():
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 40})
+    cal = Calendar.of(sc)
+    p, draws = inputs_for(sc, cal, 5, 0, 2 * 1024 + 9)  # two whole blocks and 9 paths of a third
+    _, full = simulate_paths(sc, cal, p, draws, kernel="numba")
+    _, sums = simulate_paths(sc, cal, p, draws, kernel="numba", block_sums=True)
+    for key, values in full.items():
+        assert sums[key].shape == (40, 3)
+        for b, (lo, hi) in enumerate([(0, 1024), (1024, 2048), (2048, 2057)]):
+            assert sums[key][:, b].tobytes() == block_sum(values[:, lo:hi]).tobytes(), (key, b)
 
 
 @needs_numba

@@ -114,3 +114,36 @@ def test_compacted_results_are_not_combined_again():
     parts = [_compact(simulate_chunk(sc, 5, 0, 100, 200)), simulate_chunk(sc, 5, 100, 200, 200)]
     with pytest.raises(ValueError, match="compacted"):
         combine_chunks(parts, 200)
+
+
+def test_a_block_past_the_sample_holds_no_per_day_values(monkeypatch):
+    """Its per-day sums are taken in the kernel: the chunk never holds the (n_days, paths)
+    arrays of P&L, up fraction and hashprice that a sampled block returns. Measured with
+    tracemalloc (which counts numpy's buffers, whatever the timing) as the kernel starts."""
+    import tracemalloc
+
+    from kzsim import kernel
+    from kzsim.engine import TIMESERIES_SAMPLE_PATHS, simulate_chunk
+    from kzsim.rng import BLOCK_PATHS
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 200})
+    n = TIMESERIES_SAMPLE_PATHS + BLOCK_PATHS
+    held = []
+    economics = kernel.economics
+
+    def measured(*args):
+        held.append(tracemalloc.get_traced_memory()[0])
+        economics(*args)
+
+    monkeypatch.setattr(kernel, "economics", measured)
+    tracemalloc.start()
+    try:
+        sampled = simulate_chunk(sc, 1, 0, BLOCK_PATHS, n)
+        del sampled
+        past = simulate_chunk(sc, 1, TIMESERIES_SAMPLE_PATHS, n, n)
+    finally:
+        tracemalloc.stop()
+    assert past.sample is past.head is past.tail is None and len(past.block_sums) == 1
+    per_day_array = 200 * BLOCK_PATHS * 8
+    sums = 4 * 200 * 8  # what it holds instead: four per-day sums (and a few hundred bytes of headers)
+    assert held[0] - held[1] >= 3 * per_day_array - sums - 4096
