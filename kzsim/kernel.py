@@ -203,9 +203,7 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _TAX,
     _PRICE,
     _USD_KZT,
-    _DIFFICULTY,
-    _SUBSIDY,
-    _FEES,
+    _BTC_PER_TH,
     _GRID,
     _PAYMENT,
     _FACTOR,
@@ -216,7 +214,7 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _PNL,
     _TREE,  # scratch row of the per-day sums over a tile's paths
     _N_ROWS,
-) = (_N_OUT + _N_PARAM + i for i in range(34))
+) = (_N_OUT + _N_PARAM + i for i in range(32))
 # The per-day sums over paths (sums=True) are taken over each tile, one tile a block of paths
 _DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.DAILY_SUMS' order
 
@@ -226,9 +224,7 @@ def _economics(
     params,  # (len(Param), n)
     price,  # (n_days, n) BTC price [USD]
     usd_kzt,  # (n_days, n)
-    difficulty,  # (n_days, n)
-    subsidy,  # (n_days, n) BTC per block
-    fees,  # (n_days, n) BTC per block
+    btc_per_th_day,  # (n_days, n) BTC a day per TH/s, before the pool fee (kzsim.model.btc_per_th_day)
     grid_hours,  # (n_days, n) outage + restart hours
     payment,  # (n_days, n) lot-hours idled (lots) or True where the prepayment was missed (day-ahead, bool)
     day_ahead_factor,  # (n_days, n) day-ahead price / tariff before the floor (day-ahead; unread with lots)
@@ -285,9 +281,7 @@ def _economics(
                 lag,
                 price[t],
                 usd_kzt[t],
-                difficulty[t],
-                subsidy[t],
-                fees[t],
+                btc_per_th_day[t],
                 grid_hours[t],
                 payment[t],
                 day_ahead_factor[t],
@@ -367,9 +361,7 @@ def _day(
     lag,
     price,  # the day's rows (all paths) of the inputs
     usd_kzt,
-    difficulty,
-    subsidy,
-    fees,
+    btc_per_th_day,
     grid_hours,
     payment,
     day_ahead_factor,
@@ -390,9 +382,7 @@ def _day(
     # ---- the day's inputs into the workspace
     _load(W, _PRICE, price, j0, m)
     _load(W, _USD_KZT, usd_kzt, j0, m)
-    _load(W, _DIFFICULTY, difficulty, j0, m)
-    _load(W, _SUBSIDY, subsidy, j0, m)
-    _load(W, _FEES, fees, j0, m)
+    _load(W, _BTC_PER_TH, btc_per_th_day, j0, m)
     _load(W, _GRID, grid_hours, j0, m)
     _load(W, _PAYMENT, payment, j0, m)
     if not lots_mode:
@@ -430,9 +420,7 @@ def _day(
         fac = W[(_P + Param.facility_mw) * S + j]
         age = W[_AGE * S + j]
         fail = W[_FAIL * S + j]
-        btc_per_th_day = (
-            TH_TO_H * SECONDS_PER_DAY / (W[_DIFFICULTY * S + j] * TWO_POW_32) * (W[_SUBSIDY * S + j] + W[_FEES * S + j])
-        )
+        btc_per_th_day = W[_BTC_PER_TH * S + j]
         p_t = W[_PRICE * S + j]
         hashprice = btc_per_th_day * p_t
         btc_full_day = (
@@ -689,12 +677,64 @@ def _chain(hashrate_hs, d0, height0, epoch_blocks0, difficulty, blocks, subsidy)
                 window_days[j] = 0.0
 
 
+@_jit
+def _chain_per_th(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
+    """:func:`_chain` giving BTC a day per TH/s instead of its three outputs. Its own loop: a
+    shared inlined day step, or flags choosing the outputs, ran the loop 3x slower."""
+    n_days, n = hashrate_hs.shape
+    d = d0.copy()
+    height = height0.copy()
+    epoch_blocks = epoch_blocks0.copy()
+    window_days = epoch_blocks / (SECONDS_PER_DAY / TARGET_BLOCK_SECONDS)
+    window_hash_days = window_days * d * TWO_POW_32 / TARGET_BLOCK_SECONDS
+    row = np.empty(n)  # a day's values, copied out after: ``out`` may be ``hashrate_hs``
+    for t in range(n_days):  # days outer, paths inner: rows are contiguous
+        if t == n_days - 1:
+            last_d[:] = d
+        for j in range(n):
+            h = hashrate_hs[t, j]
+            dj = d[j]
+            b = SECONDS_PER_DAY * h / (dj * TWO_POW_32)
+            hj = height[j]
+            era = math.floor(hj / HALVING_INTERVAL_BLOCKS)
+            reward_now = _SUBSIDY_BTC[min(int(era), _SUBSIDY_BTC.size - 1)]
+            to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - hj
+            before = min(b, to_halving)
+            s = (before * reward_now + (b - before) * 0.5 * reward_now) / b
+            row[j] = TH_TO_H * SECONDS_PER_DAY / (dj * TWO_POW_32) * (s + fees[t, j])  # as model.btc_per_th_day
+            height[j] = hj + b
+            epoch_blocks[j] += b
+            window_hash_days[j] += h
+            window_days[j] += 1.0
+            if epoch_blocks[j] >= RETARGET_BLOCKS:
+                target = window_hash_days[j] / window_days[j] * TARGET_BLOCK_SECONDS / TWO_POW_32
+                d[j] = min(max(target, dj / RETARGET_MAX_FACTOR), dj * RETARGET_MAX_FACTOR)
+                epoch_blocks[j] -= RETARGET_BLOCKS
+                window_hash_days[j] = 0.0
+                window_days[j] = 0.0
+        out[t] = row
+
+
 def chain(hashrate_hs: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray):
     """Difficulty, blocks and subsidy (n_days, n) as :func:`kzsim.processes.chain` without a response."""
     shape = hashrate_hs.shape
     difficulty, blocks, subsidy = np.empty(shape), np.empty(shape), np.empty(shape)
     _chain(np.ascontiguousarray(hashrate_hs), d0, height0, epoch_blocks0, difficulty, blocks, subsidy)
     return difficulty, blocks, subsidy
+
+
+def chain_btc_per_th_day(
+    hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """BTC a day per TH/s (n_days, n) from the chain's difficulty and subsidy and the fees per
+    block, as :func:`kzsim.model.btc_per_th_day` gives them, and the difficulty in force on
+    the last day (n,): what the economics need of the chain, without its (n_days, n)
+    difficulty, blocks and subsidy. ``hashrate_hs`` is overwritten when C-ordered (it is
+    the result then)."""
+    out = hashrate_hs if hashrate_hs.flags.c_contiguous else np.ascontiguousarray(hashrate_hs)
+    last_d = np.empty(out.shape[1])
+    _chain_per_th(out, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d)
+    return out, last_d
 
 
 @_jit

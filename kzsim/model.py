@@ -288,10 +288,11 @@ def simulate_paths(
     hashrate and fee shocks are set to None as soon as their process has used them, so that
     they are freed early when nothing else holds them, and the compiled kernel turns the
     day-ahead normals into the day-ahead price factor where they lie (their columns are the
-    paths' own: a chunk of a cached block writes only its own). With the network hashrate
-    freed before the economics (only its last day is reported) and the AIFC coins of the
-    last ``lag + 1`` days kept instead of every day's, a chunk of 1,024 paths peaks at 60 MiB
-    instead of 77 (tracemalloc).
+    paths' own: a chunk of a cached block writes only its own). The compiled chain writes
+    the BTC a day per TH/s over the network hashrate (only its last day is reported) instead
+    of a difficulty, blocks and subsidy a day, and the kernel keeps the AIFC coins of the last
+    ``lag + 1`` days instead of every day's: a chunk of 1,024 paths peaks at 53 MiB instead
+    of 77 (tracemalloc), 42 MiB past the sample with ``block_sums``.
 
     ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
     block of :data:`~kzsim.rng.BLOCK_PATHS` paths (from the first; the last block may be
@@ -361,6 +362,7 @@ def simulate_paths(
     if release_draws:
         draws.fees = draws.fee_spikes = None
     history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
+    per_th = None  # BTC a day per TH/s, when the compiled chain gives it without the rest
     if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
         difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
         network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
@@ -379,20 +381,30 @@ def simulate_paths(
         if response is None and kernel == "numba":
             height0 = np.full(n_paths, float(start_height(sc)))
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
-            chained = compiled.chain(network_hs, d0, height0, np.mod(height0, RETARGET_BLOCKS))
+            final_network_hs = network_hs[-1].copy()
+            # written over the hashrate: only its last day is reported
+            per_th, final_difficulty = compiled.chain_btc_per_th_day(
+                network_hs, fees_per_block, d0, height0, np.mod(height0, RETARGET_BLOCKS)
+            )
+            del network_hs, fees_per_block
         else:
             chained = processes.chain(network_hs, start_difficulty(p), start_height(sc), response=response)
-        difficulty, subsidy = chained[0], chained[2]  # blocks a day are not kept
-        del chained
-        if response is not None:
-            network_hs = response.realised
-    final_network_hs = network_hs[-1].copy()
-    del network_hs  # only its last day is reported: freed before the economics
+            difficulty, subsidy = chained[0], chained[2]  # blocks a day are not kept
+            del chained
+            if response is not None:
+                network_hs = response.realised
+    if per_th is None:
+        final_network_hs, final_difficulty = network_hs[-1].copy(), difficulty[-1]
+        del network_hs  # only its last day is reported: freed before the economics
     farm = (farm_hashrate_th, facility_mw)
-    inputs = (sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block)
     if kernel == "numba":  # the four series, or their block sums
+        if per_th is None:
+            per_th = btc_per_th_day(difficulty, subsidy, fees_per_block)
+            del difficulty, subsidy, fees_per_block
+        inputs = (sc, cal, p, draws, farm, price, usd_kzt, per_th)
         per_path, daily = _economics_numba(*inputs, release_draws=release_draws, block_sums=block_sums)
     else:
+        inputs = (sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day(difficulty, subsidy, fees_per_block))
         per_path, daily = _economics_numpy(*inputs)
         daily["btc_price_usd"] = price
         if block_sums:
@@ -406,21 +418,25 @@ def simulate_paths(
             "final_btc_price_usd": price[-1],
             "final_usd_kzt": usd_kzt[-1],
             "final_network_hashrate_eh": final_network_hs / (EH_TO_TH * TH_TO_H),
-            "final_difficulty": difficulty[-1],
+            "final_difficulty": final_difficulty,
         }
     )
     return per_path, daily
 
 
-def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block):
+def btc_per_th_day(difficulty: np.ndarray, subsidy: np.ndarray, fees_per_block: np.ndarray) -> np.ndarray:
+    """BTC a day per TH/s under FPPS, before the pool fee (n_days, n): a TH/s finds
+    1e12 x 86,400 / (difficulty x 2^32) blocks a day, each paying the subsidy and the fees.
+    (The compiled chain computes it in this order too: :func:`kzsim.kernel.chain_btc_per_th_day`.)"""
+    return TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * (subsidy + fees_per_block)
+
+
+def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day):
     """The farm's economics with whole-array numpy operations (the reference)."""
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days
     farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
     n_paths = facility_mw.size
-    reward_per_block = subsidy + fees_per_block
-    # BTC a day per TH/s under FPPS, before the pool fee
-    btc_per_th_day = TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * reward_per_block
     hashprice = btc_per_th_day * price
     years_in = (np.arange(n_days) / DAYS_PER_YEAR)[:, None]
     ageing = (1.0 + p["farm.efficiency_degradation_per_year"]) ** -years_in  # hashrate left at the same power
@@ -654,9 +670,7 @@ def _per_path_or_one(values) -> np.ndarray:
     return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
 
 
-def _economics_numba(
-    sc, cal, p, draws, farm, price, usd_kzt, difficulty, subsidy, fees_per_block, release_draws=False, block_sums=False
-):
+def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day, release_draws=False, block_sums=False):
     """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`),
     and the four per-day series (or their block sums, see :func:`simulate_paths`).
 
@@ -759,7 +773,7 @@ def _economics_numba(
     out = np.empty((len(Out), n))
     compiled.economics(
         np.ascontiguousarray(q),
-        *(np.ascontiguousarray(a) for a in (price, usd_kzt, difficulty, subsidy, fees_per_block)),
+        *(np.ascontiguousarray(a) for a in (price, usd_kzt, btc_per_th_day)),
         np.ascontiguousarray(draws.grid_hours),
         np.ascontiguousarray(payment),
         np.ascontiguousarray(day_ahead_factor),

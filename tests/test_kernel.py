@@ -8,7 +8,7 @@ import pytest
 from kzsim import kernel
 from kzsim.engine import inputs_for, run_paths
 from kzsim.loading import load_scenario
-from kzsim.model import Calendar, Draws, block_sum, per_block_sums, simulate_paths
+from kzsim.model import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
 from tests.conftest import SCENARIOS, make_scenario
 
 needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
@@ -159,8 +159,17 @@ def test_compiled_chain_is_the_numpy_chain(height0):
     hashrate = 7e20 * np.exp(np.cumsum(rng.normal(0.0, 0.05, (400, 64)), axis=0))
     d0, h0 = np.full(64, 1.2e14), np.full(64, height0)
     fast = kernel.chain(hashrate, d0, h0, np.mod(h0, 2016))
-    for got, want in zip(fast, chain(hashrate, d0, height0)):
+    difficulty, blocks, subsidy = chain(hashrate, d0, height0)
+    for got, want in zip(fast, (difficulty, blocks, subsidy)):
         assert got.tobytes() == want.tobytes()
+    # what the economics take of it: BTC a day per TH/s with the fees, over the hashrate
+    fees = 0.03 * np.exp(rng.normal(0.0, 0.5, hashrate.shape))
+    over = hashrate.copy()
+    per_th, last_difficulty = kernel.chain_btc_per_th_day(over, fees, d0, h0, np.mod(h0, 2016))
+    assert per_th is over and per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
+    assert last_difficulty.tobytes() == difficulty[-1].tobytes()
+    per_th, _ = kernel.chain_btc_per_th_day(np.asfortranarray(hashrate), fees, d0, h0, np.mod(h0, 2016))
+    assert per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
 
 
 @needs_numba
