@@ -787,9 +787,11 @@ def _smooth(alpha, x, out):
             out[t, j] = out[t - 1, j] + alpha[j] * (x[t, j] - out[t - 1, j])
 
 
-def smooth(alpha, x: np.ndarray) -> np.ndarray:
-    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.processes.exponential_smoothing`."""
-    out = np.empty(x.shape)
+def smooth(alpha, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.processes.exponential_smoothing`
+    (into ``out``, which may be ``x`` itself: x_t is read before e_t is written)."""
+    if out is None or not out.flags.c_contiguous:
+        out = np.empty(x.shape)
     _smooth(_vector(alpha, x.shape[1]), np.ascontiguousarray(x), out)
     return out
 

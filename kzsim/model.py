@@ -291,8 +291,8 @@ def simulate_paths(
     paths' own: a chunk of a cached block writes only its own). The compiled chain writes
     the BTC a day per TH/s over the network hashrate (only its last day is reported) instead
     of a difficulty, blocks and subsidy a day, and the kernel keeps the AIFC coins of the last
-    ``lag + 1`` days instead of every day's: a chunk of 1,024 paths peaks at 53 MiB instead
-    of 77 (tracemalloc), 42 MiB past the sample with ``block_sums``.
+    ``lag + 1`` days instead of every day's: a chunk of 1,024 paths of the baseline peaks at
+    47 MiB instead of 77 (tracemalloc), while the market's processes run.
 
     ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
     block of :data:`~kzsim.rng.BLOCK_PATHS` paths (from the first; the last block may be
@@ -342,6 +342,7 @@ def simulate_paths(
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
         kernel=kernel,
+        overwrite_log_price_ratio=True,  # made for it
     )
     if release_draws:
         draws.network_hashrate = None

@@ -98,15 +98,16 @@ def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray, kernel: 
     return np.exp(log, out=log)
 
 
-def exponential_smoothing(x: np.ndarray, lag_days, kernel: str = "numpy") -> np.ndarray:
+def exponential_smoothing(x: np.ndarray, lag_days, kernel: str = "numpy", overwrite_input: bool = False) -> np.ndarray:
     """Exponential moving average along days with time constant ``lag_days`` (per path).
 
-    e_0 = x_0; e_t = e_{t-1} + (x_t - e_{t-1}) / lag_days.
+    e_0 = x_0; e_t = e_{t-1} + (x_t - e_{t-1}) / lag_days. ``overwrite_input=True`` may
+    write the average over ``x`` (a day's value is read before its average is written).
     """
     alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
     if kernel == "numba" and x.ndim == 2:
-        return compiled.smooth(alpha, x)
-    out = np.empty_like(x)
+        return compiled.smooth(alpha, x, out=x if overwrite_input else None)
+    out = x if overwrite_input else np.empty_like(x)
     out[0] = x[0]
     for t in range(1, x.shape[0]):
         out[t] = out[t - 1] + alpha * (x[t] - out[t - 1])
@@ -123,8 +124,10 @@ def network_hashrate(
     price_elasticity=0.0,
     lag_days=90.0,
     kernel: str = "numpy",
+    overwrite_log_price_ratio: bool = False,
 ) -> np.ndarray:
-    """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price.
+    """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price
+    (``overwrite_log_price_ratio=True``: worked out over ``log_price_ratio``, one array less).
 
     Notes
     -----
@@ -136,7 +139,8 @@ def network_hashrate(
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend
-    response = exponential_smoothing(log_price_ratio, lag_days, kernel)  # a new array: worked in place
+    # the function's own array (a new one, or the ratio when it may be overwritten): worked in place
+    response = exponential_smoothing(log_price_ratio, lag_days, kernel, overwrite_input=overwrite_log_price_ratio)
     np.multiply(elasticity, response, out=response)
     np.exp(response, out=response)
     response *= trend

@@ -168,3 +168,21 @@ def test_row_loop_accumulations_have_numpys_bits():
     assert running_max_days(x).tobytes() == np.maximum.accumulate(x, axis=0).tobytes()
     out = np.empty_like(x)
     assert cumsum_days(x, out=out) is out
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_smoothing_over_its_input_gives_the_same_bits(kernel):
+    from kzsim.kernel import available
+
+    if kernel == "numba" and not available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.0, 0.3, (50, 7)).cumsum(axis=0)
+    lag = np.array([1.0, 2.0, 5.0, 30.0, 90.0, 0.5, 400.0])
+    apart = processes.exponential_smoothing(x, lag, kernel)
+    assert apart is not x and apart[1:].tobytes() != x[1:].tobytes()
+    # e_1 = x_0 + (x_1 - x_0) / 2 by hand for the 2-day path
+    assert apart[1, 1] == x[0, 1] + 0.5 * (x[1, 1] - x[0, 1])
+    over = x.copy()
+    result = processes.exponential_smoothing(over, lag, kernel, overwrite_input=True)
+    assert result is over and result.tobytes() == apart.tobytes()
