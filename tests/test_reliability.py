@@ -304,3 +304,17 @@ def test_leftovers_of_a_killed_run_do_not_block_the_next(tmp_path):
     )
     assert result.exit_code == 0, result.output
     shutil.rmtree(out)
+
+
+def test_a_million_paths_are_announced_and_the_default_run_is_not():
+    """What the CLI compares with its thresholds, on this machine's two cores (the million
+    paths of the baseline take ~29 s there, the default 20,000 under a second)."""
+    from kzsim.cli import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
+    from kzsim.engine import estimate_resources
+    from kzsim.loading import load_scenario
+
+    sc = load_scenario(BASELINE)
+    big = estimate_resources(sc, 1_000_000, threads=2, cpus=2)
+    small = estimate_resources(sc, sc.simulation.paths, threads=2, cpus=2)
+    assert big.seconds > ANNOUNCE_SECONDS or big.memory_bytes > ANNOUNCE_BYTES
+    assert small.seconds < ANNOUNCE_SECONDS and small.memory_bytes < ANNOUNCE_BYTES
