@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import dask
 import distributed
 import pytest
 
@@ -90,6 +91,8 @@ def test_a_worker_killed_mid_run_changes_nothing(scenario, plain, make_client):
         out = run_paths(scenario, paths=PATHS, chunk_paths=100, client=client, progress=kill_one_worker, task_paths=200)
         assert killed and killed[0] < PATHS
         assert victim not in client.run(os.getpid).values()  # the nanny started a new process
+        if make_client is not plain_local_cluster:  # kzsim's workers, the new one too, run without the profiler
+            assert not any(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values())
     assert_same_run(out, plain)
 
 
