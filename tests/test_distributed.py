@@ -122,3 +122,19 @@ def test_kzsim_run_with_two_workers_writes_the_files_of_a_run_in_one_process(tmp
     for name in ("paths.parquet", "timeseries.csv", "timeseries.parquet", "scenario.resolved.yaml"):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
     assert (two / "report.pdf").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("chunk_paths", "task_paths"), [(1024, 3072), (1024, 8192), (500, 2000), (2048, 4096)])
+def test_tasks_past_the_sample_merge_to_the_same_bits_in_any_order(scenario, chunk_paths, task_paths):
+    """Past the 4,096 sampled paths, whole blocks come back as sums taken in the kernel: a
+    task of such chunks, and tasks mixing them with cut blocks, merge to the one-chunk run."""
+    from kzsim.engine import TIMESERIES_SAMPLE_PATHS, Calendar, _Merger, simulate_task
+
+    short = scenario.replace(**{"simulation.horizon_days": 30})
+    n = TIMESERIES_SAMPLE_PATHS + 3 * 1024 + 100
+    one_chunk = run_paths(short, paths=n, chunk_paths=n)
+    tasks = [(a, min(a + task_paths, n)) for a in range(0, n, task_paths)]
+    merger = _Merger(n, 30)
+    for a, b in reversed(tasks):
+        merger.add(simulate_task(short, one_chunk.seed, a, b, n, chunk_paths))
+    assert_same_run(merger.output(short, one_chunk.seed, Calendar.of(short).dates), one_chunk)
