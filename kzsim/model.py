@@ -432,16 +432,17 @@ def btc_per_th_day(difficulty: np.ndarray, subsidy: np.ndarray, fees_per_block: 
     return TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * (subsidy + fees_per_block)
 
 
-def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day):
-    """The farm's economics with whole-array numpy operations (the reference)."""
+def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th):
+    """The farm's economics with whole-array numpy operations (the reference), from the BTC a
+    day per TH/s (``btc_per_th``, :func:`btc_per_th_day`)."""
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days
     farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
     n_paths = facility_mw.size
-    hashprice = btc_per_th_day * price
+    hashprice = btc_per_th * price
     years_in = (np.arange(n_days) / DAYS_PER_YEAR)[:, None]
     ageing = (1.0 + p["farm.efficiency_degradation_per_year"]) ** -years_in  # hashrate left at the same power
-    btc_full_day = farm_hashrate_th * ageing * btc_per_th_day * (1.0 - p["farm.pool_fee_share"])
+    btc_full_day = farm_hashrate_th * ageing * btc_per_th * (1.0 - p["farm.pool_fee_share"])
 
     # ---- hours: an hour is down once, causes in the order grid, payment, hardware, quota
     grid_h = np.minimum(draws.grid_hours, HOURS_PER_DAY)
@@ -671,7 +672,7 @@ def _per_path_or_one(values) -> np.ndarray:
     return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
 
 
-def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day, release_draws=False, block_sums=False):
+def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draws=False, block_sums=False):
     """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`),
     and the four per-day series (or their block sums, see :func:`simulate_paths`).
 
@@ -774,7 +775,7 @@ def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day, re
     out = np.empty((len(Out), n))
     compiled.economics(
         np.ascontiguousarray(q),
-        *(np.ascontiguousarray(a) for a in (price, usd_kzt, btc_per_th_day)),
+        *(np.ascontiguousarray(a) for a in (price, usd_kzt, btc_per_th)),
         np.ascontiguousarray(draws.grid_hours),
         np.ascontiguousarray(payment),
         np.ascontiguousarray(day_ahead_factor),
