@@ -645,42 +645,9 @@ _SUBSIDY_BTC = 50.0 * np.exp2(-np.arange(1100.0))
 
 
 @_jit
-def _chain(hashrate_hs, d0, height0, epoch_blocks0, difficulty, blocks, subsidy):
-    n_days, n = hashrate_hs.shape
-    d = d0.copy()
-    height = height0.copy()
-    epoch_blocks = epoch_blocks0.copy()
-    window_days = epoch_blocks / (SECONDS_PER_DAY / TARGET_BLOCK_SECONDS)
-    window_hash_days = window_days * d * TWO_POW_32 / TARGET_BLOCK_SECONDS
-    for t in range(n_days):  # days outer, paths inner: rows are contiguous
-        for j in range(n):
-            h = hashrate_hs[t, j]
-            dj = d[j]
-            b = SECONDS_PER_DAY * h / (dj * TWO_POW_32)
-            hj = height[j]
-            era = math.floor(hj / HALVING_INTERVAL_BLOCKS)
-            reward_now = _SUBSIDY_BTC[min(int(era), _SUBSIDY_BTC.size - 1)]
-            to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - hj
-            before = min(b, to_halving)
-            subsidy[t, j] = (before * reward_now + (b - before) * 0.5 * reward_now) / b
-            difficulty[t, j] = dj
-            blocks[t, j] = b
-            height[j] = hj + b
-            epoch_blocks[j] += b
-            window_hash_days[j] += h
-            window_days[j] += 1.0
-            if epoch_blocks[j] >= RETARGET_BLOCKS:
-                target = window_hash_days[j] / window_days[j] * TARGET_BLOCK_SECONDS / TWO_POW_32
-                d[j] = min(max(target, dj / RETARGET_MAX_FACTOR), dj * RETARGET_MAX_FACTOR)
-                epoch_blocks[j] -= RETARGET_BLOCKS
-                window_hash_days[j] = 0.0
-                window_days[j] = 0.0
-
-
-@_jit
-def _chain_per_th(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
-    """:func:`_chain` giving BTC a day per TH/s instead of its three outputs. Its own loop: a
-    shared inlined day step, or flags choosing the outputs, ran the loop 3x slower."""
+def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
+    """The day loop of :func:`kzsim.processes.chain` (without a response), giving each day's
+    BTC a day per TH/s from its difficulty, subsidy and fees, and the last day's difficulty."""
     n_days, n = hashrate_hs.shape
     d = d0.copy()
     height = height0.copy()
@@ -715,14 +682,6 @@ def _chain_per_th(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
         out[t] = row
 
 
-def chain(hashrate_hs: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray):
-    """Difficulty, blocks and subsidy (n_days, n) as :func:`kzsim.processes.chain` without a response."""
-    shape = hashrate_hs.shape
-    difficulty, blocks, subsidy = np.empty(shape), np.empty(shape), np.empty(shape)
-    _chain(np.ascontiguousarray(hashrate_hs), d0, height0, epoch_blocks0, difficulty, blocks, subsidy)
-    return difficulty, blocks, subsidy
-
-
 def chain_btc_per_th_day(
     hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -733,7 +692,7 @@ def chain_btc_per_th_day(
     the result then)."""
     out = hashrate_hs if hashrate_hs.flags.c_contiguous else np.ascontiguousarray(hashrate_hs)
     last_d = np.empty(out.shape[1])
-    _chain_per_th(out, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d)
+    _chain(out, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d)
     return out, last_d
 
 
