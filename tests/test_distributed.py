@@ -14,7 +14,7 @@ import distributed
 import pytest
 
 from kzsim.api import simulate
-from kzsim.cluster import dask_client
+from kzsim.cluster import LOCAL_CLUSTER_CONFIG, dask_client
 from kzsim.engine import run_paths
 from kzsim.loading import load_scenario
 from kzsim.results import Results, analyses_for_write
@@ -90,9 +90,12 @@ def test_a_worker_killed_mid_run_changes_nothing(scenario, plain, make_client):
 
         out = run_paths(scenario, paths=PATHS, chunk_paths=100, client=client, progress=kill_one_worker, task_paths=200)
         assert killed and killed[0] < PATHS
-        assert victim not in client.run(os.getpid).values()  # the nanny started a new process
-        if make_client is not plain_local_cluster:  # kzsim's workers, the new one too, run without the profiler
-            assert not any(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values())
+        client.wait_for_workers(2, timeout=60)
+        after = client.run(os.getpid)
+        assert len(after) == 2 and victim not in after.values()  # the nanny started a new process
+        if make_client is not plain_local_cluster:  # kzsim's workers, the new one too, keep its housekeeping settings
+            settings = client.run(lambda: {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG})
+            assert list(settings.values()) == [LOCAL_CLUSTER_CONFIG] * 2
     assert_same_run(out, plain)
 
 
