@@ -51,7 +51,7 @@ Progress = Callable[[int, int], None]
 
 # Resource model of whole `kzsim run`s (report included), measured on the project's
 # machine with the baseline: 1M paths in 46.7 s on one thread (15.6e6 path-days/s; the
-# simulation alone 16.6-17.8e6), 27.6-28.9 s on two threads, 29.4-32.1 s on two local workers;
+# simulation alone 16.6-17.8e6), 27.6-28.9 s on two threads, 29.4-29.5 s on two local workers;
 # the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and compiled
 # kernels ~300 MB; a thread's chunk of 1,024 paths 40-60 MB (~10 (days x paths) float64
 # arrays with the heap's slack; the numpy version's temporaries ~52 at chunks of 512)
@@ -59,9 +59,9 @@ PATH_DAYS_PER_SECOND = {"numba": 15.5e6, "numpy": 3.5e6}
 WORKING_ARRAYS = {"numba": 10, "numpy": 52}
 BASE_BYTES = 300e6  # interpreter, numpy, scipy, pandas, numba and the compiled kernels
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
-# speed-up of N local workers over one process, per worker (two workers: 1.46x on a whole
+# speed-up of N local workers over one process, per worker (two workers: 1.59x on a whole
 # 1M run: starting the cluster, and its client and scheduler sharing the cores)
-LOCAL_WORKER_EFFICIENCY = 0.73
+LOCAL_WORKER_EFFICIENCY = 0.8
 # speed-up of N threads of one process over one thread, per thread (two threads: 1.6-1.65x
 # on a whole 1M run, 1.8x on its paths: the Python between the kernels holds the GIL, and
 # the analyses beside the run take their share of the cores)
