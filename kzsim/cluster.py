@@ -37,7 +37,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
 # workers' statistical profiler (a sample of their threads every 10 ms) is off, and the
 # event loops' health check, the system monitor and the nannies' memory check run every
 # 200 ms, 2 s and 0.5 s instead of 20 ms, 0.5 s and 0.1 s. An idle cluster of two workers
-# then takes 0.37 s of CPU in 20 s instead of 1.19 s, CPU that a run on as many workers as
+# then takes 0.35-0.37 s of CPU in 20 s instead of 1.19 s, CPU that a run on as many workers as
 # cores takes from the chunks.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
