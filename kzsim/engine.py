@@ -51,7 +51,7 @@ Progress = Callable[[int, int], None]
 
 # Resource model of whole `kzsim run`s (report included), measured on the project's
 # machine with the baseline: 1M paths in 46.7 s on one thread (15.6e6 path-days/s; the
-# simulation alone 16.6-17.8e6), 27.6-28.9 s on two threads, 29.4-29.5 s on two local workers;
+# simulation alone 16.6-17.8e6), 27.3-28.9 s on two threads, 29.4-29.5 s on two local workers;
 # the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and compiled
 # kernels ~300 MB; a thread's chunk of 1,024 paths 40-60 MB (~10 (days x paths) float64
 # arrays with the heap's slack; the numpy version's temporaries ~52 at chunks of 512)
