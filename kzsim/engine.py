@@ -712,9 +712,9 @@ def run_paths(
     ``overrides`` maps parameter names to per-path values (length ``paths``) used instead
     of the draws (Sobol designs); every process draw stays the path's own.
     ``percentiles=False`` skips the per-day percentiles (``daily_quantiles`` is then
-    empty): runs that only need per-path values, as the sensitivity analyses, save the
-    ~0.07 s that sorting the sample costs, half the time of a 1,024-path run, and no path
-    is sampled, so whole blocks come back as the kernel's per-day sums (~12 % faster).
+    empty): runs that only need per-path values, as the sensitivity analyses, sort no
+    sample, and with no path sampled their whole blocks come back as the kernel's per-day
+    sums: a 1,024-path run of the baseline takes 41 ms instead of 111 ms.
     ``progress(done_paths, total_paths)`` is called after every chunk (every task on a
     cluster). With a Dask
     ``client`` the chunks run on its cluster, grouped in tasks of about ``task_paths``
