@@ -41,7 +41,7 @@ def simulate(
     the chunks on N local processes, ``scheduler="tcp://host:8786"`` on an existing Dask
     cluster, ``client=`` on a Dask client you already have. Otherwise the chunks run on
     ``threads`` threads of this process (default: one for each CPU it may use; each thread
-    holds one chunk's working memory, ~110-150 MB with the default chunks). The results have
+    holds one chunk's working memory, 40-60 MB with the default chunks). The results have
     the same bits in every case.
 
     ``analyses`` names analyses to have ready in the summary (see
@@ -89,7 +89,7 @@ def _analyses_on_a_thread(*args) -> dict:
     try:
         return written_analyses(*args)
     finally:
-        # the heap would keep the analyses' chunk memory (~170 MB) for the rest of the run,
+        # the heap would keep the analyses' chunk memory (a chunk's, 40-60 MB) for the rest of the run,
         # where the run's own chunks reuse only part of it (kzsim.allocator)
         release_freed_memory()
 
