@@ -287,11 +287,17 @@ class Results:
 
     @property
     def timeseries(self) -> pd.DataFrame:
-        """Per day: percentiles (from the first ``sample_paths`` paths) and means (all paths)."""
+        """Per day: percentiles (from the first ``sample_paths`` paths) with their 95 %
+        intervals (``_ci95_low``, ``_ci95_high``; -inf / +inf where a side is open), and
+        means (all paths)."""
         data: dict[str, np.ndarray] = {"date": self.run.dates}
         for name, q in self.run.daily_quantiles.items():
-            for level, row in zip(TIMESERIES_QUANTILES, q):
-                data[f"{name}_p{round(level * 100):02d}"] = row
+            low, high = self.run.daily_quantiles_ci95[name]
+            for i, level in enumerate(TIMESERIES_QUANTILES):
+                column = f"{name}_p{round(level * 100):02d}"
+                data[column] = q[i]
+                data[f"{column}_ci95_low"] = low[i]
+                data[f"{column}_ci95_high"] = high[i]
             data[f"{name}_mean"] = self.run.daily_mean[name]
         return pd.DataFrame(data)
 

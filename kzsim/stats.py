@@ -61,20 +61,74 @@ def expected_shortfall(profit: np.ndarray, level: float) -> float:
     return float(-worst.mean())
 
 
-def quantile_ci(x: np.ndarray, q: float, z: float = Z95) -> tuple[float, float]:
-    """Distribution-free confidence interval of the q-quantile from order statistics.
+def quantile_ci_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
+    """Where a distribution-free ``level`` confidence interval of the q-quantile lies among
+    ``n`` independent values sorted: 0-based indices (lo, hi) of its ends.
 
     Notes
     -----
-    The number of samples below the true quantile is Binomial(n, q); the interval is
-    the order statistics at ranks n q -+ z sqrt(n q (1 - q)).
+    The count of values at or below the true quantile is B ~ Binomial(n, q). The value at
+    index i is at or below it when B > i, and at or above it when B <= i. ``lo`` is the
+    largest i with P(B <= i) <= (1 - level) / 2 and ``hi`` the smallest with
+    P(B <= hi) >= (1 + level) / 2, so the interval covers the quantile with probability
+    P(lo < B <= hi) >= ``level``, whatever the distribution (if continuous).
+
+    ``lo`` is -1 when even the smallest value is too likely to lie above the quantile (the
+    interval is then open below: -inf), and ``hi`` is ``n`` when even the largest is too
+    likely to lie below it (+inf): in the tails of small samples.
+
+    Examples
+    --------
+    >>> quantile_ci_indices(4096, 0.05)
+    (177, 233)
+    >>> quantile_ci_indices(20, 0.01)  # 20 values say nothing of the 1 % quantile's lower side
+    (-1, 1)
     """
-    x = np.sort(np.asarray(x, dtype=np.float64))
-    n = x.size
-    half = z * math.sqrt(n * q * (1 - q))
-    lo = int(np.clip(math.floor(n * q - half), 0, n - 1))
-    hi = int(np.clip(math.ceil(n * q + half), 0, n - 1))
-    return float(x[lo]), float(x[hi])
+    a = (1.0 - level) / 2.0
+    binomial = stats.binom(n, q)
+    lo = int(binomial.ppf(a))  # the smallest i with P(B <= i) >= a
+    if binomial.cdf(lo) > a:
+        lo -= 1
+    hi = int(binomial.ppf(1.0 - a))  # the smallest i with P(B <= i) >= 1 - a
+    while hi > 0 and binomial.cdf(hi - 1) >= 1.0 - a:  # ppf's numerical inversion, made exact
+        hi -= 1
+    while binomial.cdf(hi) < 1.0 - a:
+        hi += 1
+    return lo, min(hi, n)
+
+
+def quantile_ci(x: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free ``level`` confidence interval of the q-quantile of the values ``x``
+    (order statistics at :func:`quantile_ci_indices`; -inf or +inf where a side is open)."""
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = quantile_ci_indices(x.size, q, level)
+    inside = [i for i in (lo, hi) if 0 <= i < x.size]
+    part = np.partition(x, inside) if inside else x
+    return (float(part[lo]) if lo >= 0 else -math.inf, float(part[hi]) if hi < x.size else math.inf)
+
+
+def quantile_estimate_levels(n: int, q: float, level: float = 0.95) -> tuple[float, float]:
+    """The levels between which the q-quantile estimated from ``n`` independent values
+    (numpy's default, linear between the order statistics at (n - 1) q) falls with
+    probability at least ``level``: the estimate is the true quantile of some level in
+    this interval. How far a percentile band drawn from a sample of paths can stray.
+
+    Notes
+    -----
+    For a continuous distribution F, F(X_(k)) ~ Beta(k, n + 1 - k) for the k-th smallest
+    of n values. The estimate lies between X_(k) and X_(k+1), k = floor((n - 1) q) + 1; the
+    interval runs from the (1 - level) / 2 quantile of the first Beta to the (1 + level) / 2
+    quantile of the second.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in quantile_estimate_levels(4096, 0.05)]
+    [0.0436, 0.0572]
+    """
+    a = (1.0 - level) / 2.0
+    k = min(math.floor((n - 1) * q) + 1, n)
+    k_next = min(k + 1, n)
+    return float(stats.beta.ppf(a, k, n + 1 - k)), float(stats.beta.ppf(1.0 - a, k_next, n + 1 - k_next))
 
 
 def percentiles(x: np.ndarray, levels=(1, 5, 50, 95, 99)) -> dict[str, float]:

@@ -86,6 +86,10 @@ def test_tables(run_dir):
     for series in ("cum_pnl_usd", "btc_price_usd", "up_fraction"):
         cols = [f"{series}_p{q:02d}" for q in (5, 25, 50, 75, 95)]
         assert (ts[cols].diff(axis=1).iloc[:, 1:] >= 0).all().all(), series  # percentiles in order
+        for col in cols:  # each percentile inside its 95 % interval, which has some width
+            assert (ts[f"{col}_ci95_low"] <= ts[col]).all() and (ts[col] <= ts[f"{col}_ci95_high"]).all(), col
+        if series == "cum_pnl_usd":
+            assert (ts[f"{series}_p50_ci95_high"] > ts[f"{series}_p50_ci95_low"]).all()
 
 
 def test_pdf_opens_with_the_expected_pages(run_dir):

@@ -34,7 +34,7 @@ def plain(scenario):
 
 
 def assert_same_run(a, b):
-    for store in ("per_path", "parameters", "daily_quantiles", "daily_mean"):
+    for store in ("per_path", "parameters", "daily_quantiles", "daily_quantiles_ci95", "daily_mean"):
         left, right = getattr(a, store), getattr(b, store)
         assert left.keys() == right.keys()
         for key in left:

@@ -31,7 +31,7 @@ def reference(short_baseline):
 
 def assert_same_run(a, b):
     assert a.per_path.keys() == b.per_path.keys()
-    for store in ("per_path", "parameters", "daily_quantiles", "daily_mean"):
+    for store in ("per_path", "parameters", "daily_quantiles", "daily_quantiles_ci95", "daily_mean"):
         for key, value in getattr(a, store).items():
             assert_array_equal(value, getattr(b, store)[key], err_msg=f"{store}.{key}")
 

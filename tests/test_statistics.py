@@ -115,6 +115,91 @@ def test_p_loss_ci_covers_and_se_formula():
     assert lo < 0.25 < hi
 
 
+# (n, q) of the intervals kzsim states: the per-day percentiles' sample (4,096 paths or all
+# of a smaller run), the summary's VaR and medians, and small samples in the tails
+INTERVAL_CASES = [(n, q) for n in (20, 50, 300, 4096, 100_000) for q in (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)]
+
+
+def _coverage(n: int, lo: int, hi: int, q: float) -> float:
+    """P(lo < B <= hi), B ~ Binomial(n, q): the chance that the order statistics at indices
+    lo and hi bracket the q-quantile (-1 and n are the open ends)."""
+    from scipy.stats import binom
+
+    return float(binom.cdf(hi, n, q) - (binom.cdf(lo, n, q) if lo >= 0 else 0.0))
+
+
+@pytest.mark.parametrize(("n", "q"), INTERVAL_CASES)
+def test_quantile_ci_indices_cover_and_are_the_tightest(n, q):
+    from scipy.stats import binom
+
+    lo, hi = stats.quantile_ci_indices(n, q)
+    assert -1 <= lo < hi <= n
+    assert _coverage(n, lo, hi, q) >= 0.95
+    # each side misses at most 2.5 %, and one step inwards would miss more
+    assert (binom.cdf(lo, n, q) if lo >= 0 else 0.0) <= 0.025 < binom.cdf(lo + 1, n, q)
+    assert binom.cdf(hi, n, q) >= 0.975 > binom.cdf(hi - 1, n, q)
+
+
+def test_quantile_ci_indices_open_a_side_when_the_sample_is_too_small():
+    # 20 values: the smallest lies above the 1 % quantile with probability 0.99^20 = 82 %
+    assert stats.quantile_ci_indices(20, 0.01)[0] == -1
+    assert stats.quantile_ci_indices(20, 0.99)[1] == 20
+    assert stats.quantile_ci(np.arange(20.0), 0.01) == (-math.inf, 1.0)
+    assert stats.quantile_ci(np.arange(20.0), 0.99) == (18.0, math.inf)
+
+
+def test_quantile_ci_takes_the_order_statistics():
+    x = np.random.default_rng(5).permutation(1000).astype(float)  # values = their sorted indices
+    for q in (0.05, 0.5, 0.95):
+        lo, hi = stats.quantile_ci_indices(1000, q)
+        assert stats.quantile_ci(x, q) == (lo, hi)
+
+
+@pytest.mark.parametrize(("n", "q"), [(4096, 0.05), (4096, 0.5), (50, 0.05), (300, 0.95)])
+def test_quantile_ci_coverage_matches_the_binomial(n, q):
+    """Over 4,000 samples of uniforms (whose q-quantile is q), the share of intervals that
+    hold q is the exact coverage, within three of its standard errors."""
+    reps = 4000
+    x = np.random.default_rng(17).random((reps, n))
+    lo, hi = stats.quantile_ci_indices(n, q)
+    inside = [i for i in (lo, hi) if 0 <= i < n]
+    x.partition(inside, axis=1)
+    low = x[:, lo] if lo >= 0 else np.full(reps, -np.inf)
+    high = x[:, hi] if hi < n else np.full(reps, np.inf)
+    covered = np.mean((low <= q) & (q <= high))
+    exact = _coverage(n, lo, hi, q)
+    assert abs(covered - exact) <= 3 * stats.proportion_se(exact, reps)
+
+
+@pytest.mark.parametrize("q", [0.05, 0.25, 0.5, 0.95])
+def test_quantile_estimate_levels(q):
+    """The q-quantile estimated from n uniforms is the level it lands on: at least 95 % of
+    4,000 estimates fall in the stated levels (to three standard errors), and the interval
+    is about q -+ 1.96 sqrt(q (1 - q) / n) wide, as the normal approximation says."""
+    n, reps = 4096, 4000
+    estimates = np.quantile(np.random.default_rng(23).random((reps, n)), q, axis=1)
+    lo, hi = stats.quantile_estimate_levels(n, q)
+    assert lo < q < hi
+    inside = np.mean((lo <= estimates) & (estimates <= hi))
+    assert inside >= 0.95 - 3 * stats.proportion_se(0.95, reps)
+    assert (hi - lo) == pytest.approx(2 * stats.Z95 * math.sqrt(q * (1 - q) / n), rel=0.05)
+
+
+def test_daily_percentile_intervals_are_the_samples_order_statistics():
+    from kzsim.engine import TIMESERIES_QUANTILES, daily_quantiles_ci95
+
+    for n in (500, 20):  # 20 paths: the 5 % and 95 % percentiles' intervals are open on one side
+        sample = np.random.default_rng(3).standard_normal((30, n))
+        ordered = np.sort(sample, axis=1)
+        out = daily_quantiles_ci95(sample)
+        assert out.shape == (2, len(TIMESERIES_QUANTILES), 30)
+        for i, q in enumerate(TIMESERIES_QUANTILES):
+            lo, hi = stats.quantile_ci_indices(n, q)
+            np.testing.assert_array_equal(out[0, i], ordered[:, lo] if lo >= 0 else -np.inf)
+            np.testing.assert_array_equal(out[1, i], ordered[:, hi] if hi < n else np.inf)
+    assert np.all(out[0, 0] == -np.inf) and np.all(out[1, -1] == np.inf)
+
+
 def test_uniform_subsets_are_distinct_and_uniform():
     from kzsim.engine import uniform_subsets
 
