@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
+from kzsim import stats  # noqa: E402
 from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BTC_USD  # noqa: E402
 
 A4 = (8.27, 11.69)
@@ -45,10 +46,21 @@ def pct(x: float, digits: int = 1) -> str:
 _money_axis = FuncFormatter(lambda v, _: usd(v, 3))
 
 
+# a caption line's height as a share of the page (9.5 pt type, matplotlib's 1.2 line spacing)
+_CAPTION_LINE = 9.5 * 1.2 / 72 / A4[1]
+
+
+def _caption(fig: Figure, caption: str) -> None:
+    """The caption at the foot of the page, as high as its lines need (up to the axes' labels)."""
+    lines = textwrap.wrap(caption, 100)
+    top = max(0.06, 0.025 + len(lines) * _CAPTION_LINE)
+    fig.text(0.08, top, "\n".join(lines), fontsize=9.5, color="#333333", va="top")
+
+
 def _page(title: str, caption: str) -> tuple[Figure, plt.Axes]:
     fig = plt.figure(figsize=A4)
     fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     ax = fig.add_axes([0.14, 0.20, 0.80, 0.68])
     ax.grid(True, alpha=0.3)
     return fig, ax
@@ -106,13 +118,29 @@ def _fan(ax, dates, q, colour, label):
     ax.plot(dates, q[2], color=colour, lw=2, label=f"{label}: median")
 
 
+def _bands_note(run) -> str:
+    """Where the bands come from and how far sampling can move them (the caption's words)."""
+    n = run.sample_paths
+    edge, median = stats.quantile_estimate_levels(n, 0.05), stats.quantile_estimate_levels(n, 0.5)
+    which = (
+        f"the first {n:,} paths (the same for any path count: more paths sharpen the mean, not the bands)"
+        if n < run.paths
+        else f"all {n:,} paths"
+    )
+    return (
+        f"Bands: percentiles over {which}; sampling moves a 5 % edge within the model's "
+        f"{pct(edge[0])} - {pct(edge[1])} percentiles and the median within {pct(median[0])} - {pct(median[1])} "
+        "(95 % confidence; per-day intervals in timeseries.csv)."
+    )
+
+
 def pnl_fan(results) -> Figure:
     run = results.run
     fig, ax = _page(
         "Cumulative profit and loss",
         "Cumulative after-tax P&L per day (coins not yet sold are marked to market; tax is charged at "
-        "each fiscal year end; depreciation accrues daily). Bands: percentiles over "
-        f"{run.sample_paths:,} paths (the first of the run); the line is the mean of all {run.paths:,}.",
+        f"each fiscal year end; depreciation accrues daily). {_bands_note(run)} The dashed line is the "
+        f"mean of all {run.paths:,} paths.",
     )
     dates = run.dates.astype("datetime64[D]").astype(object)
     _fan(ax, dates, run.daily_quantiles["cum_pnl_usd"], BLUE, "P&L")
@@ -133,8 +161,8 @@ def hashprice_fan(results, reading: str = "") -> Figure:
     fig, ax = _page(
         "Hashprice",
         "Revenue of one TH/s for a day [USD] = BTC price x (subsidy + fees) x 86,400 / (difficulty x 2^32) x 10^12: "
-        "what the network pays for hashing, before the pool fee. Bands: percentiles over "
-        f"{run.sample_paths:,} paths; the line is the mean of all {run.paths:,}. Dashed: the farm's cash cost per "
+        f"what the network pays for hashing, before the pool fee. {_bands_note(run)} The dashed line is the "
+        f"mean of all {run.paths:,} paths; dotted: the farm's cash cost per "
         f"TH/s-day at full uptime ({usd(h['farm_cash_cost_per_th_day'], 3)}); below it, a day of mining loses cash. "
         f"Hashprice was under it on {pct(h['share_of_days_below_cash_cost'])} of path-days.",
     )
@@ -158,7 +186,7 @@ def cost_vs_price(results) -> Figure:
     all_in = s["cost_per_btc_usd"]["all_in"]
     fig, ax = _page(
         "Cost per BTC against the BTC price",
-        "Simulated BTC price (bands: 5-95 % and 25-75 %, line: median) against the cost of mining one BTC "
+        "Simulated BTC price (bands: 5-95 % and 25-75 % over the paths of the P&L page, line: median) against the cost of mining one BTC "
         "in this scenario: cash cost (power, mining fee, procurement, opex, compliance) and all-in cost "
         "(plus depreciation and profit tax), medians over paths with their 5-95 % range shaded. "
         "Grey lines: the article's $27,000 and listed miners' published cash cost (Q2 2025).",
@@ -202,7 +230,7 @@ def downtime(results) -> Figure:
         "grid outages first, then failed payments, hardware, then the purchase quota). Bottom: share of "
         "the time the farm hashed, across paths."
     )
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     ax1 = fig.add_axes([0.18, 0.58, 0.74, 0.32])
     causes = list(s["downtime_hours"])
     hours = [s["downtime_hours"][c] / years for c in causes]
@@ -298,18 +326,32 @@ def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 
 
 
 def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> list[Figure]:
-    """Two-column tables (key, value) split over as many pages as needed."""
+    """Two-column tables (key, value) over as many pages as needed; a long key or value
+    wraps onto the lines below it (at most ``per_page`` lines a page)."""
+    key_width, value_width = 44, 50  # characters of 8.5 pt DejaVu Sans Mono in each column
+    wrapped = [
+        (textwrap.wrap(key, key_width) or [""], textwrap.wrap(value, value_width, break_on_hyphens=False) or [""])
+        for key, value in rows
+    ]
+    pages: list[list[tuple[list[str], list[str]]]] = [[]]
+    used = 0
+    for key_lines, value_lines in wrapped:
+        height = max(len(key_lines), len(value_lines))
+        if used + height > per_page and pages[-1]:
+            pages.append([])
+            used = 0
+        pages[-1].append((key_lines, value_lines))
+        used += height
     figs = []
-    for start in range(0, max(len(rows), 1), per_page):
-        chunk = rows[start : start + per_page]
+    for number, chunk in enumerate(pages):
         fig = plt.figure(figsize=A4)
-        suffix = "" if start == 0 else " (continued)"
+        suffix = "" if number == 0 else " (continued)"
         fig.text(0.08, 0.95, title + suffix, fontsize=16, weight="bold", color=BLUE)
         y = 0.91
-        for key, value in chunk:
-            fig.text(0.08, y, key, fontsize=8.5, family="DejaVu Sans Mono", va="top")
-            fig.text(0.56, y, textwrap.shorten(value, 60), fontsize=8.5, family="DejaVu Sans Mono", va="top")
-            y -= 0.0162
+        for key_lines, value_lines in chunk:
+            fig.text(0.08, y, "\n".join(key_lines), fontsize=8.5, family="DejaVu Sans Mono", va="top")
+            fig.text(0.50, y, "\n".join(value_lines), fontsize=8.5, family="DejaVu Sans Mono", va="top")
+            y -= 0.0162 * max(len(key_lines), len(value_lines))
         figs.append(fig)
     return figs
 
@@ -377,7 +419,7 @@ def tornado_chart(table, scenario_name: str) -> Figure:
         f"{usd(table.attrs['base_mean_profit_usd'])}, P(loss) {pct(table.attrs['base_p_loss'])}); inputs sorted by "
         "the swing of mean profit. Price, outage and payment randomness stay random in every run."
     )
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     rows = table.head(15)
     names = list(rows["parameter"])
     y = np.arange(len(names))
@@ -434,7 +476,7 @@ def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
             "Each cell is a run with both parameters fixed at its values, all on common random numbers; "
             "the number in a cell is its value."
         )
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     x = table[keys[0]].to_numpy()
     for k, (column, label, fmt) in enumerate(SWEEP_FIGURES):
         ax = fig.add_axes([0.16, 0.70 - k * 0.27, 0.74, 0.19])
@@ -483,7 +525,7 @@ def convergence(results) -> Figure:
         "you, more paths would not change the answer; `kzsim run --target-se` adds paths until P(loss) is "
         "known to a given standard error."
     )
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     n = est["paths"]
     for k, (key, label, fmt) in enumerate(
         (
@@ -521,7 +563,7 @@ def sobol_chart(table, scenario_name: str, reading: str) -> Figure:
         f"{table.attrs.get('n_base', 0):,} base samples ({table.attrs.get('evaluations', 0):,} paths), price, outage "
         "and payment draws shared across the design (common random numbers)."
     )
-    fig.text(0.08, 0.06, "\n".join(textwrap.wrap(caption, 100)), fontsize=9.5, color="#333333", va="top")
+    _caption(fig, caption)
     rows = table.head(15)
     y = np.arange(len(rows))
     ax = fig.add_axes([0.42, 0.16, 0.52, 0.56])

@@ -239,3 +239,35 @@ def test_edge_runs_write_a_whole_report(tmp_path, sets):
         ts = pd.read_parquet(tmp_path / "o" / "timeseries.parquet")
         first, last = ts["hashprice_usd_per_th_day_p50"].iloc[[0, -1]]
         assert last < 0.7 * first  # the subsidy halved on the way
+
+
+def test_report_pages_keep_their_words_on_the_page_and_off_the_plots():
+    """Every page's title, caption and reading lies inside the page, clear of the others
+    and of the axes with their labels (long captions once ran off the foot of the page)."""
+    import matplotlib.pyplot as plt
+
+    from kzsim import figures, report
+    from kzsim.api import simulate
+    from kzsim.loading import load_scenario
+    from kzsim.results import analyses_for_write
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 60})
+    res = simulate(sc, paths=300, analyses=analyses_for_write(sc), threads=1)
+    with plt.rc_context(figures.STYLE):
+        pages = report._pages(res)
+        try:
+            for number, fig in enumerate(pages, 1):
+                renderer = fig.canvas.get_renderer()
+                page = fig.bbox
+                words = [t.get_window_extent(renderer) for t in fig.texts if t.get_text().strip()]
+                plots = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
+                for i, box in enumerate(words):
+                    assert page.x0 <= box.x0 and box.x1 <= page.x1 + 1, f"page {number}: text {i} runs off the side"
+                    assert page.y0 <= box.y0 and box.y1 <= page.y1, f"page {number}: text {i} runs off the page"
+                    for j, other in enumerate(words[i + 1 :], i + 1):
+                        assert not box.overlaps(other), f"page {number}: texts {i} and {j} overlap"
+                    for plot in plots:
+                        assert not box.overlaps(plot), f"page {number}: text {i} overlaps a plot"
+        finally:
+            for fig in pages:
+                plt.close(fig)
