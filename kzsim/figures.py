@@ -50,6 +50,16 @@ _money_axis = FuncFormatter(lambda v, _: usd(v, 3))
 _CAPTION_LINE = 9.5 * 1.2 / 72 / A4[1]
 
 
+def _title(fig: Figure, title: str) -> None:
+    """The page's title, in 16 pt unless that runs past the right margin (long scenario
+    names): then as much smaller as it needs to fit."""
+    text = fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
+    width = text.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    room = 0.92 - 0.08
+    if width > room:
+        text.set_fontsize(16 * room / width)
+
+
 def _caption(fig: Figure, caption: str) -> None:
     """The caption at the foot of the page, as high as its lines need (up to the axes' labels)."""
     lines = textwrap.wrap(caption, 100)
@@ -59,7 +69,7 @@ def _caption(fig: Figure, caption: str) -> None:
 
 def _page(title: str, caption: str) -> tuple[Figure, plt.Axes]:
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
+    _title(fig, title)
     _caption(fig, caption)
     ax = fig.add_axes([0.14, 0.20, 0.80, 0.68])
     ax.grid(True, alpha=0.3)
@@ -224,7 +234,7 @@ def downtime(results) -> Figure:
     s, run = results.summary, results.run
     years = s["horizon_days"] / 365.0
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, "Downtime by cause", fontsize=16, weight="bold", color=BLUE)
+    _title(fig, "Downtime by cause")
     caption = (
         "Top: mean hours a year the farm stood still, by cause, in full-farm hours (an hour is counted once: "
         "grid outages first, then failed payments, hardware, then the purchase quota). Bottom: share of "
@@ -302,7 +312,7 @@ def cost_breakdown(results) -> Figure:
 def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 10.0) -> Figure:
     """A page of headed paragraphs: ``blocks`` of (heading, text, monospace); text may hold newlines."""
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
+    _title(fig, title)
     y = 0.91
     for heading, text, mono in blocks:
         if heading:
@@ -346,7 +356,7 @@ def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> 
     for number, chunk in enumerate(pages):
         fig = plt.figure(figsize=A4)
         suffix = "" if number == 0 else " (continued)"
-        fig.text(0.08, 0.95, title + suffix, fontsize=16, weight="bold", color=BLUE)
+        _title(fig, title + suffix)
         y = 0.91
         for key_lines, value_lines in chunk:
             fig.text(0.08, y, "\n".join(key_lines), fontsize=8.5, family="DejaVu Sans Mono", va="top")
@@ -412,7 +422,7 @@ def tornado_chart(table, scenario_name: str) -> Figure:
     """Two tornado panels: change in mean profit and in P(loss) at each input's percentiles."""
     low, high = table.attrs.get("low", 0.1), table.attrs.get("high", 0.9)
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, f"What drives the result: {scenario_name}", fontsize=16, weight="bold", color=BLUE)
+    _title(fig, f"What drives the result: {scenario_name}")
     caption = (
         f"Each uncertain input fixed at its {low:.0%} (light) and {high:.0%} (dark) percentile, everything else "
         "as in the scenario, on common random numbers. Bars: change against the scenario as given (mean profit "
@@ -465,7 +475,7 @@ SWEEP_FIGURES = (
 def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
     """Line panels (one parameter) or heat maps (two) of P(loss), mean profit and cost per BTC."""
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, f"Sweep: {scenario_name}", fontsize=16, weight="bold", color=BLUE)
+    _title(fig, f"Sweep: {scenario_name}")
     if len(keys) == 1:
         caption = (
             "Each point is a run with the parameter fixed at that value, all on common random numbers; "
@@ -518,7 +528,7 @@ def convergence(results) -> Figure:
 
     est = running_estimates(results.run.per_path["profit_usd"])
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, "Have we run enough paths?", fontsize=16, weight="bold", color=BLUE)
+    _title(fig, "Have we run enough paths?")
     caption = (
         "Estimates from the first n paths of the run, with their 95 % bands (mean +- 1.96 standard errors; "
         "P(loss) +- 1.96 sqrt(p(1-p)/n)). When the bands are narrow against the differences that matter to "
@@ -555,7 +565,7 @@ def convergence(results) -> Figure:
 def sobol_chart(table, scenario_name: str, reading: str) -> Figure:
     """First-order and total Sobol indices with their 95 % intervals, and the reading in words."""
     fig = plt.figure(figsize=A4)
-    fig.text(0.08, 0.95, f"Global sensitivity (Sobol): {scenario_name}", fontsize=16, weight="bold", color=BLUE)
+    _title(fig, f"Global sensitivity (Sobol): {scenario_name}")
     fig.text(0.08, 0.91, "\n".join(textwrap.wrap(reading, 100)), fontsize=9.5, va="top")
     caption = (
         "Share of the variance of profit after tax explained by each uncertain input: alone (first-order S1) and "

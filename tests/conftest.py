@@ -84,3 +84,35 @@ def assert_same_draws(expected, actual) -> None:
     for name, value in expected.__dict__.items():
         if value is not None:
             np.testing.assert_array_equal(value, getattr(actual, name), err_msg=name)
+
+
+def assert_words_in_place(fig, where: str = "page") -> None:
+    """Every page-level text of ``fig`` (title, caption, reading, table cell) lies inside
+    the page, clear of the other texts and of the axes with their labels."""
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    words = [(t.get_text()[:40], t.get_window_extent(renderer)) for t in fig.texts if t.get_text().strip()]
+    plots = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
+    for i, (text, box) in enumerate(words):
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 + 1, f"{where}: {text!r} runs off the side"
+        assert page.y0 <= box.y0 and box.y1 <= page.y1, f"{where}: {text!r} runs off the page"
+        for other, other_box in words[i + 1 :]:
+            assert not box.overlaps(other_box), f"{where}: {text!r} overlaps {other!r}"
+        for plot in plots:
+            assert not box.overlaps(plot), f"{where}: {text!r} overlaps a plot"
+
+
+@pytest.fixture(autouse=True)
+def _pdf_pages_keep_their_words_in_place(monkeypatch):
+    """Every page any test writes into a PDF report is checked by :func:`assert_words_in_place`."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    save = PdfPages.savefig
+
+    def checked_savefig(self, figure=None, **kwargs):
+        if figure is not None and not isinstance(figure, int):
+            title = figure.texts[0].get_text() if figure.texts else ""
+            assert_words_in_place(figure, f"PDF page {self.get_pagecount() + 1} ({title!r})")
+        return save(self, figure, **kwargs)
+
+    monkeypatch.setattr(PdfPages, "savefig", checked_savefig)

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from kzsim.cli import main
 from kzsim.outputs import OUTPUT_FILES
 from kzsim.report import PAGE_TITLES
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, assert_words_in_place
 
 SUMMARY_KEYS = {
     "scenario",
@@ -243,7 +243,9 @@ def test_edge_runs_write_a_whole_report(tmp_path, sets):
 
 def test_report_pages_keep_their_words_on_the_page_and_off_the_plots():
     """Every page's title, caption and reading lies inside the page, clear of the others
-    and of the axes with their labels (long captions once ran off the foot of the page)."""
+    and of the axes with their labels (long captions once ran off the foot of the page).
+    Every PDF the tests write is checked the same way (tests/conftest.py); this test makes
+    sure the run report is, whatever the other tests do."""
     import matplotlib.pyplot as plt
 
     from kzsim import figures, report
@@ -257,17 +259,7 @@ def test_report_pages_keep_their_words_on_the_page_and_off_the_plots():
         pages = report._pages(res)
         try:
             for number, fig in enumerate(pages, 1):
-                renderer = fig.canvas.get_renderer()
-                page = fig.bbox
-                words = [t.get_window_extent(renderer) for t in fig.texts if t.get_text().strip()]
-                plots = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
-                for i, box in enumerate(words):
-                    assert page.x0 <= box.x0 and box.x1 <= page.x1 + 1, f"page {number}: text {i} runs off the side"
-                    assert page.y0 <= box.y0 and box.y1 <= page.y1, f"page {number}: text {i} runs off the page"
-                    for j, other in enumerate(words[i + 1 :], i + 1):
-                        assert not box.overlaps(other), f"page {number}: texts {i} and {j} overlap"
-                    for plot in plots:
-                        assert not box.overlaps(plot), f"page {number}: text {i} overlaps a plot"
+                assert_words_in_place(fig, f"page {number}")
         finally:
             for fig in pages:
                 plt.close(fig)
