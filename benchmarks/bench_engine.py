@@ -15,6 +15,10 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * both after a warm-up of one block (loading the compiled kernels takes ~0.3 s once per
   process) and with the engine's allocator setting (:mod:`kzsim.allocator`);
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
+* ``numpy draws``: the same draws with numpy's own ``Generator.standard_normal`` for the
+  normals (the issue's reference call pattern) instead of kzsim's compiled copy of it (the
+  same generator and the same bits, ~3.5x faster: :func:`kzsim.kernel.standard_normal`),
+  and ``np ratio`` = sim / numpy draws;
 * ``peak MB``: the process's maximum resident memory;
 * ``working MB``: the peak less the memory before the run (interpreter, numpy, scipy,
   pandas, numba and its compiled kernels: ~290 MB, measured after the warm-up has given
@@ -84,6 +88,10 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     # both modes run with the engine's allocator setting, after a warm-up of one block: the
     # first call of a process loads the compiled kernels (~0.3 s), not what is measured here
     keep_freed_memory()
+    if mode == "numpy-draws":  # numpy's own calls for the normals (same bits)
+        import kzsim.kernel
+
+        kzsim.kernel.standard_normal = lambda generator, shape: generator.standard_normal(shape)
     if mode == "sim" or mode.startswith("threads="):
         run_paths(sc, paths=1, seed=seed + 1)
     else:
@@ -169,19 +177,22 @@ def main() -> int:
 
     print(f"scenario {Path(args.scenario).name}, chunk {chunk} paths, one process")
     print(
-        f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8} {'working MB':>11}"
+        f"{'paths':>10} {'sim s':>8} {'M path-days/s':>14} {'draws s':>8} {'ratio':>6} {'peak MB':>8} "
+        f"{'working MB':>11} {'numpy draws s':>14} {'np ratio':>9}"
     )
     worst = 0.0
     one_thread = {}
     for paths in args.paths:
         sim = one_thread[paths] = child(paths, "sim")
         draws = child(paths, "draws")
+        numpy_draws = child(paths, "numpy-draws")
         ratio = sim["seconds"] / draws["seconds"]
         worst = max(worst, ratio)
         rate = sim["path_days"] / sim["seconds"] / 1e6
         print(
             f"{paths:>10,} {sim['seconds']:>8.2f} {rate:>14.2f} {draws['seconds']:>8.2f} {ratio:>6.2f} "
-            f"{sim['peak_mb']:>8.0f} {sim['working_mb']:>11.0f}"
+            f"{sim['peak_mb']:>8.0f} {sim['working_mb']:>11.0f} {numpy_draws['seconds']:>14.2f} "
+            f"{sim['seconds'] / numpy_draws['seconds']:>9.2f}"
         )
     if args.threads:
         print(

@@ -31,8 +31,13 @@ def test_the_benchmark_prints_its_table_and_fails_above_the_bound():
         "MB",
         "working",
         "MB",
+        "numpy",
+        "draws",
+        "s",
+        "np",
+        "ratio",
     ]
-    assert row.split()[0] == "1,024" and len(row.split()) == 7
+    assert row.split()[0] == "1,024" and len(row.split()) == 9
     failed = run("--max-ratio", "0.01")
     assert failed.returncode == 1
     assert "FAIL: sim/draws ratio" in failed.stdout
