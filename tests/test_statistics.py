@@ -185,19 +185,21 @@ def test_quantile_estimate_levels(q):
     assert (hi - lo) == pytest.approx(2 * stats.Z95 * math.sqrt(q * (1 - q) / n), rel=0.05)
 
 
-def test_daily_percentile_intervals_are_the_samples_order_statistics():
-    from kzsim.engine import TIMESERIES_QUANTILES, daily_quantiles_ci95
+def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics():
+    from kzsim.engine import TIMESERIES_QUANTILES, daily_percentiles
 
     for n in (500, 20):  # 20 paths: the 5 % and 95 % percentiles' intervals are open on one side
         sample = np.random.default_rng(3).standard_normal((30, n))
         ordered = np.sort(sample, axis=1)
-        out = daily_quantiles_ci95(sample)
-        assert out.shape == (2, len(TIMESERIES_QUANTILES), 30)
+        expected = np.quantile(sample, TIMESERIES_QUANTILES, axis=1)
+        quantiles, ci95 = daily_percentiles(sample)
+        np.testing.assert_array_equal(quantiles, expected)  # the bits np.quantile gives unsorted
+        assert ci95.shape == (2, len(TIMESERIES_QUANTILES), 30)
         for i, q in enumerate(TIMESERIES_QUANTILES):
             lo, hi = stats.quantile_ci_indices(n, q)
-            np.testing.assert_array_equal(out[0, i], ordered[:, lo] if lo >= 0 else -np.inf)
-            np.testing.assert_array_equal(out[1, i], ordered[:, hi] if hi < n else np.inf)
-    assert np.all(out[0, 0] == -np.inf) and np.all(out[1, -1] == np.inf)
+            np.testing.assert_array_equal(ci95[0, i], ordered[:, lo] if lo >= 0 else -np.inf)
+            np.testing.assert_array_equal(ci95[1, i], ordered[:, hi] if hi < n else np.inf)
+    assert np.all(ci95[0, 0] == -np.inf) and np.all(ci95[1, -1] == np.inf)
 
 
 def test_uniform_subsets_are_distinct_and_uniform():
