@@ -196,8 +196,8 @@ def cost_vs_price(results) -> Figure:
     all_in = s["cost_per_btc_usd"]["all_in"]
     fig, ax = _page(
         "Cost per BTC against the BTC price",
-        "Simulated BTC price (bands: 5-95 % and 25-75 % over the paths of the P&L page, line: median) against the cost of mining one BTC "
-        "in this scenario: cash cost (power, mining fee, procurement, opex, compliance) and all-in cost "
+        "Simulated BTC price (bands: 5-95 % and 25-75 % over the paths of the P&L page, line: median) "
+        "against the cost of mining one BTC in this scenario: cash cost (power, mining fee, procurement, opex, compliance) and all-in cost "
         "(plus depreciation and profit tax), medians over paths with their 5-95 % range shaded. "
         "Grey lines: the article's $27,000 and listed miners' published cash cost (Q2 2025).",
     )

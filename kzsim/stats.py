@@ -86,11 +86,14 @@ def quantile_ci_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int
     """
     a = (1.0 - level) / 2.0
     binomial = stats.binom(n, q)
-    lo = int(binomial.ppf(a))  # the smallest i with P(B <= i) >= a
-    if binomial.cdf(lo) > a:
+    # ppf inverts the cdf numerically: its answers are only starting points, made exact here
+    lo = int(binomial.ppf(a))  # about the smallest i with P(B <= i) >= a
+    while lo >= 0 and binomial.cdf(lo) > a:
         lo -= 1
-    hi = int(binomial.ppf(1.0 - a))  # the smallest i with P(B <= i) >= 1 - a
-    while hi > 0 and binomial.cdf(hi - 1) >= 1.0 - a:  # ppf's numerical inversion, made exact
+    while lo + 1 < n and binomial.cdf(lo + 1) <= a:
+        lo += 1
+    hi = int(binomial.ppf(1.0 - a))  # about the smallest i with P(B <= i) >= 1 - a
+    while hi > 0 and binomial.cdf(hi - 1) >= 1.0 - a:
         hi -= 1
     while binomial.cdf(hi) < 1.0 - a:
         hi += 1
