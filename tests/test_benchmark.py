@@ -44,7 +44,7 @@ def test_the_benchmark_prints_its_table_and_fails_above_the_bound():
 
 
 def test_the_benchmark_measures_threads():
-    passed = run("--threads", "2", "--paths", "2048")
+    passed = run("--threads", "2", "--paths", "2048", "--repeat", "2")
     assert passed.returncode == 0, passed.stderr
     lines = passed.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if "threads s" in line)
