@@ -64,7 +64,7 @@ PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 # 1M run: starting the cluster, and its client and scheduler sharing the cores)
 LOCAL_WORKER_EFFICIENCY = 0.8
 # speed-up of N threads of one process over one thread, per thread (two threads: 1.6-1.65x
-# on a whole 1M run, 1.8x on its paths: the Python between the kernels holds the GIL, and
+# on a whole 1M run, 1.7-1.85x on its paths: the Python between the kernels holds the GIL, and
 # the analyses beside the run take their share of the cores)
 THREAD_EFFICIENCY = 0.82
 
