@@ -54,7 +54,7 @@ def _title(fig: Figure, title: str) -> None:
     """The page's title, in 16 pt unless that runs past the right margin (long scenario
     names): then as much smaller as it needs to fit."""
     text = fig.text(0.08, 0.95, title, fontsize=16, weight="bold", color=BLUE)
-    width = text.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    width = text.get_window_extent().width / fig.bbox.width  # the figure's own renderer, whatever the backend
     room = 0.92 - 0.08
     if width > room:
         text.set_fontsize(16 * room / width)
