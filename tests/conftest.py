@@ -94,7 +94,7 @@ def assert_words_in_place(fig, where: str = "page") -> None:
     words = [(t.get_text()[:40], t.get_window_extent(renderer)) for t in fig.texts if t.get_text().strip()]
     plots = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
     for i, (text, box) in enumerate(words):
-        assert page.x0 <= box.x0 and box.x1 <= page.x1 + 1, f"{where}: {text!r} runs off the side"
+        assert page.x0 <= box.x0 and box.x1 <= page.x1, f"{where}: {text!r} runs off the side"
         assert page.y0 <= box.y0 and box.y1 <= page.y1, f"{where}: {text!r} runs off the page"
         for other, other_box in words[i + 1 :]:
             assert not box.overlaps(other_box), f"{where}: {text!r} overlaps {other!r}"

@@ -20,7 +20,7 @@ from tests.conftest import SCENARIOS
 
 
 class Stop(BaseException):
-    pass
+    """An interruption of the tests' own, which pytest does not take for the user's Ctrl-C."""
 
 
 def test_interrupt_outside_a_critical_block_raises_at_once():

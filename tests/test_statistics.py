@@ -174,15 +174,21 @@ def test_quantile_ci_coverage_matches_the_binomial(n, q):
 @pytest.mark.parametrize("q", [0.05, 0.25, 0.5, 0.95])
 def test_quantile_estimate_levels(q):
     """The q-quantile estimated from n uniforms is the level it lands on: at least 95 % of
-    4,000 estimates fall in the stated levels (to three standard errors), and the interval
-    is about q -+ 1.96 sqrt(q (1 - q) / n) wide, as the normal approximation says."""
+    4,000 estimates fall in the stated levels (to three standard errors), and each end is
+    where the order statistic it comes from (the k-th smallest, k = floor((n - 1) q) + 1,
+    and the next) lies below with probability 2.5 % / above with 2.5 %, by the binomial
+    identity P(X_(k) <= p) = P(Binomial(n, p) >= k) for uniforms."""
+    from scipy.stats import binom
+
     n, reps = 4096, 4000
     estimates = np.quantile(np.random.default_rng(23).random((reps, n)), q, axis=1)
     lo, hi = stats.quantile_estimate_levels(n, q)
     assert lo < q < hi
     inside = np.mean((lo <= estimates) & (estimates <= hi))
     assert inside >= 0.95 - 3 * stats.proportion_se(0.95, reps)
-    assert (hi - lo) == pytest.approx(2 * stats.Z95 * math.sqrt(q * (1 - q) / n), rel=0.05)
+    k = math.floor((n - 1) * q) + 1
+    assert binom.sf(k - 1, n, lo) == pytest.approx(0.025, rel=1e-9)  # P(X_(k) <= lo)
+    assert binom.sf(k, n, hi) == pytest.approx(0.975, rel=1e-9)  # P(X_(k+1) <= hi)
 
 
 def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics():
