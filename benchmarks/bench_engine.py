@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_engine.py                       # 10k, 50k, 100k paths of the baseline
-    python benchmarks/bench_engine.py --paths 1000000 --max-ratio 1.5
+    python benchmarks/bench_engine.py --paths 1000000 --max-ratio inf  # print, never fail
     python benchmarks/bench_engine.py --paths 1000000 --workers 2   # + scaling on a LocalCluster
     python benchmarks/bench_engine.py --paths 1000000 --threads 2   # + scaling on threads
 
@@ -39,7 +39,9 @@ the peak and the working memory (each thread holds a chunk's).
 With ``--repeat R`` every measurement is R fresh runs, and the table shows the fastest
 time (the machine's speed drifts by a few per cent between runs) and the largest memory.
 
-Exits 1 when a ratio exceeds ``--max-ratio``.
+Exits 1 when a ratio exceeds ``--max-ratio`` (default 1.5, the scale issue's bound; on the
+project's 2-core machine the baseline's ratio is 2.7-4.8, so the script exits 1 there:
+``--max-ratio inf`` only prints).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = ROOT / "scenarios" / "kz-2025-baseline.yaml"
+MAX_RATIO = 1.5  # the scale issue's target: the simulation within 1.5x of drawing its random numbers
 
 
 def _warm_up(scenario: str, seed: int) -> None:
@@ -144,7 +147,12 @@ def main() -> int:
     parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
     parser.add_argument("--paths", type=int, nargs="*", default=[10_000, 50_000, 100_000])
     parser.add_argument("--chunk-paths", type=int, default=None)
-    parser.add_argument("--max-ratio", type=float, default=None, help="fail when sim/draws exceeds this")
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        default=MAX_RATIO,
+        help=f"exit 1 when sim/draws exceeds this (default {MAX_RATIO}, the scale issue's bound; inf: never)",
+    )
     parser.add_argument("--workers", type=int, default=None, help="also measure the speed-up of N Dask workers")
     parser.add_argument("--threads", type=int, default=None, help="also measure the speed-up of N threads")
     parser.add_argument(
@@ -231,7 +239,7 @@ def main() -> int:
                 f"{paths:>10,} {one['seconds']:>11.2f} {many['seconds']:>12.2f} "
                 f"{one['seconds'] / many['seconds']:>9.2f} {many['cold_seconds']:>13.2f}"
             )
-    if args.max_ratio is not None and worst > args.max_ratio:
+    if worst > args.max_ratio:
         print(f"FAIL: sim/draws ratio {worst:.2f} exceeds {args.max_ratio}")
         return 1
     return 0

@@ -43,8 +43,17 @@ def test_the_benchmark_prints_its_table_and_fails_above_the_bound():
     assert "FAIL: sim/draws ratio" in failed.stdout
 
 
+def test_the_benchmark_bound_is_the_issues_by_default():
+    """Without --max-ratio the script holds the ratio to 1.5: exit 1 exactly when it is above."""
+    default = run()
+    ratio = float(default.stdout.splitlines()[2].split()[4])
+    assert default.returncode == (1 if ratio > 1.5 else 0), default.stdout + default.stderr
+    assert ("FAIL: sim/draws ratio" in default.stdout) == (ratio > 1.5)
+    assert ("exceeds 1.5" in default.stdout) == (ratio > 1.5)
+
+
 def test_the_benchmark_measures_threads():
-    passed = run("--threads", "2", "--paths", "2048", "--repeat", "2")
+    passed = run("--threads", "2", "--paths", "2048", "--repeat", "2", "--max-ratio", "inf")
     assert passed.returncode == 0, passed.stderr
     lines = passed.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if "threads s" in line)
