@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -263,3 +264,32 @@ def test_report_pages_keep_their_words_on_the_page_and_off_the_plots():
         finally:
             for fig in pages:
                 plt.close(fig)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
+    """The bar a terminal shows: paths done of the total (with separators), path-days per
+    second and the time left, on one line of the terminal's width, the bar taking the rest."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from kzsim.cli import _progress
+
+    screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    bar = _progress(False, 1_000_000, 730, console=screen)
+    with bar as update:
+        time.sleep(0.01)
+        update(148_480, 1_000_000)
+        task = bar.bar.tasks[0]
+        rendered = Console(file=io.StringIO(), width=width, color_system=None, record=True)
+        rendered.print(bar.bar.make_tasks_table([task]))
+    lines = [line for line in rendered.export_text().splitlines() if line.strip()]
+    assert len(lines) == 1 and len(lines[0]) <= width, lines
+    line = lines[0]
+    assert line.startswith("simulating ") and "148,480/1,000,000 paths" in line
+    rate = re.search(r" (\d+\.\d) M path-days/s ", line)
+    assert rate and rate.group(0).strip() == task.fields["rate"] and float(rate.group(1)) > 0
+    assert line.rstrip().endswith(" left") and "━" in line
+    assert _progress(True, 10, 730, console=screen).__enter__() is None  # --quiet: no bar
