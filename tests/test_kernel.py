@@ -205,3 +205,50 @@ def test_the_default_chunk_follows_the_kernel(monkeypatch):
     if kernel.available():
         monkeypatch.setenv(kernel.ENV_VARIABLE, "numba")
         assert engine.default_chunk_paths() == engine.DEFAULT_CHUNK_PATHS == 1024
+
+
+def _rows_to_select_from(rng) -> list[np.ndarray]:
+    """Random rows, ties, one value, sorted and reversed rows, a repeating pattern and ±inf."""
+    x = np.cumsum(rng.standard_normal((40, 4096)), axis=0)
+    with_inf = x[:3].copy()
+    with_inf[:, ::97] = np.inf
+    with_inf[:, 5::89] = -np.inf
+    return [
+        x,
+        np.round(x / 5),  # many ties
+        np.ones((3, 4096)),
+        np.sort(x[:5], axis=1),
+        -np.sort(x[:5], axis=1),
+        np.tile(np.arange(4096.0) % 7, (3, 1)),
+        with_inf,
+    ]
+
+
+@pytest.mark.parametrize("numba_kernel", [True, False])
+def test_order_statistics_are_the_sorted_rows_values(numba_kernel, monkeypatch):
+    if numba_kernel and not kernel.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv(kernel.ENV_VARIABLE, "numba" if numba_kernel else "numpy")
+    rng = np.random.default_rng(8)
+    ranks = [4095, 0, 204, 205, 177, 233, 2047, 2048, 1000, 3890, 3891]  # any order, the ends included
+    for rows in _rows_to_select_from(rng):
+        assert np.array_equal(kernel.order_statistics(rows, ranks), np.sort(rows, axis=1)[:, ranks])
+    for n in (1, 2, 5, 31, 32, 33, 100):  # ranges below the partition threshold, and every rank
+        rows = rng.standard_normal((4, n))
+        assert np.array_equal(kernel.order_statistics(rows, np.arange(n)), np.sort(rows, axis=1))
+    assert kernel.order_statistics(rows, []).shape == (4, 0)
+    for bad in ([0, 0], [-1], [100]):
+        with pytest.raises(ValueError, match="distinct and within"):
+            kernel.order_statistics(rows, bad)
+
+
+@needs_numba
+@pytest.mark.parametrize("max_partitions", [0, 1, 3])
+def test_order_statistics_out_of_partitions_sort_the_rest(max_partitions):
+    """The guard against bad pivots (a row sorts what is left after so many partitions) gives the same values."""
+    rng = np.random.default_rng(9)
+    ranks = np.array([0, 17, 204, 205, 2047, 3891, 4095])
+    for rows in _rows_to_select_from(rng):
+        out = np.empty((rows.shape[0], ranks.size))
+        kernel._order_statistics(np.ascontiguousarray(rows), ranks, out, max_partitions)
+        assert np.array_equal(out, np.sort(rows, axis=1)[:, ranks])
