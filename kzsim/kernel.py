@@ -18,7 +18,7 @@ they give the same bits: the tests compare both on every shipped scenario, on va
 and on 200 generated scenarios. Every path is computed on its own, so the bits are the
 same for any chunk of paths.
 
-Kernels are compiled on first use (about 12 s in all) and cached on disk next to this file.
+Kernels are compiled on first use (about 14 s in all) and cached on disk next to this file.
 """
 
 from __future__ import annotations
