@@ -643,37 +643,26 @@ def daily_percentiles(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n_days, n = sample.shape
     levels = np.asarray(TIMESERIES_QUANTILES)
-    if n == 0 or np.isnan(sample).any():
-        return _daily_percentiles_by_sorting(sample)
     virtual = (n - 1) * levels  # np.quantile's 'linear' method: between these order statistics
     below = np.floor(virtual).astype(np.int64)
     above = np.minimum(below + 1, n - 1)
-    gamma = virtual - below
     ends = [stats.quantile_ci_indices(n, q) for q in TIMESERIES_QUANTILES]
     ranks = sorted({*below, *above, *(lo for lo, _ in ends if lo >= 0), *(hi for _, hi in ends if hi < n)})
-    values = compiled.order_statistics(sample, ranks)
     column = {int(r): i for i, r in enumerate(ranks)}
-    quantiles = np.empty((len(levels), n_days))
+    if np.isnan(sample).any():  # sorted (NaN last); np.quantile gives NaN on the days with NaN
+        sample.sort(axis=1)
+        values = sample[:, ranks]
+        quantiles = np.quantile(sample, TIMESERIES_QUANTILES, axis=1, overwrite_input=True)
+    else:
+        values = compiled.order_statistics(sample, ranks)
+        quantiles = np.empty((len(levels), n_days))
+        for i, gamma in enumerate(virtual - below):
+            pair = values[:, [column[int(below[i])], column[int(above[i])]]]
+            quantiles[i] = np.quantile(pair, gamma, axis=1)
     ci95 = np.empty((2, len(levels), n_days))
-    for i in range(len(levels)):
-        pair = values[:, [column[int(below[i])], column[int(above[i])]]]
-        quantiles[i] = np.quantile(pair, gamma[i], axis=1)
-        lo, hi = ends[i]
+    for i, (lo, hi) in enumerate(ends):
         ci95[0, i] = values[:, column[lo]] if lo >= 0 else -np.inf
         ci95[1, i] = values[:, column[hi]] if hi < n else np.inf
-    return quantiles, ci95
-
-
-def _daily_percentiles_by_sorting(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`daily_percentiles` by sorting each day (NaN sorts last; a day with NaN has NaN percentiles)."""
-    sample.sort(axis=1)
-    quantiles = np.quantile(sample, TIMESERIES_QUANTILES, axis=1, overwrite_input=True)
-    n = sample.shape[1]
-    ci95 = np.empty((2, len(TIMESERIES_QUANTILES), sample.shape[0]))
-    for i, q in enumerate(TIMESERIES_QUANTILES):
-        lo, hi = stats.quantile_ci_indices(n, q)
-        ci95[0, i] = sample[:, lo] if lo >= 0 else -np.inf
-        ci95[1, i] = sample[:, hi] if hi < n else np.inf
     return quantiles, ci95
 
 
