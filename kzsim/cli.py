@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import shlex
 import signal
@@ -769,7 +770,15 @@ class _progress:
 
     One line that fits 80 columns at a million paths: the bar takes what the rest leaves,
     ``simulating ━━━━━━━━ 148,480/1,000,000 paths 24.0 M path-days/s 0:00:04 left``.
+    The rate and the time left at that rate are measured over the last
+    :attr:`RATE_WINDOW_S` from the first update on, so neither the start (a first run
+    compiles the kernels for ~14 s before its first chunk) holds them down for the rest of
+    the run, nor chunks finishing together on several threads make them jump: none is shown
+    before the updates span :attr:`RATE_MIN_SPAN_S`.
     """
+
+    RATE_WINDOW_S = 10.0
+    RATE_MIN_SPAN_S = 1.0
 
     def __init__(self, quiet: bool, total: int, days: int, console=None):
         self.console = console  # rich Console (default: standard error, when it is a terminal)
@@ -781,28 +790,41 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from collections import deque
 
-        days, total = self.days, self.total
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        days = self.days
         self.bar = Progress(
             TextColumn("simulating"),
             BarColumn(bar_width=None),
             TextColumn("{task.fields[done]}"),
             TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            TextColumn("left"),
+            TextColumn("{task.fields[left]} left"),
             transient=True,
             expand=True,
             console=self.console or Console(stderr=True),
         )
         self.bar.start()
-        task = self.bar.add_task("run", total=total, done=f"0/{total:,} paths", rate="")
+        total = self.total
+        no_rate = " " * len("00.0 M path-days/s")  # the bar keeps its width when the rate comes
+        task = self.bar.add_task("run", total=total, done=f"0/{total:,} paths", rate=no_rate, left="-:--:--")
+        seen = deque()  # (time, paths done) at the updates of the last RATE_WINDOW_S, and one before
 
         def update(done: int, total: int) -> None:
-            elapsed = self.bar.tasks[0].elapsed or 0.0
-            rate = f"{done * days / elapsed / 1e6:.1f} M path-days/s" if elapsed > 0 else ""
-            self.bar.update(task, completed=done, total=total, done=f"{done:,}/{total:,} paths", rate=rate)
+            now = self.bar.get_time()
+            seen.append((now, done))
+            while len(seen) > 2 and now - seen[1][0] >= self.RATE_WINDOW_S:
+                seen.popleft()
+            then, done_then = seen[0]
+            rate, left = no_rate, "-:--:--"
+            if now - then >= self.RATE_MIN_SPAN_S and done > done_then:
+                paths_per_s = (done - done_then) / (now - then)
+                rate = f"{paths_per_s * days / 1e6:4.1f} M path-days/s"
+                minutes, seconds = divmod(math.ceil((total - done) / paths_per_s), 60)
+                left = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+            self.bar.update(task, completed=done, total=total, done=f"{done:,}/{total:,} paths", rate=rate, left=left)
 
         return update
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -271,16 +272,17 @@ def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
     """The bar a terminal shows: paths done of the total (with separators), path-days per
     second and the time left, on one line of the terminal's width, the bar taking the rest."""
     import io
-    import time
 
     from rich.console import Console
 
     from kzsim.cli import _progress
 
-    screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    now = [0.0]
+    screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None, get_time=lambda: now[0])
     bar = _progress(False, 1_000_000, 730, console=screen)
     with bar as update:
-        time.sleep(0.01)
+        update(1_024, 1_000_000)
+        now[0] = 5.0
         update(148_480, 1_000_000)
         task = bar.bar.tasks[0]
         rendered = Console(file=io.StringIO(), width=width, color_system=None, record=True)
@@ -293,3 +295,43 @@ def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
     assert rate and rate.group(0).strip() == task.fields["rate"] and float(rate.group(1)) > 0
     assert line.rstrip().endswith(" left") and "━" in line
     assert _progress(True, 10, 730, console=screen).__enter__() is None  # --quiet: no bar
+
+
+def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_the_start():
+    """A first run compiles the kernels (~14 s) before its first chunk: after it, the bar
+    shows the rate of the last 10 s and the time left at that rate, not an average from
+    the start; chunks finishing together (threads) show no rate until the updates span 1 s."""
+    import io
+
+    from rich.console import Console
+
+    from kzsim.cli import _progress
+
+    now = [0.0]
+    screen = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None, get_time=lambda: now[0])
+    bar = _progress(False, 1_000_000, 730, console=screen)
+
+    def shown() -> tuple[str, str]:
+        fields = bar.bar.tasks[0].fields
+        return fields["rate"].strip(), fields["left"]
+
+    with bar as update:
+        now[0] = 14.0  # compiling, then the first chunks, two threads' at once
+        update(1_024, 1_000_000)
+        now[0] = 14.01
+        update(2_048, 1_000_000)
+        assert shown() == ("", "-:--:--")  # 10 ms apart: no rate yet
+        for i in range(1, 41):  # then 20,480 paths every 0.5 s: 29.9 M path-days/s
+            now[0] = 14.01 + 0.5 * i
+            update(2_048 + 20_480 * i, 1_000_000)
+            if i == 2:  # 1 s since the first update, whose 1,024 paths count: its rate
+                assert shown()[0] == f"{(2_048 + 40_960 - 1_024) * 730 / 1.01 / 1e6:.1f} M path-days/s"
+        # the average from the start would be 17.6 M path-days/s, with 8 s left
+        assert f"{20_480 * 730 / 0.5 / 1e6:.1f}" == "29.9"
+        assert math.ceil((1_000_000 - 2_048 - 40 * 20_480) / (20_480 / 0.5)) == 5
+        assert shown() == ("29.9 M path-days/s", "0:00:05")
+        now[0] += 500.0  # a stall (the cluster's workers lost): the rate since the last update before it
+        update(1_000_000 - 20_480, 1_000_000)
+        paths_per_s = (1_000_000 - 20_480 - 821_248) / 500.0  # 316.5
+        assert shown() == ("0.2 M path-days/s", "0:01:05")
+        assert f"{paths_per_s * 730 / 1e6:.1f}" == "0.2" and math.ceil(20_480 / paths_per_s) == 65
