@@ -54,7 +54,8 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
         "p_better": wins / n,
         "p_better_ci95": list(stats.wilson_interval(wins, n)),
         "se_if_independent_usd": se_independent,
-        "crn_se_reduction_factor": se_independent / se_paired if se_paired > 0 else math.inf,
+        # inf when the paired differences are all equal; NaN (unknown) from one path
+        "crn_se_reduction_factor": se_independent / se_paired if se_paired != 0 else math.inf,
     }
 
 

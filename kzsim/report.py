@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -243,11 +244,19 @@ def compare_reading(comparison) -> str:
     for name, d in zip(comparison.names[1:], comparison.differences, strict=True):
         lo, hi = d["mean_ci95_usd"]
         direction = "more" if d["mean_usd"] > 0 else "less"
+        crn = d["crn_se_reduction_factor"]
+        if math.isfinite(crn):
+            precision = (
+                f"Common random numbers make this difference {crn:.1f} times more precise "
+                "than independent runs of the same size."
+            )
+        elif math.isinf(crn):  # the paired differences are all equal
+            precision = "The difference is the same on every path."
+        else:  # one path: no standard error
+            precision = "One path gives no standard error."
         parts.append(
             f"{name} earns {usd(abs(d['mean_usd']))} {direction} than {base} on average after tax "
-            f"(95 % interval {usd(lo)} to {usd(hi)}) and does better on {pct(d['p_better'])} of paths. "
-            f"Common random numbers make this difference {d['crn_se_reduction_factor']:.1f} times more precise "
-            f"than independent runs of the same size."
+            f"(95 % interval {usd(lo)} to {usd(hi)}) and does better on {pct(d['p_better'])} of paths. {precision}"
         )
     return "\n".join(parts)
 

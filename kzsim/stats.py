@@ -15,10 +15,11 @@ Z95 = float(stats.norm.ppf(0.975))
 
 
 def mean_se(x: np.ndarray) -> float:
-    """Standard error of the sample mean, s / sqrt(n) (0 for one sample)."""
+    """Standard error of the sample mean, s / sqrt(n); NaN for fewer than two samples (one
+    sample says nothing about the spread: 0 would claim an exact mean)."""
     x = np.asarray(x, dtype=np.float64)
     if x.size < 2:
-        return 0.0
+        return math.nan
     return float(x.std(ddof=1) / math.sqrt(x.size))
 
 
@@ -165,7 +166,8 @@ def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
     mean = csum[n - 1] / n
     var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
     p = closs[n - 1] / n
-    return {"paths": n, "mean": mean, "mean_se": np.sqrt(var / n), "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
+    mean_se_ = np.where(n > 1, np.sqrt(var / n), np.nan)  # as mean_se: unknown from one value
+    return {"paths": n, "mean": mean, "mean_se": mean_se_, "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
 
 
 def antithetic_mean_se(x: np.ndarray, block: int) -> float:

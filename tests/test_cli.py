@@ -335,3 +335,19 @@ def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_th
         paths_per_s = (1_000_000 - 20_480 - 821_248) / 500.0  # 316.5
         assert shown() == ("0.2 M path-days/s", "0:01:05")
         assert f"{paths_per_s * 730 / 1e6:.1f}" == "0.2" and math.ceil(20_480 / paths_per_s) == 65
+
+
+def test_a_one_path_run_says_its_standard_errors_are_unknown(tmp_path):
+    """One path says nothing about the spread: the standard errors are n/a (null in the
+    JSON), not $0, and the report and the summary table still come out."""
+    out = tmp_path / "one"
+    args = ["run", str(SCENARIOS / "kz-2025-baseline.yaml"), "--paths", "1", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=120"])
+    assert result.exit_code == 0, result.output
+    assert "(SE n/a)" in result.output and "SE $0" not in result.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["paths"] == 1 and s["profit_usd"]["mean"] is not None
+    assert s["profit_usd"]["mean_se"] is None and s["btc_mined"]["mean_se"] is None
+    assert s["uptime_fraction"]["mean_se"] is None and s["npv_usd"]["mean_se"] is None
+    text = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    assert "Monte Carlo standard error n/a" in " ".join(text.split())

@@ -91,3 +91,26 @@ def test_cli_compare_refuses_bad_input(tmp_path):
     result = CliRunner().invoke(main, ["compare", str(SCENARIOS / "kz-2025-baseline.yaml"), str(bad)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert all(line.startswith(f"{bad}: ") for line in result.output.strip().splitlines())
+
+
+def test_the_reading_of_a_difference_known_exactly_or_from_one_path():
+    """The report's sentence on the precision of common random numbers: a factor when there
+    is one, "the same on every path" when every paired difference is equal (the factor is
+    infinite), and no standard error from one path (NaN, not 0 or "nan times")."""
+    from types import SimpleNamespace
+
+    from kzsim.report import compare_reading
+
+    def reading(a, b) -> tuple[dict, str]:
+        d = paired_difference(np.array(a), np.array(b))
+        return d, compare_reading(SimpleNamespace(names=["A", "B"], differences=[d]))
+
+    d, text = reading([0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 3.0, 4.0])
+    assert f"make this difference {d['crn_se_reduction_factor']:.1f} times more precise" in text
+    d, text = reading([0.0, 1.0, 2.0], [2.0, 3.0, 4.0])
+    assert d["mean_se_usd"] == 0 and d["crn_se_reduction_factor"] == np.inf
+    assert text.endswith("The difference is the same on every path.") and "inf" not in text
+    d, text = reading([5.0], [7.0])
+    assert d["mean_usd"] == 2.0 and np.isnan(d["mean_se_usd"]) and np.isnan(d["crn_se_reduction_factor"])
+    assert text.endswith("One path gives no standard error.") and "nan" not in text
+    assert "(95 % interval n/a to n/a)" in text

@@ -259,3 +259,14 @@ def test_antithetic_variates_reduce_the_variance_of_mean_profit():
     paired = run_paths(anti, paths=4096).per_path["profit_usd"]
     factor = (mean_se(plain) / antithetic_mean_se(paired, 1024)) ** 2
     assert factor > 1.5  # measured 2.1 on the 730-day baseline at 20,480 paths
+
+
+def test_standard_errors_of_fewer_than_two_values_are_unknown():
+    """s / sqrt(n) needs two values: one says nothing of the spread (NaN, not 0)."""
+    assert stats.mean_se(np.array([3.0, 5.0])) == pytest.approx(math.sqrt(2.0) / math.sqrt(2.0))
+    assert math.isnan(stats.mean_se(np.array([3.0]))) and math.isnan(stats.mean_se(np.array([])))
+    assert stats.mean_se(np.full(4, 3.0)) == 0.0  # known exactly: every value the same
+    one = stats.running_estimates(np.array([-1.0]))  # the convergence page of a one-path run
+    assert one["paths"].tolist() == [1] and math.isnan(one["mean_se"][0]) and one["mean"][0] == -1.0
+    three = stats.running_estimates(np.array([-1.0, 2.0, 4.0]))
+    assert three["mean_se"][-1] == pytest.approx(stats.mean_se(np.array([-1.0, 2.0, 4.0])), rel=1e-12)
