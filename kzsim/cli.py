@@ -412,8 +412,9 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_THREADS_OPTION
-def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, threads):
+def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, quiet, threads):
     """What drives the result, on common random numbers.
 
     tornado: each uncertain input at its low and high percentile; writes tornado.csv (one
@@ -430,10 +431,11 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with _interruptible(out):
-        if method == "sobol":
-            table = sobol(sc, paths=paths, seed=seed, threads=threads)
-        else:
-            table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=threads)
+        with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # the analysis gives the total
+            if method == "sobol":
+                table = sobol(sc, paths=paths, seed=seed, threads=threads, progress=progress)
+            else:
+                table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=threads, progress=progress)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -486,8 +488,9 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_THREADS_OPTION
-def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, threads):
+def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, threads):
     """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
     P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
     from kzsim.outputs import _json_safe
@@ -495,10 +498,11 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, threads):
 
     threads = _threads(threads, 1, None)
     sc = _scenario(scenario, sets)
-    results = [
-        break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=threads)
-        for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
-    ]
+    with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # runs until the roots are found
+        results = [
+            break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=threads, progress=progress)
+            for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
+        ]
     click.echo(json.dumps(_json_safe(results), indent=2, default=float))
 
 
@@ -517,8 +521,9 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, threads):
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_THREADS_OPTION
-def sweep(scenario, sets, paths, seed, out_dir, force, threads):
+def sweep(scenario, sets, paths, seed, out_dir, force, quiet, threads):
     """P(loss), mean profit and cost per BTC on a grid of one or two parameters.
 
     Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
@@ -553,7 +558,8 @@ def sweep(scenario, sets, paths, seed, out_dir, force, threads):
                 raise BadInput(str(exc)) from None
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
     with _interruptible(out):
-        table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads)
+        with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # the sweep gives the total
+            table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads, progress=progress)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -774,13 +780,14 @@ class _progress:
     :attr:`RATE_WINDOW_S` from the first update on, so neither the start (a first run
     compiles the kernels for ~14 s before its first chunk) holds them down for the rest of
     the run, nor chunks finishing together on several threads make them jump: none is shown
-    before the updates span :attr:`RATE_MIN_SPAN_S`.
+    before the updates span :attr:`RATE_MIN_SPAN_S`. A ``total`` of None (an analysis that
+    does not know how many runs it will make) shows the paths done and the rate only.
     """
 
     RATE_WINDOW_S = 10.0
     RATE_MIN_SPAN_S = 1.0
 
-    def __init__(self, quiet: bool, total: int, days: int, console=None):
+    def __init__(self, quiet: bool, total: int | None, days: int, console=None):
         self.console = console  # rich Console (default: standard error, when it is a terminal)
         self.enabled = not quiet and (console is not None or sys.stderr.isatty())
         self.total = total
@@ -801,30 +808,39 @@ class _progress:
             BarColumn(bar_width=None),
             TextColumn("{task.fields[done]}"),
             TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[left]} left"),
+            TextColumn("{task.fields[left]}"),
             transient=True,
             expand=True,
             console=self.console or Console(stderr=True),
         )
         self.bar.start()
-        total = self.total
         no_rate = " " * len("00.0 M path-days/s")  # the bar keeps its width when the rate comes
-        task = self.bar.add_task("run", total=total, done=f"0/{total:,} paths", rate=no_rate, left="-:--:--")
+
+        def fields(done: int, total: int | None, paths_per_s: float | None) -> dict:
+            if paths_per_s is None:
+                rate, left = no_rate, "-:--:-- left"
+            else:
+                rate = f"{paths_per_s * days / 1e6:4.1f} M path-days/s"
+                if total is not None:
+                    minutes, seconds = divmod(math.ceil((total - done) / paths_per_s), 60)
+                    left = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d} left"
+            if total is None:
+                return {"done": f"{done:,} paths", "rate": rate, "left": ""}
+            return {"done": f"{done:,}/{total:,} paths", "rate": rate, "left": left}
+
+        task = self.bar.add_task("run", total=self.total, **fields(0, self.total, None))
         seen = deque()  # (time, paths done) at the updates of the last RATE_WINDOW_S, and one before
 
-        def update(done: int, total: int) -> None:
+        def update(done: int, total: int | None) -> None:
             now = self.bar.get_time()
             seen.append((now, done))
             while len(seen) > 2 and now - seen[1][0] >= self.RATE_WINDOW_S:
                 seen.popleft()
             then, done_then = seen[0]
-            rate, left = no_rate, "-:--:--"
+            paths_per_s = None
             if now - then >= self.RATE_MIN_SPAN_S and done > done_then:
                 paths_per_s = (done - done_then) / (now - then)
-                rate = f"{paths_per_s * days / 1e6:4.1f} M path-days/s"
-                minutes, seconds = divmod(math.ceil((total - done) / paths_per_s), 60)
-                left = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
-            self.bar.update(task, completed=done, total=total, done=f"{done:,}/{total:,} paths", rate=rate, left=left)
+            self.bar.update(task, completed=done, total=total, **fields(done, total, paths_per_s))
 
         return update
 

@@ -8,6 +8,7 @@ that was moved, not from noise.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -20,8 +21,36 @@ from kzsim.loading import ScenarioError
 from kzsim.scenario import Scenario
 
 
-def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[[Scenario], RunOutput]:
-    return lambda sc: run_paths(sc, paths=paths, seed=seed, percentiles=False, **kwargs)
+def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[..., RunOutput]:
+    """``run(scenario, progress=None)``: a run of the analysis (per-path values only)."""
+    return lambda sc, progress=None: run_paths(
+        sc, paths=paths, seed=seed, percentiles=False, progress=progress, **kwargs
+    )
+
+
+class PathsDone:
+    """One ``progress(done_paths, total_paths)`` callback over all the runs of an analysis,
+    which may run on several threads at once: :meth:`run` gives each run its own callback
+    (``run_paths``' ``progress``), and the analysis' is called with the sum of their paths
+    (``total_paths`` None: an analysis that does not know how many runs it will make)."""
+
+    def __init__(self, progress: Callable[[int, int | None], None] | None, total_paths: int | None):
+        self.progress, self.total, self.done = progress, total_paths, 0
+        self.lock = threading.Lock()
+
+    def run(self) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
+        reported = 0
+
+        def update(done: int, _run_paths: int) -> None:
+            nonlocal reported
+            with self.lock:
+                self.done += done - reported
+                reported = done
+                self.progress(self.done, self.total)
+
+        return update
 
 
 def _headline(run: RunOutput) -> tuple[float, float]:
@@ -29,17 +58,17 @@ def _headline(run: RunOutput) -> tuple[float, float]:
     return float(profit.mean()), float(np.mean(profit < 0))
 
 
-def _headlines(run: Callable[[Scenario], RunOutput], scenarios: list[Scenario], threads: int):
+def _headlines(run: Callable[..., RunOutput], scenarios: list[Scenario], threads: int, done: PathsDone):
     """:func:`_headline` of each scenario's run, ``threads`` runs at a time (each run on
     one thread of its own; a run's numbers do not depend on where it ran). An exception
     cancels the runs not started and waits for the running ones."""
     if threads <= 1 or len(scenarios) < 2:
-        return [_headline(run(sc)) for sc in scenarios]
+        return [_headline(run(sc, done.run())) for sc in scenarios]
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(min(threads, len(scenarios)), thread_name_prefix="kzsim-runs")
     try:
-        return list(pool.map(lambda sc: _headline(run(sc)), scenarios))
+        return list(pool.map(lambda sc: _headline(run(sc, done.run())), scenarios))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -51,12 +80,14 @@ def tornado(
     seed: int | None = None,
     low: float = 0.1,
     high: float = 0.9,
+    progress: Callable[[int, int], None] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """One-at-a-time sensitivity of mean profit and P(loss) to each uncertain parameter.
 
     Each parameter given as a distribution is fixed at its ``low`` and ``high``
     percentiles in turn, all else as in the scenario, on common random numbers.
+    ``progress(done_paths, total_paths)`` is called as the runs go, over all of them.
 
     Returns
     -------
@@ -75,7 +106,8 @@ def tornado(
         if not dist.is_fixed
     }
     jobs = [scenario] + [scenario.replace(**{name: v}) for name, values in varied.items() for v in values]
-    headlines = _headlines(run, jobs, threads)
+    n = scenario.simulation.paths if paths is None else paths
+    headlines = _headlines(run, jobs, threads, PathsDone(progress, len(jobs) * n))
     base_mean, base_loss = headlines[0]
     rows = []
     for i, (name, values) in enumerate(varied.items()):
@@ -116,10 +148,13 @@ def break_even(
     p_loss_level: float = 0.05,
     paths: int | None = None,
     seed: int | None = None,
+    progress: Callable[[int, None], None] | None = None,
     **kwargs,
 ) -> dict:
     """Values of ``parameter`` (fixed on every path) where mean profit after tax is zero and
     where P(loss) equals ``p_loss_level``, found by root-finding on common random numbers.
+    ``progress(done_paths, None)`` is called as the runs go (how many the search takes is
+    not known before).
 
     Returns a dict with ``mean_zero`` (value, standard error by the delta method: the SE
     of mean profit there over the slope) and ``p_loss_level`` (value, and the range of
@@ -129,10 +164,11 @@ def break_even(
     run = _runner(paths, seed, **kwargs)
     start = scenario.uncertain_parameters()[parameter].mean()
     cache: dict[float, np.ndarray] = {}
+    done = PathsDone(progress, None)
 
     def profits(x: float) -> np.ndarray:
         if x not in cache:
-            cache[x] = run(scenario.replace(**{parameter: x})).per_path["profit_usd"]
+            cache[x] = run(scenario.replace(**{parameter: x}), done.run()).per_path["profit_usd"]
         return cache[x]
 
     def valid(x: float) -> bool:
@@ -224,11 +260,18 @@ def _bracket(f: Callable[[float], float], start: float, valid: Callable[[float],
 
 
 def sweep(
-    scenario: Scenario, grid: dict[str, list[float]], *, paths: int | None = None, seed: int | None = None, **kwargs
+    scenario: Scenario,
+    grid: dict[str, list[float]],
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs,
 ) -> pd.DataFrame:
     """Headline figures on a grid of one or two parameters, on common random numbers.
 
-    ``grid`` maps dotted keys to the values to try. Returns one row per grid point: the
+    ``grid`` maps dotted keys to the values to try (``progress(done_paths, total_paths)``
+    is called as the runs go, over all of them). Returns one row per grid point: the
     values, ``p_loss`` with its Wilson 95 % interval, ``mean_profit_usd`` with its
     standard error, and the median cash and all-in cost per BTC.
     """
@@ -239,9 +282,10 @@ def sweep(
     if len(keys) == 2:
         points = [[a, b] for a in grid[keys[0]] for b in grid[keys[1]]]
     run = _runner(paths, seed, **kwargs)
+    done = PathsDone(progress, len(points) * (scenario.simulation.paths if paths is None else paths))
     rows = []
     for point in points:
-        out = run(scenario.replace(**dict(zip(keys, point, strict=True)))).per_path
+        out = run(scenario.replace(**dict(zip(keys, point, strict=True))), done.run()).per_path
         profit = out["profit_usd"]
         losses = int(np.count_nonzero(profit < 0))
         lo, hi = stats.wilson_interval(losses, profit.size)
@@ -348,6 +392,12 @@ def blackout_cost(
     }
 
 
+def sobol_base_samples(n: int) -> int:
+    """The base samples of a Saltelli design asked for ``n``: a power of two, at least 2
+    (each of the design's ``d + 2`` matrices has that many rows)."""
+    return 1 << max(int(n) - 1, 1).bit_length()
+
+
 def sobol_indices(
     names: list[str],
     ppfs: list[Callable[[np.ndarray], np.ndarray]],
@@ -366,7 +416,7 @@ def sobol_indices(
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
-    n_base = 1 << max(int(n_base) - 1, 1).bit_length()
+    n_base = sobol_base_samples(n_base)
     d = len(names)
     problem = {"num_vars": d, "names": list(names), "bounds": [[0.0, 1.0]] * d}
     u = sobol_sample.sample(problem, n_base, calc_second_order=False, scramble=True, seed=seed)
@@ -391,7 +441,14 @@ def sobol_indices(
     return table
 
 
-def sobol(scenario: Scenario, *, paths: int | None = None, seed: int | None = None, **kwargs) -> pd.DataFrame:
+def sobol(
+    scenario: Scenario,
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs,
+) -> pd.DataFrame:
     """Sobol indices of profit after tax over the scenario's uncertain parameters.
 
     Each matrix of the Saltelli design is run as ``paths`` paths (rounded up to a power of
@@ -400,18 +457,19 @@ def sobol(scenario: Scenario, *, paths: int | None = None, seed: int | None = No
     parameters do not explain (1 - the sum of S1, less interactions) is the randomness of
     those processes. Events whose count depends on a varied parameter (an outage rate)
     are redrawn with it, so their noise is shared only approximately.
+    ``progress(done_paths, total_paths)`` is called as the matrices run, over all of them.
     """
     dists = {k: d for k, d in scenario.uncertain_parameters().items() if not d.is_fixed}
     if not dists:
         raise ValueError("the scenario has no uncertain parameter (give some as distributions)")
     n = scenario.simulation.paths if paths is None else paths
     s = scenario.simulation.seed if seed is None else seed
+    done = PathsDone(progress, sobol_base_samples(n) * (len(dists) + 2))
 
     def evaluate(values: dict[str, np.ndarray]) -> np.ndarray:
         m = len(next(iter(values.values())))
-        return run_paths(scenario, paths=m, seed=s, overrides=values, percentiles=False, **kwargs).per_path[
-            "profit_usd"
-        ]
+        run = run_paths(scenario, paths=m, seed=s, overrides=values, percentiles=False, progress=done.run(), **kwargs)
+        return run.per_path["profit_usd"]
 
     return sobol_indices(list(dists), [d.ppf for d in dists.values()], evaluate, n, seed=s % 2**32)
 

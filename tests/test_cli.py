@@ -313,7 +313,8 @@ def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_th
 
     def shown() -> tuple[str, str]:
         fields = bar.bar.tasks[0].fields
-        return fields["rate"].strip(), fields["left"]
+        assert fields["left"].endswith(" left")
+        return fields["rate"].strip(), fields["left"].removesuffix(" left")
 
     with bar as update:
         now[0] = 14.0  # compiling, then the first chunks, two threads' at once
@@ -351,3 +352,28 @@ def test_a_one_path_run_says_its_standard_errors_are_unknown(tmp_path):
     assert s["uptime_fraction"]["mean_se"] is None and s["npv_usd"]["mean_se"] is None
     text = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
     assert "Monte Carlo standard error n/a" in " ".join(text.split())
+
+
+def test_the_progress_of_an_analysis_that_does_not_know_its_total():
+    """kzsim breakeven searches until it finds its roots: paths done and the rate, no total
+    and no time left; an analysis that knows its total gives it with its first update."""
+    import io
+
+    from rich.console import Console
+
+    from kzsim.cli import _progress
+
+    now = [0.0]
+    screen = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None, get_time=lambda: now[0])
+    bar = _progress(False, None, 730, console=screen)
+    with bar as update:
+        for i in range(1, 5):
+            now[0] += 0.5
+            update(20_000 * i, None)
+        task = bar.bar.tasks[0]
+        assert task.total is None and task.fields["done"] == "80,000 paths"
+        assert task.fields["rate"] == "29.2 M path-days/s" and task.fields["left"] == ""
+        now[0] += 0.5
+        update(100_000, 500_000)  # a total, once the analysis says it
+        assert bar.bar.tasks[0].total == 500_000 and bar.bar.tasks[0].fields["done"] == "100,000/500,000 paths"
+        assert bar.bar.tasks[0].fields["left"] == "0:00:10 left"  # 400,000 paths at 80,000 in the last 2 s

@@ -30,12 +30,27 @@ def test_tornado_signs_are_the_economics(tmp_path):
     assert list(table.swing_usd) == sorted(table.swing_usd, reverse=True)
 
 
+def assert_counts_to(calls: list[tuple[int, int | None]], total: int | None, step: int) -> None:
+    """An analysis' progress calls: paths done over all its runs, rising by whole chunks
+    (at most ``step`` paths) to the end, against the total it announced."""
+    done = [d for d, _ in calls]
+    assert {t for _, t in calls} == {total} and all(0 < b - a <= step for a, b in zip([0, *done], done))
+    if total is not None:
+        assert done[-1] == total
+
+
 def test_a_tornado_gives_the_same_table_with_its_runs_side_by_side():
+    """And its progress counts the paths of every run, from one thread or three."""
     sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 30})
-    one = tornado(sc, paths=200)
-    three = tornado(sc, paths=200, threads=3)  # runs three at a time, each on one thread
+    calls_one, calls_three = [], []
+    one = tornado(sc, paths=200, progress=lambda *a: calls_one.append(a))
+    three = tornado(sc, paths=200, threads=3, progress=lambda *a: calls_three.append(a))  # three runs at a time
     pd.testing.assert_frame_equal(three, one, check_exact=True)
     assert three.attrs == one.attrs
+    runs = 1 + 2 * len(one)  # the scenario, then each parameter low and high
+    assert len(calls_one) == len(calls_three) == runs  # 200 paths: one chunk a run
+    assert_counts_to(calls_one, runs * 200, 200)
+    assert_counts_to(calls_three, runs * 200, 200)
 
 
 def test_break_even_price_of_a_certain_farm_is_the_closed_form():
@@ -43,8 +58,11 @@ def test_break_even_price_of_a_certain_farm_is_the_closed_form():
     h = hand_computed(10, np.full(10, 1.0))
     per_usd_of_price = h["btc_day"] * (0.75 * (1 - 0.005 - 0.001) + 0.25 * (1 - 0.001))
     expected = (h["cash_day"] + h["dep_day"]) / per_usd_of_price
-    out = break_even(sc, "market.btc_price_usd", paths=5)
+    calls = []
+    out = break_even(sc, "market.btc_price_usd", paths=5, progress=lambda *a: calls.append(a))
     assert_allclose(out["mean_zero"]["value"], expected, rtol=1e-5)  # brentq's tolerance
+    assert len(calls) > 10 and calls[-1][0] == 5 * len(calls)  # one chunk a run, as many as the search took
+    assert_counts_to(calls, None, 5)  # (how many it takes is not known before)
     assert out["mean_zero"]["se"] == 0.0
     # with every path alike, P(loss) jumps from 1 to 0 at the same price; the bisection stops
     # when its interval is 1e-3 of the value wide, so the midpoint is within 5e-4 of the jump
@@ -85,6 +103,7 @@ def test_cli_sensitivity_and_breakeven(tmp_path):
             "market.btc_price_usd",
             "--set",
             "simulation.horizon_days=60",
+            "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -140,6 +159,18 @@ def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values():
     for name, s1, st in (("x1", 0.3139, 0.5576), ("x2", 0.4424, 0.4424), ("x3", 0.0, 0.2437)):
         assert abs(table.loc[name, "S1"] - s1) <= 2 * table.loc[name, "S1_conf"], name
         assert abs(table.loc[name, "ST"] - st) <= 2 * table.loc[name, "ST_conf"], name
+
+
+def test_sobol_progress_counts_every_matrix_of_the_design():
+    from kzsim.sensitivity import sobol, sobol_base_samples
+
+    sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
+    assert [sobol_base_samples(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [2, 2, 4, 1024, 1024, 2048]
+    calls = []
+    table = sobol(sc, paths=1500, chunk_paths=1024, progress=lambda *a: calls.append(a))  # 2,048 a matrix: 2 chunks
+    matrices = len(table) + 2
+    assert len(calls) == 2 * matrices and table.attrs["evaluations"] == 2048 * matrices
+    assert_counts_to(calls, 2048 * matrices, 1024)
 
 
 def test_sobol_on_a_scenario_ranks_the_inputs_that_matter(tmp_path):

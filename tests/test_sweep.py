@@ -27,7 +27,11 @@ def test_parse_grid():
 def test_sweep_of_a_certain_farm_is_linear_in_the_tariff():
     """No uncertainty: mean profit before tax falls by energy x 1000 / KZT-per-USD per KZT/kWh."""
     sc = make_scenario(**{"regulation.profit_tax_rate": 0.0})
-    table = sweep(sc, {"electricity.tariff_kzt_per_kwh": [24.0, 26.0, 28.0]}, paths=3)
+    calls = []
+    table = sweep(
+        sc, {"electricity.tariff_kzt_per_kwh": [24.0, 26.0, 28.0]}, paths=3, progress=lambda *a: calls.append(a)
+    )
+    assert calls == [(3, 9), (6, 9), (9, 9)]  # paths done over the grid's runs
     slope = np.diff(table["mean_profit_usd"]) / 2.0
     energy_mwh = 0.44 * 24 * 10
     expected = -energy_mwh * 1000 / 500 * (1 + 0.1)  # power cost and the 10 % compliance share on it
