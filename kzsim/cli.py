@@ -75,6 +75,16 @@ def entry() -> None:
     os._exit(code)
 
 
+_WORKERS_OPTION = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the chunks on this many local processes (a local Dask cluster); same results.",
+)
+_SCHEDULER_OPTION = click.option(
+    "--scheduler", metavar="ADDRESS", help="Run the chunks on an existing Dask cluster, e.g. tcp://host:8786."
+)
 _THREADS_OPTION = click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -264,9 +274,10 @@ class Interrupted(BaseException):
 
 class _interruptible:
     """Ctrl-C (SIGINT) and SIGTERM stop the run cleanly: temporary files are removed,
-    the previous results stay as they were, kzsim exits with 130 / 143."""
+    the previous results stay as they were, kzsim exits with 130 / 143 (``out`` None: a
+    command that writes no folder)."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path | None):
         self.out = out
         self.saved: dict = {}
 
@@ -284,7 +295,9 @@ class _interruptible:
         if isinstance(exc, (Interrupted, KeyboardInterrupt)):
             code = exc.exit_code if isinstance(exc, Interrupted) else 130
             name = "SIGTERM" if code == 128 + signal.SIGTERM else "Ctrl-C"
-            if getattr(exc, "results_in_place", None) is not None:  # it came as the folder was put in place
+            if self.out is None:
+                click.echo(f"kzsim: stopped by {name}", err=True)
+            elif getattr(exc, "results_in_place", None) is not None:  # it came as the folder was put in place
                 click.echo(f"kzsim: stopped by {name} once {self.out} held this run's complete results", err=True)
             else:
                 click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
@@ -413,8 +426,10 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_WORKERS_OPTION
+@_SCHEDULER_OPTION
 @_THREADS_OPTION
-def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, quiet, threads):
+def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, quiet, workers, scheduler, threads):
     """What drives the result, on common random numbers.
 
     tornado: each uncertain input at its low and high percentile; writes tornado.csv (one
@@ -425,17 +440,18 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     from kzsim.outputs import write_folder
     from kzsim.sensitivity import sobol, sobol_reading, tornado
 
-    threads = _threads(threads, 1, None)
+    threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
     if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
-    with _interruptible(out):
+    with _interruptible(out), _cluster(workers, scheduler) as client:
+        on = {"threads": threads, "client": client}
         with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # the analysis gives the total
             if method == "sobol":
-                table = sobol(sc, paths=paths, seed=seed, threads=threads, progress=progress)
+                table = sobol(sc, paths=paths, seed=seed, progress=progress, **on)
             else:
-                table = tornado(sc, paths=paths, seed=seed, low=low, high=high, threads=threads, progress=progress)
+                table = tornado(sc, paths=paths, seed=seed, low=low, high=high, progress=progress, **on)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt
@@ -489,18 +505,25 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_WORKERS_OPTION
+@_SCHEDULER_OPTION
 @_THREADS_OPTION
-def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, threads):
+def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, workers, scheduler, threads):
     """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
     P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
     from kzsim.outputs import _json_safe
     from kzsim.sensitivity import break_even
 
-    threads = _threads(threads, 1, None)
+    threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
-    with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # runs until the roots are found
+    with (
+        _interruptible(None),
+        _cluster(workers, scheduler) as client,
+        _progress(quiet, None, sc.simulation.horizon_days) as progress,  # runs until the roots are found
+    ):
+        on = {"threads": threads, "client": client, "progress": progress}
         results = [
-            break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, threads=threads, progress=progress)
+            break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, **on)
             for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
         ]
     click.echo(json.dumps(_json_safe(results), indent=2, default=float))
@@ -522,8 +545,10 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, thre
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_WORKERS_OPTION
+@_SCHEDULER_OPTION
 @_THREADS_OPTION
-def sweep(scenario, sets, paths, seed, out_dir, force, quiet, threads):
+def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler, threads):
     """P(loss), mean profit and cost per BTC on a grid of one or two parameters.
 
     Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
@@ -534,7 +559,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, threads):
     from kzsim.sensitivity import parse_grid
     from kzsim.sensitivity import sweep as run_sweep
 
-    threads = _threads(threads, 1, None)
+    threads = _threads(threads, workers, scheduler)
     grid, plain = {}, []
     for text in sets:
         value = text.split("=", 1)[1] if "=" in text else ""
@@ -557,9 +582,9 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, threads):
             except ScenarioError as exc:
                 raise BadInput(str(exc)) from None
     out = _out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
-    with _interruptible(out):
+    with _interruptible(out), _cluster(workers, scheduler) as client:
         with _progress(quiet, None, sc.simulation.horizon_days) as progress:  # the sweep gives the total
-            table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads, progress=progress)
+            table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads, client=client, progress=progress)
 
         def fill(tmp: Path) -> None:
             import matplotlib.pyplot as plt

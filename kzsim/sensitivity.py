@@ -88,6 +88,9 @@ def tornado(
     Each parameter given as a distribution is fixed at its ``low`` and ``high``
     percentiles in turn, all else as in the scenario, on common random numbers.
     ``progress(done_paths, total_paths)`` is called as the runs go, over all of them.
+    ``threads`` runs go side by side, each on one thread; with a Dask ``client`` (its
+    chunks on the cluster) at least as many as the cluster's worker threads. The table is
+    the same either way.
 
     Returns
     -------
@@ -99,6 +102,9 @@ def tornado(
     ``base_p_loss`` are in ``.attrs``.
     """
     threads = kwargs.pop("threads", 1)  # runs side by side, each on one thread: the same numbers
+    client = kwargs.get("client")
+    if client is not None:  # runs side by side so that every worker's thread has a task
+        threads = max(threads, sum(client.nthreads().values()))
     run = _runner(paths, seed, **kwargs)
     varied = {
         name: [float(dist.ppf(np.array([q]))[0]) for q in (low, high)]

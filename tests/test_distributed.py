@@ -141,3 +141,27 @@ def test_tasks_past_the_sample_merge_to_the_same_bits_in_any_order(scenario, chu
     for a, b in reversed(tasks):
         merger.add(simulate_task(short, one_chunk.seed, a, b, n, chunk_paths))
     assert_same_run(merger.output(short, one_chunk.seed, Calendar.of(short).dates), one_chunk)
+
+
+def test_the_analyses_on_a_cluster_give_the_same_tables():
+    """Tornado, Sobol, sweep and break-even with their runs' chunks on two workers: the same
+    numbers as in this process, and the progress counts the same paths."""
+    import pandas as pd
+
+    from kzsim.sensitivity import break_even, sobol, sweep, tornado
+
+    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 30})
+    grid = {"electricity.tariff_kzt_per_kwh": [20.0, 30.0]}
+    analyses = {
+        "tornado": lambda **on: tornado(sc, paths=300, **on),
+        "sobol": lambda **on: sobol(sc, paths=256, **on),
+        "sweep": lambda **on: sweep(sc, grid, paths=300, **on),
+        "break_even": lambda **on: pd.DataFrame([break_even(sc, "market.btc_price_usd", paths=200, **on)]),
+    }
+    with dask_client(workers=2) as client:
+        for name, analysis in analyses.items():
+            here, there = [], []
+            local = analysis(progress=lambda *a, calls=here: calls.append(a))
+            remote = analysis(client=client, progress=lambda *a, calls=there: calls.append(a))
+            pd.testing.assert_frame_equal(remote, local, check_exact=True, obj=name)
+            assert here[-1] == there[-1], name  # every path counted (in another order: runs go side by side)

@@ -83,13 +83,17 @@ def test_cli_sweep_checks_every_grid_value_first(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_sweep_gives_the_same_table_on_any_number_of_threads(tmp_path):
+def test_cli_sweep_gives_the_same_table_on_any_number_of_threads_or_workers(tmp_path):
     base = ["sweep", str(SCENARIOS / "small-operator.yaml"), "--paths", "2500", "--set", "simulation.horizon_days=30"]
     tables = []
-    for threads in ("1", "3"):
-        out = tmp_path / threads
-        args = [*base, "--set", "electricity.tariff_kzt_per_kwh=20,30", "--out", str(out), "--threads", threads]
+    for on in (["--threads", "1"], ["--threads", "3"], ["--workers", "2"]):
+        out = tmp_path / "-".join(on)
+        args = [*base, "--set", "electricity.tariff_kzt_per_kwh=20,30", "--out", str(out), *on]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         tables.append((out / "sweep.csv").read_bytes())
-    assert tables[0] == tables[1]
+    assert tables[0] == tables[1] == tables[2]
+    result = CliRunner().invoke(
+        main, [*base, "--set", "electricity.tariff_kzt_per_kwh=20,30", "--workers", "2", "--threads", "2"]
+    )
+    assert result.exit_code == 2 and "--threads 2: with --workers or --scheduler" in result.output
