@@ -69,6 +69,20 @@ def test_ctrl_c_while_simulating_keeps_the_previous_results(previous_results):
     assert_untouched(out, before)
 
 
+def test_ctrl_c_stops_a_break_even_search_cleanly():
+    """kzsim breakeven writes nothing: Ctrl-C in its search (~25 s on the baseline) stops it
+    with exit 130 and a line that says so, not a traceback or half a JSON."""
+    proc = subprocess.Popen(
+        kzsim_cmd("breakeven", BASELINE, "--paths", "20000"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(4.0)  # imports, then the search's runs
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "kzsim: stopped by Ctrl-C" and out == ""
+
+
 def test_sigterm_while_writing_keeps_the_previous_results(previous_results):
     out, before = previous_results
     proc = start_run(out, 30_000)
