@@ -842,16 +842,14 @@ class _progress:
         no_rate = " " * len("00.0 M path-days/s")  # the bar keeps its width when the rate comes
 
         def fields(done: int, total: int | None, paths_per_s: float | None) -> dict:
-            if paths_per_s is None:
-                rate, left = no_rate, "-:--:-- left"
-            else:
-                rate = f"{paths_per_s * days / 1e6:4.1f} M path-days/s"
-                if total is not None:
-                    minutes, seconds = divmod(math.ceil((total - done) / paths_per_s), 60)
-                    left = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d} left"
+            rate = no_rate if paths_per_s is None else f"{paths_per_s * days / 1e6:4.1f} M path-days/s"
             if total is None:
                 return {"done": f"{done:,} paths", "rate": rate, "left": ""}
-            return {"done": f"{done:,}/{total:,} paths", "rate": rate, "left": left}
+            left = "-:--:--"
+            if paths_per_s is not None:
+                minutes, seconds = divmod(math.ceil((total - done) / paths_per_s), 60)
+                left = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+            return {"done": f"{done:,}/{total:,} paths", "rate": rate, "left": f"{left} left"}
 
         task = self.bar.add_task("run", total=self.total, **fields(0, self.total, None))
         seen = deque()  # (time, paths done) at the updates of the last RATE_WINDOW_S, and one before

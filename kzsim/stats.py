@@ -166,8 +166,8 @@ def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
     mean = csum[n - 1] / n
     var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
     p = closs[n - 1] / n
-    mean_se_ = np.where(n > 1, np.sqrt(var / n), np.nan)  # as mean_se: unknown from one value
-    return {"paths": n, "mean": mean, "mean_se": mean_se_, "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
+    se = np.where(n > 1, np.sqrt(var / n), np.nan)  # as mean_se: unknown from one value
+    return {"paths": n, "mean": mean, "mean_se": se, "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
 
 
 def antithetic_mean_se(x: np.ndarray, block: int) -> float:
