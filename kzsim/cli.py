@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from kzsim.concurrency import interrupt
-from kzsim.engine import default_chunk_paths
+from kzsim.engine import PathsDone, default_chunk_paths
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
 from kzsim.sensitivity import BREAK_EVEN_PARAMETERS
@@ -381,9 +381,11 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
         )
     with _interruptible(out), _cluster(workers, scheduler) as client:
         results = []
-        for sc in loaded:
-            with _progress(quiet, n, sc.simulation.horizon_days) as progress:
-                results.append(simulate(sc, paths=n, seed=s, progress=progress, client=client, threads=threads))
+        days = sum(sc.simulation.horizon_days for sc in loaded) / len(loaded)  # for the rate: their mean
+        with _progress(quiet, n * len(loaded), days) as progress:
+            done = PathsDone(progress, n * len(loaded))  # one bar over the scenarios' runs
+            for sc in loaded:
+                results.append(simulate(sc, paths=n, seed=s, progress=done.run(), client=client, threads=threads))
         comparison = Comparison(results)
         try:
             write_comparison(comparison, out, force=force, report=not no_report)

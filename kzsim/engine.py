@@ -10,6 +10,7 @@ percentiles until they are taken.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -799,6 +800,31 @@ def run_paths(
     finally:  # now, not when the traceback is freed: stops the threads or cancels the cluster's tasks
         chunks.close()
     return merger.output(scenario, seed, cal.dates)
+
+
+class PathsDone:
+    """One ``progress(done_paths, total_paths)`` callback over several runs (an analysis', a
+    comparison's), which may run on several threads at once: :meth:`run` gives each run its own callback
+    (``run_paths``' ``progress``), and the analysis' is called with the sum of their paths
+    (``total_paths`` None: an analysis that does not know how many runs it will make)."""
+
+    def __init__(self, progress: Callable[[int, int | None], None] | None, total_paths: int | None):
+        self.progress, self.total, self.done = progress, total_paths, 0
+        self.lock = threading.Lock()
+
+    def run(self) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
+        reported = 0
+
+        def update(done: int, _run_paths: int) -> None:
+            nonlocal reported
+            with self.lock:
+                self.done += done - reported
+                reported = done
+                self.progress(self.done, self.total)
+
+        return update
 
 
 def threads_used(n: int, chunk_paths: int, threads: int) -> int:

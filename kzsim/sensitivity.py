@@ -8,7 +8,6 @@ that was moved, not from noise.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -16,7 +15,7 @@ import pandas as pd
 from scipy import optimize
 
 from kzsim import stats
-from kzsim.engine import RunOutput, run_paths
+from kzsim.engine import PathsDone, RunOutput, run_paths
 from kzsim.loading import ScenarioError
 from kzsim.scenario import Scenario
 
@@ -26,31 +25,6 @@ def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[..., RunO
     return lambda sc, progress=None: run_paths(
         sc, paths=paths, seed=seed, percentiles=False, progress=progress, **kwargs
     )
-
-
-class PathsDone:
-    """One ``progress(done_paths, total_paths)`` callback over all the runs of an analysis,
-    which may run on several threads at once: :meth:`run` gives each run its own callback
-    (``run_paths``' ``progress``), and the analysis' is called with the sum of their paths
-    (``total_paths`` None: an analysis that does not know how many runs it will make)."""
-
-    def __init__(self, progress: Callable[[int, int | None], None] | None, total_paths: int | None):
-        self.progress, self.total, self.done = progress, total_paths, 0
-        self.lock = threading.Lock()
-
-    def run(self) -> Callable[[int, int], None] | None:
-        if self.progress is None:
-            return None
-        reported = 0
-
-        def update(done: int, _run_paths: int) -> None:
-            nonlocal reported
-            with self.lock:
-                self.done += done - reported
-                reported = done
-                self.progress(self.done, self.total)
-
-        return update
 
 
 def _headline(run: RunOutput) -> tuple[float, float]:
