@@ -15,7 +15,7 @@ import contextlib
 from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.cluster import dask_client
 from kzsim.concurrency import Background
-from kzsim.engine import Progress, run_paths
+from kzsim.engine import PathsDone, Progress, run_paths
 from kzsim.results import ANALYSES, Results, written_analyses
 from kzsim.scenario import Scenario
 from kzsim.system import usable_cpus
@@ -98,7 +98,8 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     """Simulate ``scenarios`` on common random numbers and compare them with the first.
 
     ``paths`` and ``seed`` default to the first scenario's; every scenario gets the same
-    seed. Other arguments are those of :func:`simulate` (``workers``, ``progress``...).
+    seed. Other arguments are those of :func:`simulate` (``workers``...); ``progress``
+    counts the paths of all the scenarios' runs (``progress(done_paths, n x scenarios)``).
     Returns a :class:`~kzsim.comparison.Comparison`.
     """
     from kzsim.comparison import Comparison
@@ -107,7 +108,8 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
         raise ValueError("compare needs at least two scenarios")
     n = scenarios[0].simulation.paths if paths is None else paths
     s = scenarios[0].simulation.seed if seed is None else seed
-    return Comparison([simulate(sc, paths=n, seed=s, **kwargs) for sc in scenarios])
+    done = PathsDone(kwargs.pop("progress", None), n * len(scenarios))
+    return Comparison([simulate(sc, paths=n, seed=s, progress=done.run(), **kwargs) for sc in scenarios])
 
 
 def simulate_to_precision(

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from kzsim.concurrency import interrupt
-from kzsim.engine import PathsDone, default_chunk_paths
+from kzsim.engine import default_chunk_paths
 from kzsim.loading import ScenarioError, load_scenario, parse_override
 from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
 from kzsim.sensitivity import BREAK_EVEN_PARAMETERS
@@ -358,8 +358,8 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     Writes comparison.json, headline.csv, profits.parquet (every path's profit under each
     scenario and the differences) and report.pdf.
     """
-    from kzsim.api import simulate
-    from kzsim.comparison import Comparison, write_comparison
+    from kzsim.api import compare as compare_scenarios
+    from kzsim.comparison import write_comparison
 
     threads = _threads(threads, workers, scheduler)
     if len(scenarios) < 2:
@@ -380,13 +380,9 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
             f, sc, n, default_chunk_paths(), quiet=True, workers=1 if scheduler else workers, threads=threads
         )
     with _interruptible(out), _cluster(workers, scheduler) as client:
-        results = []
         days = sum(sc.simulation.horizon_days for sc in loaded) / len(loaded)  # for the rate: their mean
-        with _progress(quiet, n * len(loaded), days) as progress:
-            done = PathsDone(progress, n * len(loaded))  # one bar over the scenarios' runs
-            for sc in loaded:
-                results.append(simulate(sc, paths=n, seed=s, progress=done.run(), client=client, threads=threads))
-        comparison = Comparison(results)
+        with _progress(quiet, n * len(loaded), days) as progress:  # one bar over the scenarios' runs
+            comparison = compare_scenarios(loaded, paths=n, seed=s, progress=progress, client=client, threads=threads)
         try:
             write_comparison(comparison, out, force=force, report=not no_report)
         except OutputExistsError as exc:

@@ -42,8 +42,11 @@ def test_common_random_numbers_shrink_the_standard_error_of_a_difference(pair):
 
 
 def test_a_scenario_compared_with_itself_differs_by_nothing(pair):
+    """(and the progress counts both runs' paths, on from one to the next)"""
     base, _ = pair
-    cmp = kzsim.compare([base, base], paths=300)
+    calls = []
+    cmp = kzsim.compare([base, base], paths=300, progress=lambda *a: calls.append(a))
+    assert calls == [(300, 600), (600, 600)]  # one chunk a run
     d = cmp.differences[0]
     assert d["mean_usd"] == 0 and d["mean_se_usd"] == 0 and d["p_better"] == 0
     assert cmp.names == [base.name, f"{base.name} (2)"]
