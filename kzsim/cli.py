@@ -250,8 +250,11 @@ def _import_in_background(module: str) -> None:
 
 @contextlib.contextmanager
 def _cluster(workers: int, scheduler: str | None):
-    """A Dask client (or None), with a connection failure reported as bad input (exit 2)."""
-    from kzsim.cluster import dask_client
+    """A Dask client (or None), with a connection failure or workers that run other code
+    reported as bad input (exit 2), and workers on other CPUs as a note."""
+    import warnings
+
+    from kzsim.cluster import WorkerMismatch, check_workers, dask_client
 
     with contextlib.ExitStack() as stack:
         try:
@@ -261,6 +264,15 @@ def _cluster(workers: int, scheduler: str | None):
                 f"--scheduler {scheduler}: cannot connect ({exc}) "
                 "(allowed: the address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786)"
             ) from None
+        if scheduler:  # kzsim's own local workers are forked from this process's code
+            with warnings.catch_warnings(record=True) as notes:
+                warnings.simplefilter("always")
+                try:
+                    check_workers(client)
+                except WorkerMismatch as exc:
+                    raise BadInput(f"--scheduler {scheduler}: {exc}") from None
+            for note in notes:
+                click.echo(f"kzsim: --scheduler {scheduler}: {note.message}", err=True)
         yield client
 
 

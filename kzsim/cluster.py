@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
+import weakref
 from collections.abc import Iterator
 
 
@@ -88,3 +90,117 @@ def _worker_processes() -> Iterator[None]:
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         get_mp_context().set_forkserver_preload(list(FORKSERVER_PRELOAD))  # no effect once started
         yield
+
+
+# what a run's bits depend on besides the scenario and the seed: a worker with other code
+# or other versions of these could return other numbers for its chunks, silently (numba
+# is not among them: its kernels give numpy's bits)
+BIT_PACKAGES = ("numpy", "scipy")
+
+
+class WorkerMismatch(RuntimeError):
+    """Workers of a cluster run other code than this process: their chunks could differ."""
+
+
+class WorkerCPUWarning(UserWarning):
+    """Workers whose numpy picks other SIMD code (other CPUs): exp and log may differ in the
+    last bit, and a run's bits then depend on which worker ran which chunk."""
+
+
+def code_versions() -> dict[str, str | None]:
+    """This process's kzsim code (a SHA-256 of its source files), the versions of kzsim
+    and :data:`BIT_PACKAGES` (None: not installed) and the SIMD targets numpy uses here."""
+    return _code_versions_function()()
+
+
+def _code_versions_function():
+    # made here so that Dask's cloudpickle sends the function itself to the workers (a
+    # module-level one goes by reference and cannot load where kzsim is missing)
+    def versions(packages=BIT_PACKAGES):
+        import hashlib
+        import importlib.util
+        from importlib import metadata
+        from pathlib import Path
+
+        out = {}
+        spec = importlib.util.find_spec("kzsim")
+        if spec is None or not spec.submodule_search_locations:
+            out["kzsim code"] = out["kzsim"] = None
+        else:
+            root = Path(next(iter(spec.submodule_search_locations)))
+            digest = hashlib.sha256()
+            for f in sorted(root.rglob("*.py")):
+                digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+            out["kzsim code"] = digest.hexdigest()[:12]
+            try:
+                out["kzsim"] = metadata.version("kzsim")
+            except metadata.PackageNotFoundError:
+                out["kzsim"] = None
+        for name in packages:
+            try:
+                out[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                out[name] = None
+        try:
+            from numpy._core import _multiarray_umath as umath
+        except ImportError:  # numpy < 2 or none
+            out["numpy SIMD"] = None
+        else:
+            targets = getattr(umath, "__cpu_dispatch__", [])
+            out["numpy SIMD"] = " ".join(t for t in targets if umath.__cpu_features__.get(t)) or "baseline"
+        return out
+
+    return versions
+
+
+def version_mismatches(here: dict, workers: dict[str, dict], keys) -> list[str]:
+    """One line for each worker whose ``keys`` of :func:`code_versions` differ from ``here``."""
+    lines = []
+    for address, there in sorted(workers.items()):
+        differ = [k for k in keys if there.get(k) != here.get(k)]
+        if not differ:
+            continue
+        if "kzsim code" in differ and there.get("kzsim code") is None:
+            lines.append(f"worker {address} has no kzsim")
+            continue
+        has = ", ".join(f"{k} {there.get(k) or 'missing'}" for k in differ)
+        want = ", ".join(f"{k} {here.get(k) or 'missing'}" for k in differ)
+        lines.append(f"worker {address} has {has} (here: {want})")
+    return lines
+
+
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> worker addresses checked
+_checking = threading.Lock()
+
+
+def check_workers(client) -> None:
+    """Before a run on ``client``'s cluster: raise :class:`WorkerMismatch` when a worker runs
+    other kzsim code, or another numpy or scipy, than this process (its chunks could differ,
+    or it could not run them at all), and warn (:class:`WorkerCPUWarning`) when numpy picks
+    other SIMD code there. Each worker is asked once a client; one that joins later, by
+    the next run."""
+    import warnings
+
+    with _checking:
+        seen = _checked.setdefault(client, set())
+        workers = set(client.scheduler_info(n_workers=-1).get("workers", {}))
+        if workers <= seen:
+            return
+        versions = _code_versions_function()
+        there = client.run(versions, workers=sorted(workers - seen))
+        here = versions()
+        problems = version_mismatches(here, there, ("kzsim code", "kzsim", *BIT_PACKAGES))
+        if problems:
+            raise WorkerMismatch(
+                "; ".join(problems) + " (allowed: workers with the same kzsim code, numpy and scipy as this"
+                " process: a run's bits depend on them)"
+            )
+        notes = version_mismatches(here, there, ("numpy SIMD",))
+        if notes:
+            warnings.warn(
+                "; ".join(notes) + ": exp and log may differ in the last bit there, so the run's bits may depend"
+                " on which worker ran which chunk",
+                WorkerCPUWarning,
+                stacklevel=2,
+            )
+        seen.update(there)

@@ -11,6 +11,7 @@ import sys
 
 import dask
 import distributed
+import numpy as np
 import pytest
 
 from kzsim.api import simulate
@@ -165,3 +166,91 @@ def test_the_analyses_on_a_cluster_give_the_same_tables():
             remote = analysis(client=client, progress=lambda *a, calls=there: calls.append(a))
             pd.testing.assert_frame_equal(remote, local, check_exact=True, obj=name)
             assert here[-1] == there[-1], name  # every path counted (in another order: runs go side by side)
+
+
+class FakeClient:
+    """What check_workers asks of a Dask client, with the workers' answers made up."""
+
+    def __init__(self, workers: dict[str, dict]):
+        self.workers, self.asked = workers, []
+
+    def scheduler_info(self, n_workers=-1):
+        return {"workers": {address: {} for address in self.workers}}
+
+    def run(self, function, workers):
+        self.asked.append(workers)
+        return {address: self.workers[address] for address in workers}
+
+
+def test_workers_with_other_code_are_refused_before_a_run():
+    from kzsim.cluster import WorkerCPUWarning, WorkerMismatch, check_workers, code_versions
+
+    here = code_versions()
+    assert here["kzsim code"] and here["numpy"] and here["scipy"] and here["numpy SIMD"]
+    same = FakeClient({"tcp://10.0.0.5:4001": dict(here), "tcp://10.0.0.6:4001": dict(here)})
+    check_workers(same)
+    check_workers(same)  # each worker asked once a client
+    assert same.asked == [["tcp://10.0.0.5:4001", "tcp://10.0.0.6:4001"]]
+    same.workers["tcp://10.0.0.7:4001"] = dict(here)  # one joins: it alone is asked
+    check_workers(same)
+    assert same.asked[-1] == ["tcp://10.0.0.7:4001"]
+
+    odd = FakeClient(
+        {
+            "tcp://10.0.0.5:4001": dict(here),
+            "tcp://10.0.0.6:4001": dict(here, numpy="1.26.4", **{"kzsim code": "0123456789ab"}),
+            "tcp://10.0.0.7:4001": {"kzsim code": None, "kzsim": None, "numpy": here["numpy"]},
+        }
+    )
+    with pytest.raises(WorkerMismatch) as refused:
+        check_workers(odd)
+    message = str(refused.value)
+    assert (
+        f"worker tcp://10.0.0.6:4001 has kzsim code 0123456789ab, numpy 1.26.4 (here: kzsim code {here['kzsim code']}, numpy {here['numpy']})"
+        in message
+    )
+    assert "worker tcp://10.0.0.7:4001 has no kzsim" in message and "tcp://10.0.0.5:4001" not in message
+    assert message.endswith(
+        "(allowed: workers with the same kzsim code, numpy and scipy as this process: a run's bits depend on them)"
+    )
+
+    other_cpu = FakeClient({"tcp://10.0.0.8:4001": dict(here, **{"numpy SIMD": "X86_V3"})})
+    with pytest.warns(WorkerCPUWarning, match=r"worker tcp://10.0.0.8:4001 has numpy SIMD X86_V3 \(here: numpy SIMD"):
+        check_workers(other_cpu)
+
+
+def test_kzsim_run_refuses_a_cluster_whose_workers_run_other_code(tmp_path, monkeypatch):
+    """The user's command against a scheduler whose worker has another numpy: exit 2 and
+    one message naming the worker, before any task (a worker without kzsim used to take
+    the tasks it could not load and the run waited forever)."""
+    from click.testing import CliRunner
+
+    import kzsim.cluster
+    from kzsim.cli import main
+
+    real = kzsim.cluster._code_versions_function
+
+    def on_workers_another_numpy():
+        versions = real()
+
+        def answer(dask_worker=None):  # Client.run gives a worker itself
+            return versions() if dask_worker is None else dict(versions(), numpy="1.26.4")
+
+        return answer
+
+    monkeypatch.setattr(kzsim.cluster, "_code_versions_function", on_workers_another_numpy)
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        args = [
+            "run",
+            str(SCENARIOS / "kz-2025-baseline.yaml"),
+            "--paths",
+            "50",
+            "--quiet",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        result = CliRunner().invoke(main, [*args, "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 2, result.output
+    assert f"--scheduler {cluster.scheduler_address}: worker " in result.output
+    assert f"has numpy 1.26.4 (here: numpy {np.__version__})" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
