@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import optimize
 
 from kzsim import stats
-from kzsim.engine import PathsDone, RunOutput, run_paths
+from kzsim.engine import TASK_PATHS, PathsDone, RunOutput, run_paths
 from kzsim.loading import ScenarioError
 from kzsim.scenario import Scenario
 
@@ -32,19 +32,37 @@ def _headline(run: RunOutput) -> tuple[float, float]:
     return float(profit.mean()), float(np.mean(profit < 0))
 
 
-def _headlines(run: Callable[..., RunOutput], scenarios: list[Scenario], threads: int, done: PathsDone):
-    """:func:`_headline` of each scenario's run, ``threads`` runs at a time (each run on
-    one thread of its own; a run's numbers do not depend on where it ran). An exception
-    cancels the runs not started and waits for the running ones."""
-    if threads <= 1 or len(scenarios) < 2:
-        return [_headline(run(sc, done.run())) for sc in scenarios]
+def _side_by_side(function: Callable, items: list, at_once: int) -> list:
+    """``[function(item) for item in items]``, ``at_once`` calls at a time on threads (runs,
+    each on one thread of its own or on a cluster: a run's numbers do not depend on where it
+    ran). An exception cancels the calls not started and waits for the running ones."""
+    if at_once <= 1 or len(items) < 2:
+        return [function(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(min(threads, len(scenarios)), thread_name_prefix="kzsim-runs")
+    pool = ThreadPoolExecutor(min(at_once, len(items)), thread_name_prefix="kzsim-runs")
     try:
-        return list(pool.map(lambda sc: _headline(run(sc, done.run())), scenarios))
+        return list(pool.map(function, items))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _runs_at_once(kwargs: dict, paths_per_run: int) -> int:
+    """Runs an analysis keeps going side by side: its ``threads`` (popped: each run then has
+    one), and with a Dask ``client`` at least enough that every worker thread of the
+    cluster has a task (a run sends one a :data:`~kzsim.engine.TASK_PATHS` paths), and no
+    more: each run's per-path table waits in this process until the run ends."""
+    at_once = kwargs.pop("threads", 1)
+    client = kwargs.get("client")
+    if client is not None:
+        tasks_per_run = -(-paths_per_run // TASK_PATHS)
+        at_once = max(at_once, -(-sum(client.nthreads().values()) // tasks_per_run))
+    return at_once
+
+
+def _headlines(run: Callable[..., RunOutput], scenarios: list[Scenario], threads: int, done: PathsDone):
+    """:func:`_headline` of each scenario's run, ``threads`` runs at a time."""
+    return _side_by_side(lambda sc: _headline(run(sc, done.run())), scenarios, threads)
 
 
 def tornado(
@@ -62,9 +80,9 @@ def tornado(
     Each parameter given as a distribution is fixed at its ``low`` and ``high``
     percentiles in turn, all else as in the scenario, on common random numbers.
     ``progress(done_paths, total_paths)`` is called as the runs go, over all of them.
-    ``threads`` runs go side by side, each on one thread; with a Dask ``client`` (its
-    chunks on the cluster) at least as many as the cluster's worker threads. The table is
-    the same either way.
+    ``threads`` runs go side by side, each on one thread; with a Dask ``client`` (their
+    chunks on the cluster) enough to give every worker thread a task. The table is the
+    same either way.
 
     Returns
     -------
@@ -75,10 +93,8 @@ def tornado(
     ``swing_usd`` (|high - low| of mean profit); ``base_mean_profit_usd`` and
     ``base_p_loss`` are in ``.attrs``.
     """
-    threads = kwargs.pop("threads", 1)  # runs side by side, each on one thread: the same numbers
-    client = kwargs.get("client")
-    if client is not None:  # runs side by side so that every worker's thread has a task
-        threads = max(threads, sum(client.nthreads().values()))
+    n = scenario.simulation.paths if paths is None else paths
+    threads = _runs_at_once(kwargs, n)  # runs side by side, each on one thread: the same numbers
     run = _runner(paths, seed, **kwargs)
     varied = {
         name: [float(dist.ppf(np.array([q]))[0]) for q in (low, high)]
@@ -86,7 +102,6 @@ def tornado(
         if not dist.is_fixed
     }
     jobs = [scenario] + [scenario.replace(**{name: v}) for name, values in varied.items() for v in values]
-    n = scenario.simulation.paths if paths is None else paths
     headlines = _headlines(run, jobs, threads, PathsDone(progress, len(jobs) * n))
     base_mean, base_loss = headlines[0]
     rows = []
@@ -384,12 +399,14 @@ def sobol_indices(
     evaluate: Callable[[dict[str, np.ndarray]], np.ndarray],
     n_base: int,
     seed: int = 0,
+    at_once: int = 1,
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of ``evaluate`` with SALib (Saltelli design).
 
     ``ppfs[i]`` maps uniforms to values of input ``names[i]``; ``evaluate`` gets one matrix
-    of the design at a time (a dict of arrays of ``n_base`` values, row j of every matrix
-    built from base sample j) and returns the output for each row. ``n_base`` is rounded
+    of the design (a dict of arrays of ``n_base`` values, row j of every matrix built from
+    base sample j) and returns the output for each row; it is called for ``at_once``
+    matrices at a time, on threads (so it must not depend on its order). ``n_base`` is rounded
     up to a power of two (Sobol sequences need it). Returns one row per input, sorted by
     total index: ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (95 % bootstrap half-widths).
     """
@@ -403,9 +420,13 @@ def sobol_indices(
     u = np.clip(u, 1e-12, 1 - 1e-12)
     y = np.empty(len(u))
     k = d + 2  # SALib's rows per base sample: A, AB_1 .. AB_d, B
-    for m in range(k):
+
+    def matrix(m: int) -> dict[str, np.ndarray]:
         rows = u[m::k]
-        y[m::k] = evaluate({name: ppf(rows[:, i]) for i, (name, ppf) in enumerate(zip(names, ppfs, strict=True))})
+        return {name: ppf(rows[:, i]) for i, (name, ppf) in enumerate(zip(names, ppfs, strict=True))}
+
+    for m, values in enumerate(_side_by_side(lambda m: evaluate(matrix(m)), list(range(k)), at_once)):
+        y[m::k] = values
     result = sobol_analyze.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=seed)
     table = pd.DataFrame(
         {
@@ -438,11 +459,15 @@ def sobol(
     those processes. Events whose count depends on a varied parameter (an outage rate)
     are redrawn with it, so their noise is shared only approximately.
     ``progress(done_paths, total_paths)`` is called as the matrices run, over all of them.
+    ``threads`` matrices run side by side, each on one thread; with a Dask ``client`` (their
+    chunks on the cluster) enough to give every worker thread a task. The indices are the
+    same either way.
     """
     dists = {k: d for k, d in scenario.uncertain_parameters().items() if not d.is_fixed}
     if not dists:
         raise ValueError("the scenario has no uncertain parameter (give some as distributions)")
     n = scenario.simulation.paths if paths is None else paths
+    at_once = _runs_at_once(kwargs, sobol_base_samples(n))
     s = scenario.simulation.seed if seed is None else seed
     done = PathsDone(progress, sobol_base_samples(n) * (len(dists) + 2))
 
@@ -451,7 +476,7 @@ def sobol(
         run = run_paths(scenario, paths=m, seed=s, overrides=values, percentiles=False, progress=done.run(), **kwargs)
         return run.per_path["profit_usd"]
 
-    return sobol_indices(list(dists), [d.ppf for d in dists.values()], evaluate, n, seed=s % 2**32)
+    return sobol_indices(list(dists), [d.ppf for d in dists.values()], evaluate, n, seed=s % 2**32, at_once=at_once)
 
 
 def sobol_reading(table: pd.DataFrame) -> str:

@@ -161,16 +161,21 @@ def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values():
         assert abs(table.loc[name, "ST"] - st) <= 2 * table.loc[name, "ST_conf"], name
 
 
-def test_sobol_progress_counts_every_matrix_of_the_design():
+def test_sobol_progress_counts_every_matrix_of_the_design_run_side_by_side_or_not():
     from kzsim.sensitivity import sobol, sobol_base_samples
 
     sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
     assert [sobol_base_samples(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [2, 2, 4, 1024, 1024, 2048]
-    calls = []
+    calls, calls_side_by_side = [], []
     table = sobol(sc, paths=1500, chunk_paths=1024, progress=lambda *a: calls.append(a))  # 2,048 a matrix: 2 chunks
     matrices = len(table) + 2
     assert len(calls) == 2 * matrices and table.attrs["evaluations"] == 2048 * matrices
     assert_counts_to(calls, 2048 * matrices, 1024)
+    # the matrices three at a time, each on a thread: the same indices, every path counted
+    three = sobol(sc, paths=1500, chunk_paths=1024, threads=3, progress=lambda *a: calls_side_by_side.append(a))
+    pd.testing.assert_frame_equal(three, table, check_exact=True)
+    assert three.attrs == table.attrs
+    assert_counts_to(calls_side_by_side, 2048 * matrices, 1024)
 
 
 def test_sobol_on_a_scenario_ranks_the_inputs_that_matter(tmp_path):
