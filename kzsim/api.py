@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from kzsim.allocator import keep_freed_memory, release_freed_memory
-from kzsim.cluster import dask_client
+from kzsim.cluster import check_workers, dask_client
 from kzsim.concurrency import Background
 from kzsim.engine import PathsDone, Progress, run_paths
 from kzsim.results import ANALYSES, Results, written_analyses
@@ -57,6 +57,8 @@ def simulate(
     keep_freed_memory()  # before the threads beside the run start (see kzsim.allocator)
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
+        if used is not None:
+            check_workers(used)  # the same code on every worker, or the bits could differ
         n = scenario.simulation.paths if paths is None else int(paths)
         s = scenario.simulation.seed if seed is None else int(seed)
         side = None

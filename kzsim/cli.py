@@ -314,6 +314,10 @@ class _interruptible:
             else:
                 click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
             sys.exit(code)
+        if isinstance(exc, OSError) and self.out is not None:  # a full disk, a lost cluster...
+            what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else (exc.strerror or str(exc))
+            click.echo(f"kzsim: {type(exc).__name__}: {what}; {self.out} was left as it was before this run", err=True)
+            sys.exit(1)
         return False
 
 

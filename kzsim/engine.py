@@ -789,9 +789,6 @@ def run_paths(
         cache: dict | None = {} if chunk_paths < BLOCK_PATHS else None
         chunks = (simulate_chunk(scenario, seed, a, b, n, cache, overrides, percentiles) for a, b in ranges)
     else:
-        from kzsim.cluster import check_workers
-
-        check_workers(client)  # the same code on every worker, or the bits could differ
         task_paths = max(chunk_paths, task_paths // chunk_paths * chunk_paths)
         tasks = [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
         chunks = _on_cluster(client, scenario, seed, tasks, n, chunk_paths, overrides, percentiles)

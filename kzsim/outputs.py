@@ -40,7 +40,8 @@ OUTPUT_FILES = (
 
 
 class OutputExistsError(Exception):
-    """The output folder holds files and ``force`` was not given."""
+    """The output folder cannot take the results: it holds files and ``force`` was not
+    given, it is a file, or it cannot be made where it is."""
 
 
 def default_out_dir(scenario_file: str | Path) -> Path:
@@ -64,13 +65,32 @@ def atomic_path(target: Path):
 
 
 def check_out_dir(out_dir: Path, force: bool) -> None:
-    """Refuse a target that is a file, or a non-empty folder without ``force``."""
+    """Refuse a target that is a file, a non-empty folder without ``force``, or a place
+    where the results could not be written (before a run that may take minutes)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir}: exists and is not a folder (allowed: a folder path)")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise OutputExistsError(
             f"{out_dir}: folder already holds results; use --force to replace them or --out for another folder"
         )
+    check_writable(out_dir)
+
+
+def check_writable(out_dir: Path) -> None:
+    """Refuse an output folder that could not be made: a folder is made (and removed) where
+    the results' temporary folder will go, in its parent or the nearest folder above that
+    exists (nothing is left behind)."""
+    place = Path(os.path.abspath(out_dir)).parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise OutputExistsError(f"{out_dir}: {place} is not a folder (allowed: a path under folders you can write in)")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".probe", dir=place))
+    except OSError as exc:
+        raise OutputExistsError(
+            f"{out_dir}: cannot write in {place} ({exc.strerror or exc}) (allowed: a folder you can write in)"
+        ) from None
 
 
 def file_sha256(path: str | Path) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import optimize
 
 from kzsim import stats
+from kzsim.cluster import check_workers
 from kzsim.engine import TASK_PATHS, PathsDone, RunOutput, run_paths
 from kzsim.loading import ScenarioError
 from kzsim.scenario import Scenario
@@ -22,6 +23,8 @@ from kzsim.scenario import Scenario
 
 def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[..., RunOutput]:
     """``run(scenario, progress=None)``: a run of the analysis (per-path values only)."""
+    if kwargs.get("client") is not None:
+        check_workers(kwargs["client"])  # the same code on every worker, or the bits could differ
     return lambda sc, progress=None: run_paths(
         sc, paths=paths, seed=seed, percentiles=False, progress=progress, **kwargs
     )
@@ -55,6 +58,7 @@ def _runs_at_once(kwargs: dict, paths_per_run: int) -> int:
     at_once = kwargs.pop("threads", 1)
     client = kwargs.get("client")
     if client is not None:
+        check_workers(client)  # the same code on every worker, or the bits could differ
         tasks_per_run = -(-paths_per_run // TASK_PATHS)
         at_once = max(at_once, -(-sum(client.nthreads().values()) // tasks_per_run))
     return at_once

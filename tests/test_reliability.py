@@ -83,6 +83,41 @@ def test_ctrl_c_stops_a_break_even_search_cleanly():
     assert err.strip() == "kzsim: stopped by Ctrl-C" and out == ""
 
 
+def test_an_output_folder_that_cannot_be_made_is_refused_before_the_run(tmp_path):
+    """Refused in a second, not after a run of minutes: exit 2 and the reason, no traceback."""
+    (tmp_path / "a-file").write_text("not a folder")
+    places = {tmp_path / "a-file" / "results": "a-file is not a folder"}
+    if Path("/proc/self").is_dir():  # Linux: nothing can be made in /proc, not even by root
+        places[Path("/proc/kzsim-results")] = "cannot write in /proc"
+    for out, reason in places.items():
+        result = CliRunner().invoke(main, ["run", BASELINE, "--paths", "1000000", "--out", str(out), "--quiet"])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"{out}: ") and reason in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_disk_full_while_writing_keeps_the_previous_results(previous_results, monkeypatch):
+    """An error of the system while writing (here the disk full under the per-path table):
+    one line that says what and that the previous results are as they were, exit 1."""
+    import errno
+
+    import kzsim.outputs
+
+    out, before = previous_results
+
+    def disk_full(columns, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(kzsim.outputs, "write_path_table", disk_full)
+    args = ["run", BASELINE, "--paths", "50", "--out", str(out), "--force", "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=30"])
+    assert result.exit_code == 1, result.output
+    assert "kzsim: OSError: No space left on device: " in result.output and "paths.parquet" in result.output
+    assert result.output.rstrip().endswith(f"; {out} was left as it was before this run")
+    assert "Traceback" not in result.output
+    assert_untouched(out, before)
+
+
 def test_sigterm_while_writing_keeps_the_previous_results(previous_results):
     out, before = previous_results
     proc = start_run(out, 30_000)
