@@ -286,8 +286,9 @@ class Interrupted(BaseException):
 
 class _interruptible:
     """Ctrl-C (SIGINT) and SIGTERM stop the run cleanly: temporary files are removed,
-    the previous results stay as they were, kzsim exits with 130 / 143 (``out`` None: a
-    command that writes no folder)."""
+    the previous results stay as they were, kzsim exits with 130 / 143; an error of the
+    system (OSError: a full disk, a lost cluster) ends in one line and exit 1 (``out``
+    None: a command that writes no folder)."""
 
     def __init__(self, out: Path | None):
         self.out = out
@@ -314,9 +315,10 @@ class _interruptible:
             else:
                 click.echo(f"kzsim: stopped by {name}; {self.out} was left as it was before this run", err=True)
             sys.exit(code)
-        if isinstance(exc, OSError) and self.out is not None:  # a full disk, a lost cluster...
+        if isinstance(exc, OSError):  # a full disk, a lost cluster...
             what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else (exc.strerror or str(exc))
-            click.echo(f"kzsim: {type(exc).__name__}: {what}; {self.out} was left as it was before this run", err=True)
+            kept = "" if self.out is None else f"; {self.out} was left as it was before this run"
+            click.echo(f"kzsim: {type(exc).__name__}: {what}{kept}", err=True)
             sys.exit(1)
         return False
 
