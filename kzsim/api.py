@@ -129,6 +129,8 @@ def simulate_to_precision(
     runs the number of paths that precision needs (at least twice the last), up to
     ``max_paths``; because path i is the same in every run, the result is exactly the
     plain run with the final number of paths. ``summary["precision"]`` records the rounds.
+    ``progress(done_paths, total_paths)`` counts the paths of every round so far: the
+    total grows by each round's paths as it starts (the next round is not known before).
     """
     import math
 
@@ -138,9 +140,13 @@ def simulate_to_precision(
     if not 0 < target_se < 0.5:
         raise ValueError("target_se must be in (0, 0.5)")
     n = min(scenario.simulation.paths if paths is None else paths, max_paths)
+    progress = kwargs.pop("progress", None)
     rounds = []
+    before = 0  # paths of the rounds done
     while True:
-        results = simulate(scenario, paths=n, **kwargs)
+        counted = None if progress is None else lambda done, total, base=before: progress(base + done, base + total)
+        results = simulate(scenario, paths=n, progress=counted, **kwargs)
+        before += n
         lo, hi = results.summary["p_loss_ci95"]
         achieved = (hi - lo) / (2 * Z95)
         rounds.append({"paths": n, "p_loss": results.summary["p_loss"], "se": achieved})

@@ -195,7 +195,10 @@ def run(
             if target_se:
                 from kzsim.api import simulate_to_precision
 
-                with _cluster(workers, scheduler) as client:
+                with (
+                    _cluster(workers, scheduler) as client,
+                    _progress(quiet, n, sc.simulation.horizon_days) as progress,  # over the rounds
+                ):
                     results = simulate_to_precision(
                         sc,
                         target_se,
@@ -205,6 +208,7 @@ def run(
                         chunk_paths=chunk,
                         client=client,
                         threads=threads,
+                        progress=progress,
                     )
                 rounds = results.summary["precision"]["rounds"]
                 if not quiet:

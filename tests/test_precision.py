@@ -18,10 +18,15 @@ HALF = {"simulation.horizon_days": 100, "market.btc_price_usd": 200000}  # P(los
 
 
 def test_target_se_adds_paths_until_reached_and_equals_a_plain_run():
+    """(and its progress counts the paths of every round, the total growing as each starts)"""
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
-    res = simulate_to_precision(sc, 0.01, paths=200)
+    calls = []
+    res = simulate_to_precision(sc, 0.01, paths=200, progress=lambda *a: calls.append(a))
     precision = res.summary["precision"]
     rounds = precision["rounds"]
+    done = [d for d, _ in calls]
+    assert all(a < b for a, b in zip(done, done[1:])) and calls[-1] == (sum(r["paths"] for r in rounds),) * 2
+    assert sorted({t for _, t in calls}) == list(np.cumsum([r["paths"] for r in rounds]))
     assert precision["reached"] and len(rounds) >= 2 and rounds[-1]["se"] <= 0.01 < rounds[0]["se"]
     n = res.run.paths
     p = res.summary["p_loss"]
@@ -55,7 +60,22 @@ def test_running_estimates_end_at_the_full_sample():
     assert est["p_loss"][-1] == np.mean(x < 0)
 
 
-def test_cli_target_se(tmp_path):
+def test_cli_target_se(tmp_path, monkeypatch):
+    """(with a progress bar over the rounds: on a terminal, one recorded here)"""
+    import io
+
+    from rich.console import Console
+
+    import kzsim.cli
+
+    bars = []
+
+    class Recorded(kzsim.cli._progress):
+        def __init__(self, quiet, total, days, console=None):
+            super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
+            bars.append(self)
+
+    monkeypatch.setattr(kzsim.cli, "_progress", Recorded)
     out = tmp_path / "o"
     result = CliRunner().invoke(
         main,
@@ -79,3 +99,7 @@ def test_cli_target_se(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     lo, hi = s["p_loss_ci95"]
     assert (hi - lo) / (2 * Z95) <= 0.02 and s["precision"]["reached"]
+    [bar] = bars
+    [task] = bar.bar.tasks
+    simulated = sum(r["paths"] for r in s["precision"]["rounds"])
+    assert len(s["precision"]["rounds"]) >= 2 and task.total == task.completed == simulated
