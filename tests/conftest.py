@@ -116,3 +116,24 @@ def _pdf_pages_keep_their_words_in_place(monkeypatch):
         return save(self, figure, **kwargs)
 
     monkeypatch.setattr(PdfPages, "savefig", checked_savefig)
+
+
+@pytest.fixture
+def recorded_bars(monkeypatch) -> list:
+    """The CLI's progress bars, drawn as on a terminal (into memory) and kept for the test:
+    the list fills with each bar a command opens."""
+    import io
+
+    from rich.console import Console
+
+    import kzsim.cli
+
+    bars = []
+
+    class Recorded(kzsim.cli._progress):
+        def __init__(self, quiet, total, days, console=None):
+            super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
+            bars.append(self)
+
+    monkeypatch.setattr(kzsim.cli, "_progress", Recorded)
+    return bars

@@ -59,22 +59,8 @@ def test_paired_difference_on_known_numbers():
     assert d["mean_se_usd"] == pytest.approx(np.std([1, -1, 1, 1], ddof=1) / 2, rel=1e-12)
 
 
-def test_cli_compare_writes_its_outputs(tmp_path, monkeypatch):
+def test_cli_compare_writes_its_outputs(tmp_path, recorded_bars):
     """And shows one progress bar over the scenarios' runs (on a terminal: one recorded here)."""
-    import io
-
-    from rich.console import Console
-
-    import kzsim.cli
-
-    bars = []
-
-    class Recorded(kzsim.cli._progress):
-        def __init__(self, quiet, total, days, console=None):
-            super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
-            bars.append(self)
-
-    monkeypatch.setattr(kzsim.cli, "_progress", Recorded)
     out = tmp_path / "cmp"
     result = CliRunner().invoke(
         main,
@@ -99,7 +85,7 @@ def test_cli_compare_writes_its_outputs(tmp_path, monkeypatch):
     text = [p.extract_text() for p in PdfReader(out / "report.pdf").pages]
     assert len(text) == 3 and "plain words" in text[0] and "path by path" in text[2]
     assert "does better on" in result.output
-    [bar] = bars
+    [bar] = recorded_bars
     [task] = bar.bar.tasks
     assert task.total == task.completed == 400 and task.fields["done"] == "400/400 paths"
 

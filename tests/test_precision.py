@@ -60,22 +60,8 @@ def test_running_estimates_end_at_the_full_sample():
     assert est["p_loss"][-1] == np.mean(x < 0)
 
 
-def test_cli_target_se(tmp_path, monkeypatch):
+def test_cli_target_se(tmp_path, recorded_bars):
     """(with a progress bar over the rounds: on a terminal, one recorded here)"""
-    import io
-
-    from rich.console import Console
-
-    import kzsim.cli
-
-    bars = []
-
-    class Recorded(kzsim.cli._progress):
-        def __init__(self, quiet, total, days, console=None):
-            super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
-            bars.append(self)
-
-    monkeypatch.setattr(kzsim.cli, "_progress", Recorded)
     out = tmp_path / "o"
     result = CliRunner().invoke(
         main,
@@ -99,7 +85,7 @@ def test_cli_target_se(tmp_path, monkeypatch):
     s = json.loads((out / "summary.json").read_text())
     lo, hi = s["p_loss_ci95"]
     assert (hi - lo) / (2 * Z95) <= 0.02 and s["precision"]["reached"]
-    [bar] = bars
+    [bar] = recorded_bars
     [task] = bar.bar.tasks
     simulated = sum(r["paths"] for r in s["precision"]["rounds"])
     assert len(s["precision"]["rounds"]) >= 2 and task.total == task.completed == simulated
