@@ -33,6 +33,7 @@ def simulate(
     client=None,
     analyses: tuple[str, ...] = (),
     threads: int | None = None,
+    extend: Results | None = None,
 ) -> Results:
     """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
 
@@ -50,6 +51,11 @@ def simulate(
     own; in this process, when it may use more than one CPU, on a thread (the compiled
     kernels and numpy's large operations release the GIL, so a second core takes most of
     them); otherwise they are left to the first call that needs them.
+
+    ``extend``: earlier results of the same scenario and seed with fewer paths. Their paths
+    are taken (up to their last whole block of 1,024) instead of being simulated again, and
+    the results are the same bits as a run from scratch; ``progress`` counts the paths
+    simulated (see :func:`kzsim.engine.run_paths`).
     """
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
@@ -77,6 +83,7 @@ def simulate(
                 progress=progress,
                 client=used,
                 threads=usable_cpus() if threads is None else threads,
+                extend=None if extend is None else extend.run,
             )
             results = Results(run)
             if side is not None:
@@ -126,11 +133,13 @@ def simulate_to_precision(
 
     The precision is the half-width of the Wilson 95 % interval of P(loss) over 1.96
     (which, unlike sqrt(p(1-p)/n), is not zero when no or every path loses). Each round
-    runs the number of paths that precision needs (at least twice the last), up to
-    ``max_paths``; because path i is the same in every run, the result is exactly the
-    plain run with the final number of paths. ``summary["precision"]`` records the rounds.
-    ``progress(done_paths, total_paths)`` counts the paths of every round so far: the
-    total grows by each round's paths as it starts (the next round is not known before).
+    grows the run to the number of paths that precision needs (at least twice the last),
+    up to ``max_paths``, simulating only the paths it adds (and the last round's partial
+    block of 1,024, if any); because path i is the same in every run, the result is
+    exactly the plain run with the final number of paths. ``summary["precision"]``
+    records the rounds: their paths and the paths each simulated.
+    ``progress(done_paths, total_paths)`` counts the paths simulated in every round so
+    far: the total grows by each round's as it starts (the next round is not known before).
     """
     import math
 
@@ -142,14 +151,16 @@ def simulate_to_precision(
     n = min(scenario.simulation.paths if paths is None else paths, max_paths)
     progress = kwargs.pop("progress", None)
     rounds = []
-    before = 0  # paths of the rounds done
+    before = 0  # paths simulated in the rounds done
+    results = None
     while True:
         counted = None if progress is None else lambda done, total, base=before: progress(base + done, base + total)
-        results = simulate(scenario, paths=n, progress=counted, **kwargs)
-        before += n
+        results = simulate(scenario, paths=n, progress=counted, extend=results, **kwargs)
+        ran = n - results.run.taken_paths
+        before += ran
         lo, hi = results.summary["p_loss_ci95"]
         achieved = (hi - lo) / (2 * Z95)
-        rounds.append({"paths": n, "p_loss": results.summary["p_loss"], "se": achieved})
+        rounds.append({"paths": n, "simulated_paths": ran, "p_loss": results.summary["p_loss"], "se": achieved})
         if achieved <= target_se or n >= max_paths:
             break
         p = min(max(results.summary["p_loss"], 1.0 / n), 1 - 1.0 / n)

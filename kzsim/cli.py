@@ -212,9 +212,7 @@ def run(
                     )
                 rounds = results.summary["precision"]["rounds"]
                 if not quiet:
-                    click.echo(
-                        "kzsim: " + " -> ".join(f"{r['paths']:,} paths (SE {r['se']:.4f})" for r in rounds), err=True
-                    )
+                    click.echo("kzsim: " + " -> ".join(_round_text(r) for r in rounds), err=True)
             else:
                 with (
                     _cluster(workers, scheduler) as client,
@@ -240,6 +238,12 @@ def run(
             raise BadInput(str(exc)) from None
     if not quiet:
         _print_summary(results.summary, out)
+
+
+def _round_text(r: dict) -> str:
+    """A --target-se round: "20,000 paths (SE 0.0031)", "81,920 paths (61,440 new, SE 0.0015)"."""
+    new = "" if r["simulated_paths"] == r["paths"] else f"{r['simulated_paths']:,} new, "
+    return f"{r['paths']:,} paths ({new}SE {r['se']:.4f})"
 
 
 def _import_in_background(module: str) -> None:

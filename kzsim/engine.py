@@ -142,6 +142,32 @@ class RunOutput:
     daily_quantiles_ci95: dict[str, np.ndarray]
     daily_mean: dict[str, np.ndarray]  # (n_days,) over all paths
     sample_paths: int
+    # what a longer run of the same scenario and seed takes over instead of simulating
+    # again (run_paths' ``extend``); None for runs with overrides
+    prefix: RunPrefix | None = field(default=None, repr=False, compare=False)
+    taken_paths: int = 0  # the first paths, taken from an earlier run (run_paths' ``extend``), not simulated
+
+
+@dataclass(frozen=True)
+class RunPrefix:
+    """The paths of a run up to its last whole block (:data:`BLOCK_PATHS`), as a longer run
+    with the same scenario and seed would compute them: their per-path values, the sums of
+    the per-day series over them, and the per-day percentiles when the sample lies among them."""
+
+    scenario: Scenario
+    seed: int
+    paths: int  # a multiple of BLOCK_PATHS
+    percentiles: bool
+    per_path: dict[str, np.ndarray]  # (>= paths,) each: the run's columns, read up to ``paths``
+    parameters: dict[str, np.ndarray]
+    daily_sums: dict[str, np.ndarray]  # (n_days,) sums over paths 0 .. paths - 1
+    daily_quantiles: dict[str, np.ndarray]
+    daily_quantiles_ci95: dict[str, np.ndarray]
+    sample_paths: int
+
+    def covers_sample(self, n: int) -> bool:
+        """True when an ``n``-path run's per-day sample (its first paths) is among these paths."""
+        return not self.percentiles or min(n, TIMESERIES_SAMPLE_PATHS) <= min(self.paths, self.sample_paths)
 
 
 class BlockSums:
@@ -149,11 +175,17 @@ class BlockSums:
 
     The sum of each block of :data:`BLOCK_PATHS` paths is taken over the whole block
     (:func:`kzsim.model.block_sum`, as the compiled kernel takes it), and block sums are
-    added in block order, so the result has the same bits whatever the chunk size.
+    added in block order, so the result has the same bits whatever the chunk size. Only a
+    run's last block may have fewer paths; the sum before it is kept (:meth:`whole_blocks`),
+    as a longer run's sum over the same whole blocks.
     """
 
-    def __init__(self, n_days: int):
-        self.total = np.zeros(n_days)
+    def __init__(self, n_days: int, total: np.ndarray | None = None, paths: int = 0):
+        """``total``: the sum over the first ``paths`` paths (whole blocks), to add the next blocks to."""
+        assert paths % BLOCK_PATHS == 0, "a sum to continue covers whole blocks"
+        self.total = np.zeros(n_days) if total is None else total.copy()
+        self.paths = paths  # paths summed so far (pending ones excluded)
+        self._before_partial: tuple[int, np.ndarray] | None = None
         self._pending: list[np.ndarray] = []
         self._pending_paths = 0
 
@@ -169,16 +201,29 @@ class BlockSums:
             if self._pending_paths == BLOCK_PATHS:
                 self.flush()
 
-    def add_block_sum(self, sums: np.ndarray) -> None:
-        """Add the sum of one whole block, taken over the block in one call."""
+    def add_block_sum(self, sums: np.ndarray, paths: int = BLOCK_PATHS) -> None:
+        """Add the sum of one block of ``paths`` paths, taken over the block in one call."""
         assert not self._pending, "block sums must arrive in path order"
-        self.total += sums
+        self._add(sums, paths)
 
     def flush(self) -> None:
         if self._pending:
             block = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
-            self.total += block_sum(block)
+            paths = self._pending_paths
             self._pending, self._pending_paths = [], 0
+            self._add(block_sum(block), paths)
+
+    def _add(self, sums: np.ndarray, paths: int) -> None:
+        if paths < BLOCK_PATHS:  # the run's last block: keep the sum over the whole ones
+            self._before_partial = (self.paths, self.total.copy())
+        self.total += sums
+        self.paths += paths
+
+    def whole_blocks(self) -> tuple[int, np.ndarray]:
+        """(paths, their sum) over the whole blocks summed so far (call after :meth:`flush`)."""
+        if self._before_partial is not None:
+            return self._before_partial
+        return self.paths, self.total
 
 
 def draw_parameters(scenario: Scenario, seed: int, block: int) -> dict[str, np.ndarray]:
@@ -670,8 +715,10 @@ def daily_percentiles(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Merger:
     """Puts chunk results together in path order, whatever order they arrive in."""
 
-    def __init__(self, n: int, n_days: int, percentiles: bool = True):
-        self.n, self.n_days = n, n_days
+    def __init__(self, n: int, n_days: int, percentiles: bool = True, prefix: RunPrefix | None = None):
+        """``prefix``: paths 0 .. prefix.paths - 1 taken from an earlier run (the chunks
+        then start there; it must hold the sample, see :meth:`RunPrefix.covers_sample`)."""
+        self.n, self.n_days, self.percentiles = n, n_days, percentiles
         self.per_path: dict[str, _Column] = {}
         self.parameters: dict[str, _Column] = {}
         self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS) if percentiles else 0
@@ -684,7 +731,22 @@ class _Merger:
         self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
         self.waiting: dict[int, ChunkResult] = {}
         self.next_start = 0
-        self.done_paths = 0
+        self.done_paths = 0  # paths simulated (those of the prefix not counted)
+        self.taken_paths = 0
+        if prefix is not None:
+            self._take(prefix)
+
+    def _take(self, prefix: RunPrefix) -> None:
+        assert prefix.paths <= self.n and prefix.covers_sample(self.n), "the prefix cannot start this run"
+        m = prefix.paths
+        for store, columns in ((self.per_path, prefix.per_path), (self.parameters, prefix.parameters)):
+            for k, v in columns.items():  # in the order the chunks give them
+                store.setdefault(k, _Column(self.n)).put(0, v[:m])
+        self.sums = {k: BlockSums(self.n_days, prefix.daily_sums[k], m) for k in DAILY_SERIES}
+        if self.percentiles:  # the same sample: the first min(n, 4,096) paths
+            self.quantiles, self.quantiles_ci95 = dict(prefix.daily_quantiles), dict(prefix.daily_quantiles_ci95)
+            self.sample, self.sample_missing = {}, 0
+        self.next_start = self.taken_paths = m
 
     def add(self, chunk: ChunkResult) -> None:
         size = chunk.stop - chunk.start
@@ -714,27 +776,46 @@ class _Merger:
             for k, acc in self.sums.items():
                 if c.head is not None:
                     acc.add(c.start, c.head[k])
-                for block in c.block_sums:
-                    acc.add_block_sum(block[k])
+                for block in c.block_sums:  # whole blocks, but the run's last may be short
+                    acc.add_block_sum(block[k], min(BLOCK_PATHS, self.n - acc.paths))
                 if c.tail is not None:
                     acc.add(c.tail_start, c.tail[k])
             self.next_start = c.stop
 
-    def output(self, scenario: Scenario, seed: int, dates: np.ndarray) -> RunOutput:
+    def output(self, scenario: Scenario, seed: int, dates: np.ndarray, extensible: bool = True) -> RunOutput:
         for acc in self.sums.values():
             acc.flush()
         assert not self.sample, "every path of the sample must have arrived"
+        per_path = {k: c.values() for k, c in self.per_path.items()}
+        parameters = {k: c.values() for k, c in self.parameters.items()}
+        prefix = None
+        if extensible:
+            whole = {k: acc.whole_blocks() for k, acc in self.sums.items()}
+            prefix = RunPrefix(
+                scenario=scenario,
+                seed=seed,
+                paths=next(iter(whole.values()))[0],
+                percentiles=self.percentiles,
+                per_path=per_path,
+                parameters=parameters,
+                daily_sums={k: total for k, (_, total) in whole.items()},
+                daily_quantiles=self.quantiles,
+                daily_quantiles_ci95=self.quantiles_ci95,
+                sample_paths=self.n_sample,
+            )
         return RunOutput(
             scenario=scenario,
             paths=self.n,
             seed=seed,
-            per_path={k: c.values() for k, c in self.per_path.items()},
-            parameters={k: c.values() for k, c in self.parameters.items()},
+            per_path=per_path,
+            parameters=parameters,
             dates=dates,
             daily_quantiles=self.quantiles,
             daily_quantiles_ci95=self.quantiles_ci95,
             daily_mean={k: v.total / self.n for k, v in self.sums.items()},
             sample_paths=self.n_sample,
+            prefix=prefix,
+            taken_paths=self.taken_paths,
         )
 
 
@@ -750,6 +831,7 @@ def run_paths(
     task_paths: int = TASK_PATHS,
     percentiles: bool = True,
     threads: int = 1,
+    extend: RunOutput | None = None,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
@@ -767,11 +849,20 @@ def run_paths(
     workers and any assignment of tasks to them. Without a client, ``threads > 1`` runs
     the chunks on that many threads of this process (the compiled kernels and numpy's
     large operations release the GIL); the bits are again the same.
+
+    ``extend``: an earlier run of the same scenario and seed with at most ``paths`` paths
+    (and the same ``percentiles``). Its paths up to its last whole block of
+    :data:`BLOCK_PATHS` are taken, not simulated again; the result has the bits of a
+    run from scratch, as path i is the same in runs of any size. ``progress`` then counts
+    the paths simulated: ``total_paths`` is ``paths`` less those taken. A run whose
+    per-day sample is not among the earlier run's paths (it had fewer than 4,096) starts
+    from scratch.
     """
     n = scenario.simulation.paths if paths is None else int(paths)
     seed = scenario.simulation.seed if seed is None else int(seed)
     if n < 1:
         raise ValueError("paths must be >= 1")
+    prefix = _prefix_for(extend, scenario, seed, n, overrides, percentiles)
     chunk_paths = default_chunk_paths() if chunk_paths is None else int(chunk_paths)
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
@@ -779,9 +870,10 @@ def run_paths(
         raise ValueError("threads must be >= 1")
     keep_freed_memory()  # before any thread of the run starts
     cal = Calendar.of(scenario)
-    merger = _Merger(n, cal.n_days, percentiles)
-    ranges = [(start, min(start + chunk_paths, n)) for start in range(0, n, chunk_paths)]
-    thread_tasks = _thread_tasks(n, chunk_paths) if client is None and threads > 1 else []
+    merger = _Merger(n, cal.n_days, percentiles, prefix)
+    first = merger.taken_paths  # the first path to simulate
+    ranges = [(start, min(start + chunk_paths, n)) for start in range(first, n, chunk_paths)]
+    thread_tasks = _thread_tasks(first, n, chunk_paths) if client is None and threads > 1 else []
     if len(thread_tasks) > 1:
         used = min(threads, len(thread_tasks))
         chunks = _on_threads(used, scenario, seed, thread_tasks, n, chunk_paths, overrides, percentiles)
@@ -790,16 +882,34 @@ def run_paths(
         chunks = (simulate_chunk(scenario, seed, a, b, n, cache, overrides, percentiles) for a, b in ranges)
     else:
         task_paths = max(chunk_paths, task_paths // chunk_paths * chunk_paths)
-        tasks = [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
+        tasks = [(start, min(start + task_paths, n)) for start in range(first, n, task_paths)]
         chunks = _on_cluster(client, scenario, seed, tasks, n, chunk_paths, overrides, percentiles)
     try:
         for chunk in chunks:
             merger.add(chunk)
             if progress is not None:
-                progress(merger.done_paths, n)
+                progress(merger.done_paths, n - first)
     finally:  # now, not when the traceback is freed: stops the threads or cancels the cluster's tasks
         chunks.close()
-    return merger.output(scenario, seed, cal.dates)
+    return merger.output(scenario, seed, cal.dates, extensible=overrides is None)
+
+
+def _prefix_for(
+    extend: RunOutput | None, scenario: Scenario, seed: int, n: int, overrides, percentiles: bool
+) -> RunPrefix | None:
+    """What of the earlier run ``extend`` an ``n``-path run can take (None: nothing)."""
+    if extend is None:
+        return None
+    prefix = extend.prefix
+    if prefix is None or overrides is not None:
+        raise ValueError("extend: runs with overrides cannot be extended")
+    if prefix.seed != seed or not _same_scenario(prefix.scenario, scenario):
+        raise ValueError("extend: the earlier run must have the same scenario and seed")
+    if extend.paths > n:
+        raise ValueError(f"extend: the earlier run has {extend.paths} paths, more than the {n} asked for")
+    if prefix.percentiles != percentiles:
+        raise ValueError("extend: the earlier run must have been run with the same percentiles setting")
+    return prefix if prefix.covers_sample(n) else None
 
 
 class PathsDone:
@@ -833,16 +943,24 @@ def threads_used(n: int, chunk_paths: int, threads: int) -> int:
     return max(1, min(threads, -(-n // _thread_task_paths(chunk_paths))))
 
 
+def _same_scenario(a: Scenario, b: Scenario) -> bool:
+    """True when ``a`` and ``b`` are the same scenario, the data read from its files included
+    (pydantic's ``==`` fails on the numpy arrays of that data)."""
+    import pickle
+
+    return a is b or pickle.dumps(a) == pickle.dumps(b)
+
+
 def _thread_task_paths(chunk_paths: int) -> int:
     """Paths a thread's task runs: one chunk, or the chunks of one block when chunks are
     smaller than a block (a task draws each of its blocks once)."""
     return max(chunk_paths, BLOCK_PATHS // chunk_paths * chunk_paths)
 
 
-def _thread_tasks(n: int, chunk_paths: int) -> list[tuple[int, int]]:
-    """Path ranges of the threads' tasks (see :func:`_thread_task_paths`)."""
+def _thread_tasks(first: int, n: int, chunk_paths: int) -> list[tuple[int, int]]:
+    """Path ranges of the threads' tasks from path ``first`` (see :func:`_thread_task_paths`)."""
     task_paths = _thread_task_paths(chunk_paths)
-    return [(start, min(start + task_paths, n)) for start in range(0, n, task_paths)]
+    return [(start, min(start + task_paths, n)) for start in range(first, n, task_paths)]
 
 
 def _on_threads(

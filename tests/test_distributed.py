@@ -54,6 +54,11 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
         if workers == 2:  # and with other chunks and tasks that cut blocks, scheduled anew
             again = run_paths(scenario, paths=PATHS, chunk_paths=300, client=client, task_paths=900)
             assert_same_run(again, plain)
+            # a run extended on the cluster: its new paths only (no sample: the whole blocks are taken)
+            shorter = run_paths(scenario, paths=2 * 1024 + 5, percentiles=False)
+            longer = run_paths(scenario, paths=PATHS, percentiles=False, client=client, task_paths=1000, extend=shorter)
+            assert longer.taken_paths == 2 * 1024
+            assert_same_run(longer, run_paths(scenario, paths=PATHS, percentiles=False))
             # the analyses a write needs, as a task beside the run's: those of this process
             names = analyses_for_write(scenario)
             beside = simulate(scenario, paths=PATHS, client=client, analyses=names)

@@ -73,6 +73,59 @@ def test_a_path_does_not_depend_on_how_many_paths_are_run(short_baseline, refere
         assert_array_equal(value, reference.per_path[key][:100], err_msg=key)
 
 
+S = TIMESERIES_SAMPLE_PATHS
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "chunk_paths", "threads", "taken"),
+    [
+        (S + 9, S + 2 * BLOCK_PATHS + 5, None, 1, S),  # a partial block simulated again
+        (S, S + 1904, 300, 2, S),  # chunks and thread tasks that do not divide a block
+        (S + BLOCK_PATHS, S + BLOCK_PATHS, None, 2, S + BLOCK_PATHS),  # nothing left to simulate
+        (S - 1, S + 100, None, 1, 0),  # the per-day sample was not whole: from scratch
+    ],
+)
+def test_extending_a_run_gives_the_bits_of_a_run_from_scratch(
+    short_baseline, before, after, chunk_paths, threads, taken
+):
+    earlier = run_paths(short_baseline, paths=before)
+    calls = []
+    kwargs = {"chunk_paths": chunk_paths, "threads": threads}
+    longer = run_paths(short_baseline, paths=after, extend=earlier, progress=lambda *a: calls.append(a), **kwargs)
+    assert_same_run(longer, run_paths(short_baseline, paths=after))
+    assert longer.taken_paths == taken
+    assert calls[-1:] == ([(after - taken,) * 2] if after > taken else [])  # the paths simulated
+
+
+def test_extending_an_extended_run_and_runs_without_percentiles(short_baseline):
+    antithetic = short_baseline.replace(**{"simulation.variance_reduction": "antithetic"})
+    first = run_paths(antithetic, paths=S + 600)
+    second = run_paths(antithetic, paths=S + 3000, extend=first)
+    third = run_paths(antithetic, paths=S + 5000, extend=second, chunk_paths=700)
+    assert (second.taken_paths, third.taken_paths) == (S, S + 2 * BLOCK_PATHS)
+    assert_same_run(third, run_paths(antithetic, paths=S + 5000))
+    # without the sample, a short run's whole blocks are taken too
+    short = run_paths(short_baseline, paths=BLOCK_PATHS + 9, percentiles=False)
+    longer = run_paths(short_baseline, paths=3 * BLOCK_PATHS, percentiles=False, extend=short)
+    assert longer.taken_paths == BLOCK_PATHS and not longer.daily_quantiles
+    assert_same_run(longer, run_paths(short_baseline, paths=3 * BLOCK_PATHS, percentiles=False))
+
+
+def test_a_run_extends_only_a_shorter_run_of_the_same_scenario_and_seed(short_baseline, reference):
+    with pytest.raises(ValueError, match="same scenario and seed"):
+        run_paths(short_baseline, paths=2 * N, seed=7, extend=reference)
+    with pytest.raises(ValueError, match="same scenario and seed"):
+        run_paths(short_baseline.replace(**{"electricity.tariff_kzt_per_kwh": 30}), paths=2 * N, extend=reference)
+    with pytest.raises(ValueError, match=f"has {N} paths, more than the 10"):
+        run_paths(short_baseline, paths=10, extend=reference)
+    with pytest.raises(ValueError, match="same percentiles"):
+        run_paths(short_baseline, paths=2 * N, percentiles=False, extend=reference)
+    overrides = {"farm.pool_fee_share": np.full(N, 0.02)}
+    with pytest.raises(ValueError, match="overrides"):
+        run_paths(short_baseline, paths=N, overrides=overrides, extend=reference)
+    assert run_paths(short_baseline, paths=N, overrides=overrides).prefix is None
+
+
 def test_another_seed_gives_other_draws(short_baseline, reference):
     other = run_paths(short_baseline, paths=N, seed=12345)
     assert not np.array_equal(other.per_path["final_btc_price_usd"], reference.per_path["final_btc_price_usd"])

@@ -25,14 +25,30 @@ def test_target_se_adds_paths_until_reached_and_equals_a_plain_run():
     precision = res.summary["precision"]
     rounds = precision["rounds"]
     done = [d for d, _ in calls]
-    assert all(a < b for a, b in zip(done, done[1:])) and calls[-1] == (sum(r["paths"] for r in rounds),) * 2
-    assert sorted({t for _, t in calls}) == list(np.cumsum([r["paths"] for r in rounds]))
+    assert all(a < b for a, b in zip(done, done[1:])) and calls[-1] == (sum(r["simulated_paths"] for r in rounds),) * 2
+    assert sorted({t for _, t in calls}) == list(np.cumsum([r["simulated_paths"] for r in rounds]))
     assert precision["reached"] and len(rounds) >= 2 and rounds[-1]["se"] <= 0.01 < rounds[0]["se"]
     n = res.run.paths
     p = res.summary["p_loss"]
     assert n >= p * (1 - p) / 0.01**2 * 0.9  # enough paths for the target, by the binomial SE
     plain = kzsim.simulate(sc, paths=n)
     assert np.array_equal(plain.run.per_path["profit_usd"], res.run.per_path["profit_usd"])
+
+
+def test_target_se_simulates_only_the_paths_each_round_adds():
+    """From a round of 4,096 paths (the per-day sample whole), the next round simulates only
+    its new paths, and the result is still the plain run's, per-day series included."""
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    calls = []
+    res = simulate_to_precision(sc, 0.006, paths=4096 + 100, progress=lambda *a: calls.append(a))
+    first, second = res.summary["precision"]["rounds"]
+    assert first["simulated_paths"] == 4196 and second["paths"] >= 2 * 4196
+    assert second["simulated_paths"] == second["paths"] - 4096  # the first round's partial block again
+    assert calls[-1] == (4196 + second["simulated_paths"],) * 2
+    plain = kzsim.simulate(sc, paths=second["paths"])
+    for store in ("per_path", "daily_mean", "daily_quantiles"):
+        for key, value in getattr(plain.run, store).items():
+            assert value.tobytes() == getattr(res.run, store)[key].tobytes(), f"{store}.{key}"
 
 
 def test_target_se_stops_at_the_cap():
@@ -87,5 +103,16 @@ def test_cli_target_se(tmp_path, recorded_bars):
     assert (hi - lo) / (2 * Z95) <= 0.02 and s["precision"]["reached"]
     [bar] = recorded_bars
     [task] = bar.bar.tasks
-    simulated = sum(r["paths"] for r in s["precision"]["rounds"])
+    simulated = sum(r["simulated_paths"] for r in s["precision"]["rounds"])
     assert len(s["precision"]["rounds"]) >= 2 and task.total == task.completed == simulated
+    assert f"{s['precision']['rounds'][0]['paths']:,} paths (SE" in result.output
+
+
+def test_cli_target_se_says_how_many_paths_each_round_simulated(tmp_path):
+    args = ["run", str(SCENARIOS / "small-operator.yaml"), "--paths", "4196", "--target-se", "0.006"]
+    args += ["--out", str(tmp_path / "o"), "--no-report"] + [f"--set={k}={v}" for k, v in HALF.items()]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    first, second = json.loads((tmp_path / "o" / "summary.json").read_text())["precision"]["rounds"]
+    line = f"kzsim: 4,196 paths (SE {first['se']:.4f}) -> {second['paths']:,} paths ({second['paths'] - 4096:,} new, SE"
+    assert line in result.output
