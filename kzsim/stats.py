@@ -145,15 +145,27 @@ def percentiles(x: np.ndarray, levels=(1, 5, 50, 95, 99)) -> dict[str, float]:
 
 
 def expected_shortfall_se(profit: np.ndarray, level: float) -> float:
-    """Approximate standard error of :func:`expected_shortfall`: the sd of the worst
-    ceil((1 - level) n) outcomes over the square root of their number (it leaves out the
-    uncertainty of where the tail starts, so it is a lower bound)."""
+    """Standard error of :func:`expected_shortfall` (asymptotic, from its influence function).
+
+    Notes
+    -----
+    With tail probability p, the tail's start q (the p-quantile of profit) and its mean
+    m = E[X | X <= q], the estimate's variance is (Var(X | X <= q) + (1 - p) (m - q)^2) / (n p)
+    (the influence function of the mean below the p-quantile is
+    (x - q) 1{x <= q} / p + q - m). Here: the worst k = ceil(p n) outcomes, their variance
+    and mean, q the largest of them and p = k / n. The second term is the uncertainty of
+    where the tail starts; without it (the sd of the worst k over sqrt(k)) the error is
+    understated by a third for a normal tail and by half for a uniform one (tested against
+    the spread of repeated estimates). NaN from fewer than two tail outcomes.
+    """
     x = np.asarray(profit, dtype=np.float64)
     k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
     if k < 2:
         return math.nan
     worst = np.partition(x, k - 1)[:k]
-    return float(worst.std(ddof=1) / math.sqrt(k))
+    start = worst.max()  # the k-th smallest outcome
+    variance = worst.var(ddof=1) + (1.0 - k / x.size) * (worst.mean() - start) ** 2
+    return float(math.sqrt(variance / k))
 
 
 def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
