@@ -121,23 +121,31 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     return Comparison([simulate(sc, paths=n, seed=s, progress=done.run(), **kwargs) for sc in scenarios])
 
 
+PRECISION_MEASURES = ("p_loss", "cvar_95", "cvar_99")
+
+
 def simulate_to_precision(
     scenario: Scenario,
     target_se: float,
     *,
+    measure: str = "p_loss",
     paths: int | None = None,
     max_paths: int = 1_000_000,
     **kwargs,
 ) -> Results:
-    """Simulate with more and more paths until P(loss) is known to ``target_se``.
+    """Simulate with more and more paths until ``measure`` is known to ``target_se``.
 
-    The precision is the half-width of the Wilson 95 % interval of P(loss) over 1.96
-    (which, unlike sqrt(p(1-p)/n), is not zero when no or every path loses). Each round
-    grows the run to the number of paths that precision needs (at least twice the last),
-    up to ``max_paths``, simulating only the paths it adds (and the last round's partial
-    block of 1,024, if any); because path i is the same in every run, the result is
-    exactly the plain run with the final number of paths. ``summary["precision"]``
-    records the rounds: their paths and the paths each simulated.
+    ``measure``: ``p_loss`` (``target_se`` a probability in (0, 0.5)), or ``cvar_95`` or
+    ``cvar_99`` (``target_se`` in USD). The precision of P(loss) is the half-width of
+    its Wilson 95 % interval over 1.96 (which, unlike sqrt(p(1-p)/n), is not zero when no
+    or every path loses); that of a CVaR is its standard error
+    (:func:`kzsim.stats.expected_shortfall_se`). Each round grows the run to the number
+    of paths that precision needs (at least twice the last; a standard error falls as one
+    over the square root of the paths), up to ``max_paths``, simulating only the paths it
+    adds (and the last round's partial block of 1,024, if any); because path i is the
+    same in every run, the result is exactly the plain run with the final number of
+    paths. ``summary["precision"]`` records the rounds: their paths, the paths each
+    simulated, the estimate and its error.
     ``progress(done_paths, total_paths)`` counts the paths simulated in every round so
     far: the total grows by each round's as it starts (the next round is not known before).
     """
@@ -146,8 +154,12 @@ def simulate_to_precision(
     from kzsim.rng import BLOCK_PATHS
     from kzsim.stats import Z95
 
-    if not 0 < target_se < 0.5:
-        raise ValueError("target_se must be in (0, 0.5)")
+    if measure not in PRECISION_MEASURES:
+        raise ValueError(f"measure {measure!r}: expected one of {', '.join(PRECISION_MEASURES)}")
+    if measure == "p_loss" and not 0 < target_se < 0.5:
+        raise ValueError("target_se of p_loss must be in (0, 0.5)")
+    if not target_se > 0:
+        raise ValueError("target_se must be > 0")
     n = min(scenario.simulation.paths if paths is None else paths, max_paths)
     progress = kwargs.pop("progress", None)
     rounds = []
@@ -158,18 +170,28 @@ def simulate_to_precision(
         results = simulate(scenario, paths=n, progress=counted, extend=results, **kwargs)
         ran = n - results.run.taken_paths
         before += ran
-        lo, hi = results.summary["p_loss_ci95"]
-        achieved = (hi - lo) / (2 * Z95)
-        rounds.append({"paths": n, "simulated_paths": ran, "p_loss": results.summary["p_loss"], "se": achieved})
-        if achieved <= target_se or n >= max_paths:
+        s = results.summary
+        if measure == "p_loss":
+            lo, hi = s["p_loss_ci95"]
+            estimate, achieved = s["p_loss"], (hi - lo) / (2 * Z95)
+        else:
+            estimate, achieved = s[f"{measure}_usd"], s[f"{measure}_se_usd"]
+        rounds.append({"paths": n, "simulated_paths": ran, "estimate": estimate, "se": achieved, "p_loss": s["p_loss"]})
+        reached = achieved <= target_se  # False while the error is unknown (NaN: too few tail paths)
+        if reached or n >= max_paths:
             break
-        p = min(max(results.summary["p_loss"], 1.0 / n), 1 - 1.0 / n)
-        needed = math.ceil(p * (1 - p) / target_se**2 / BLOCK_PATHS) * BLOCK_PATHS
+        if measure == "p_loss":
+            p = min(max(s["p_loss"], 1.0 / n), 1 - 1.0 / n)
+            wanted = p * (1 - p) / target_se**2
+        else:
+            wanted = n * (achieved / target_se) ** 2 if math.isfinite(achieved) else 2 * n
+        needed = math.ceil(wanted / BLOCK_PATHS) * BLOCK_PATHS
         n = min(max_paths, max(2 * n, needed))
     results.summary["precision"] = {
+        "measure": measure,
         "target_se": target_se,
         "achieved_se": achieved,
-        "reached": achieved <= target_se,
+        "reached": reached,
         "max_paths": max_paths,
         "rounds": rounds,
     }

@@ -149,8 +149,16 @@ def main() -> None:
 @_THREADS_OPTION
 @click.option(
     "--target-se",
-    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
-    help="Add paths until the standard error of P(loss) is at most this (e.g. 0.005).",
+    type=click.FloatRange(0.0, min_open=True),
+    help="Add paths until the standard error of P(loss) is at most this (e.g. 0.005), "
+    "or that of a CVaR with --target-of (in USD).",
+)
+@click.option(
+    "--target-of",
+    type=click.Choice(["p_loss", "cvar_95", "cvar_99"]),
+    default="p_loss",
+    show_default=True,
+    help="The figure --target-se is for.",
 )
 @click.option(
     "--max-paths", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="The cap for --target-se."
@@ -169,12 +177,17 @@ def run(
     scheduler,
     threads,
     target_se,
+    target_of,
     max_paths,
 ):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
     from kzsim.api import simulate
     from kzsim.results import analyses_for_write
 
+    if target_se and target_of == "p_loss" and target_se >= 0.5:
+        raise BadInput(f"--target-se: {target_se:g} for P(loss) (allowed: between 0 and 0.5, e.g. 0.005)")
+    if target_of != "p_loss" and not target_se:
+        raise BadInput(f"--target-of {target_of}: needs --target-se (allowed: a standard error in USD, e.g. 100000)")
     threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, default_out_dir(scenario), force)
@@ -202,6 +215,7 @@ def run(
                     results = simulate_to_precision(
                         sc,
                         target_se,
+                        measure=target_of,
                         paths=n,
                         max_paths=max_paths,
                         seed=seed,
@@ -212,7 +226,7 @@ def run(
                     )
                 rounds = results.summary["precision"]["rounds"]
                 if not quiet:
-                    click.echo("kzsim: " + " -> ".join(_round_text(r) for r in rounds), err=True)
+                    click.echo("kzsim: " + " -> ".join(_round_text(r, target_of) for r in rounds), err=True)
             else:
                 with (
                     _cluster(workers, scheduler) as client,
@@ -240,10 +254,15 @@ def run(
         _print_summary(results.summary, out)
 
 
-def _round_text(r: dict) -> str:
-    """A --target-se round: "20,000 paths (SE 0.0031)", "81,920 paths (61,440 new, SE 0.0015)"."""
+def _round_text(r: dict, measure: str = "p_loss") -> str:
+    """A --target-se round: "20,000 paths (SE 0.0031)", "81,920 paths (61,440 new, SE 0.0015)";
+    of a CVaR, "20,000 paths (SE $412,345)"."""
     new = "" if r["simulated_paths"] == r["paths"] else f"{r['simulated_paths']:,} new, "
-    return f"{r['paths']:,} paths ({new}SE {r['se']:.4f})"
+    if not r["se"] == r["se"]:  # NaN: too few paths in the tail to know it
+        se = "n/a"
+    else:
+        se = f"{r['se']:.4f}" if measure == "p_loss" else f"${r['se']:,.0f}"
+    return f"{r['paths']:,} paths ({new}SE {se})"
 
 
 def _import_in_background(module: str) -> None:

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import kzsim
@@ -49,6 +50,38 @@ def test_target_se_simulates_only_the_paths_each_round_adds():
     for store in ("per_path", "daily_mean", "daily_quantiles"):
         for key, value in getattr(plain.run, store).items():
             assert value.tobytes() == getattr(res.run, store)[key].tobytes(), f"{store}.{key}"
+
+
+def test_target_se_of_the_99_cvar():
+    """A CVaR's standard error falls as one over the square root of the paths: each round
+    asks for n (se / target)^2 paths, and the result is the plain run with the final count."""
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    res = simulate_to_precision(sc, 1500.0, measure="cvar_99", paths=1000)
+    precision = res.summary["precision"]
+    rounds = precision["rounds"]
+    assert precision["measure"] == "cvar_99" and precision["reached"] and len(rounds) >= 2
+    assert rounds[-1]["se"] == res.summary["cvar_99_se_usd"] <= 1500.0 < rounds[0]["se"]
+    assert rounds[-1]["estimate"] == res.summary["cvar_99_usd"]
+    assert rounds[1]["paths"] >= rounds[0]["paths"] * (rounds[0]["se"] / 1500.0) ** 2  # enough, by 1 / sqrt(n)
+    plain = kzsim.simulate(sc, paths=res.run.paths)
+    assert plain.run.per_path["profit_usd"].tobytes() == res.run.per_path["profit_usd"].tobytes()
+    assert plain.summary["cvar_99_se_usd"] == res.summary["cvar_99_se_usd"]
+
+
+def test_target_se_of_a_cvar_with_too_few_tail_paths_to_know_it():
+    """50 paths hold one path of the worst 1 %: its SE is unknown (NaN), so more paths are run."""
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    first, second = simulate_to_precision(sc, 1e9, measure="cvar_99", paths=50).summary["precision"]["rounds"]
+    assert first["paths"] == 50 and math.isnan(first["se"])
+    assert second["paths"] == 1024 and second["se"] <= 1e9
+
+
+def test_target_se_refuses_an_unknown_measure_or_a_p_loss_target_from_0_5():
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    with pytest.raises(ValueError, match="expected one of p_loss, cvar_95, cvar_99"):
+        simulate_to_precision(sc, 0.01, measure="var_99")
+    with pytest.raises(ValueError, match=r"\(0, 0.5\)"):
+        simulate_to_precision(sc, 0.5)
 
 
 def test_target_se_stops_at_the_cap():
@@ -116,3 +149,29 @@ def test_cli_target_se_says_how_many_paths_each_round_simulated(tmp_path):
     first, second = json.loads((tmp_path / "o" / "summary.json").read_text())["precision"]["rounds"]
     line = f"kzsim: 4,196 paths (SE {first['se']:.4f}) -> {second['paths']:,} paths ({second['paths'] - 4096:,} new, SE"
     assert line in result.output
+
+
+def test_cli_target_se_of_the_99_cvar(tmp_path):
+    args = ["run", str(SCENARIOS / "small-operator.yaml"), "--paths", "1000", "--target-of", "cvar_99"]
+    args += ["--target-se", "2000", "--out", str(tmp_path / "o"), "--no-report"]
+    result = CliRunner().invoke(main, args + [f"--set={k}={v}" for k, v in HALF.items()])
+    assert result.exit_code == 0, result.output
+    precision = json.loads((tmp_path / "o" / "summary.json").read_text())["precision"]
+    assert precision["measure"] == "cvar_99" and precision["reached"] and precision["achieved_se"] <= 2000
+    first = precision["rounds"][0]
+    assert f"kzsim: 1,000 paths (SE ${first['se']:,.0f}) -> " in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target-se", "0.7"], "--target-se: 0.7 for P(loss) (allowed: between 0 and 0.5, e.g. 0.005)"),
+        (["--target-of", "cvar_95"], "--target-of cvar_95: needs --target-se (allowed: a standard error in USD"),
+    ],
+)
+def test_cli_target_se_refuses_a_target_it_cannot_use(tmp_path, args, message):
+    result = CliRunner().invoke(
+        main, ["run", str(SCENARIOS / "small-operator.yaml"), "--out", str(tmp_path / "o")] + args
+    )
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
