@@ -15,7 +15,7 @@ import contextlib
 from kzsim.allocator import keep_freed_memory, release_freed_memory
 from kzsim.cluster import check_workers, dask_client
 from kzsim.concurrency import Background
-from kzsim.engine import PathsDone, Progress, run_paths
+from kzsim.engine import PathsDone, Progress, RunPrefix, run_paths
 from kzsim.results import ANALYSES, Results, written_analyses
 from kzsim.scenario import Scenario
 from kzsim.system import usable_cpus
@@ -33,7 +33,7 @@ def simulate(
     client=None,
     analyses: tuple[str, ...] = (),
     threads: int | None = None,
-    extend: Results | None = None,
+    extend: Results | RunPrefix | None = None,
 ) -> Results:
     """Simulate ``scenario`` and return its :class:`~kzsim.results.Results`.
 
@@ -55,7 +55,8 @@ def simulate(
     ``extend``: earlier results of the same scenario and seed with fewer paths. Their paths
     are taken (up to their last whole block of 1,024) instead of being simulated again, and
     the results are the same bits as a run from scratch; ``progress`` counts the paths
-    simulated (see :func:`kzsim.engine.run_paths`).
+    simulated (see :func:`kzsim.engine.run_paths`, which also takes their ``run.prefix``
+    to move the columns rather than copy them).
     """
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
@@ -83,7 +84,7 @@ def simulate(
                 progress=progress,
                 client=used,
                 threads=usable_cpus() if threads is None else threads,
-                extend=None if extend is None else extend.run,
+                extend=extend.run if isinstance(extend, Results) else extend,
             )
             results = Results(run)
             if side is not None:
@@ -164,10 +165,10 @@ def simulate_to_precision(
     progress = kwargs.pop("progress", None)
     rounds = []
     before = 0  # paths simulated in the rounds done
-    results = None
+    prefix = None  # the last round's paths, moved into the next (its table is not held beside the next one's)
     while True:
         counted = None if progress is None else lambda done, total, base=before: progress(base + done, base + total)
-        results = simulate(scenario, paths=n, progress=counted, extend=results, **kwargs)
+        results = simulate(scenario, paths=n, progress=counted, extend=prefix, **kwargs)
         ran = n - results.run.taken_paths
         before += ran
         s = results.summary
@@ -187,6 +188,7 @@ def simulate_to_precision(
             wanted = n * (achieved / target_se) ** 2 if math.isfinite(achieved) else 2 * n
         needed = math.ceil(wanted / BLOCK_PATHS) * BLOCK_PATHS
         n = min(max_paths, max(2 * n, needed))
+        prefix, results = results.run.prefix, None
     results.summary["precision"] = {
         "measure": measure,
         "target_se": target_se,

@@ -152,10 +152,16 @@ class RunOutput:
 class RunPrefix:
     """The paths of a run up to its last whole block (:data:`BLOCK_PATHS`), as a longer run
     with the same scenario and seed would compute them: their per-path values, the sums of
-    the per-day series over them, and the per-day percentiles when the sample lies among them."""
+    the per-day series over them, and the per-day percentiles when the sample lies among them.
+
+    ``run_paths(extend=run)`` copies the columns of ``run.prefix``; ``run_paths(extend=prefix)``,
+    given the prefix itself, moves them out of it (it cannot be extended again), so that
+    they are freed once the earlier run is dropped (``simulate_to_precision`` does this:
+    the earlier round's table is not held beside the next one's)."""
 
     scenario: Scenario
     seed: int
+    run_paths: int  # the earlier run's paths
     paths: int  # a multiple of BLOCK_PATHS
     percentiles: bool
     per_path: dict[str, np.ndarray]  # (>= paths,) each: the run's columns, read up to ``paths``
@@ -715,9 +721,12 @@ def daily_percentiles(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Merger:
     """Puts chunk results together in path order, whatever order they arrive in."""
 
-    def __init__(self, n: int, n_days: int, percentiles: bool = True, prefix: RunPrefix | None = None):
+    def __init__(
+        self, n: int, n_days: int, percentiles: bool = True, prefix: RunPrefix | None = None, move: bool = False
+    ):
         """``prefix``: paths 0 .. prefix.paths - 1 taken from an earlier run (the chunks
-        then start there; it must hold the sample, see :meth:`RunPrefix.covers_sample`)."""
+        then start there; it must hold the sample, see :meth:`RunPrefix.covers_sample`),
+        its columns moved out of it with ``move``."""
         self.n, self.n_days, self.percentiles = n, n_days, percentiles
         self.per_path: dict[str, _Column] = {}
         self.parameters: dict[str, _Column] = {}
@@ -734,13 +743,14 @@ class _Merger:
         self.done_paths = 0  # paths simulated (those of the prefix not counted)
         self.taken_paths = 0
         if prefix is not None:
-            self._take(prefix)
+            self._take(prefix, move)
 
-    def _take(self, prefix: RunPrefix) -> None:
+    def _take(self, prefix: RunPrefix, move: bool) -> None:
         assert prefix.paths <= self.n and prefix.covers_sample(self.n), "the prefix cannot start this run"
         m = prefix.paths
         for store, columns in ((self.per_path, prefix.per_path), (self.parameters, prefix.parameters)):
-            for k, v in columns.items():  # in the order the chunks give them
+            for k in list(columns):  # in the order the chunks give them
+                v = columns.pop(k) if move else columns[k]
                 store.setdefault(k, _Column(self.n)).put(0, v[:m])
         self.sums = {k: BlockSums(self.n_days, prefix.daily_sums[k], m) for k in DAILY_SERIES}
         if self.percentiles:  # the same sample: the first min(n, 4,096) paths
@@ -794,10 +804,11 @@ class _Merger:
             prefix = RunPrefix(
                 scenario=scenario,
                 seed=seed,
+                run_paths=self.n,
                 paths=next(iter(whole.values()))[0],
                 percentiles=self.percentiles,
-                per_path=per_path,
-                parameters=parameters,
+                per_path=dict(per_path),  # dicts of its own: moving the columns out leaves the run's
+                parameters=dict(parameters),
                 daily_sums={k: total for k, (_, total) in whole.items()},
                 daily_quantiles=self.quantiles,
                 daily_quantiles_ci95=self.quantiles_ci95,
@@ -831,7 +842,7 @@ def run_paths(
     task_paths: int = TASK_PATHS,
     percentiles: bool = True,
     threads: int = 1,
-    extend: RunOutput | None = None,
+    extend: RunOutput | RunPrefix | None = None,
 ) -> RunOutput:
     """Simulate ``paths`` paths of ``scenario`` (defaults: the scenario's own).
 
@@ -851,7 +862,8 @@ def run_paths(
     large operations release the GIL); the bits are again the same.
 
     ``extend``: an earlier run of the same scenario and seed with at most ``paths`` paths
-    (and the same ``percentiles``). Its paths up to its last whole block of
+    (and the same ``percentiles``), or its ``prefix`` (whose columns are then moved, not
+    copied: see :class:`RunPrefix`). Its paths up to its last whole block of
     :data:`BLOCK_PATHS` are taken, not simulated again; the result has the bits of a
     run from scratch, as path i is the same in runs of any size. ``progress`` then counts
     the paths simulated: ``total_paths`` is ``paths`` less those taken. A run whose
@@ -863,6 +875,8 @@ def run_paths(
     if n < 1:
         raise ValueError("paths must be >= 1")
     prefix = _prefix_for(extend, scenario, seed, n, overrides, percentiles)
+    move = isinstance(extend, RunPrefix)
+    del extend  # a moved prefix's columns are freed as they are copied
     chunk_paths = default_chunk_paths() if chunk_paths is None else int(chunk_paths)
     if chunk_paths < 1:
         raise ValueError("chunk_paths must be >= 1")
@@ -870,7 +884,8 @@ def run_paths(
         raise ValueError("threads must be >= 1")
     keep_freed_memory()  # before any thread of the run starts
     cal = Calendar.of(scenario)
-    merger = _Merger(n, cal.n_days, percentiles, prefix)
+    merger = _Merger(n, cal.n_days, percentiles, prefix, move)
+    prefix = None
     first = merger.taken_paths  # the first path to simulate
     ranges = [(start, min(start + chunk_paths, n)) for start in range(first, n, chunk_paths)]
     thread_tasks = _thread_tasks(first, n, chunk_paths) if client is None and threads > 1 else []
@@ -895,18 +910,20 @@ def run_paths(
 
 
 def _prefix_for(
-    extend: RunOutput | None, scenario: Scenario, seed: int, n: int, overrides, percentiles: bool
+    extend: RunOutput | RunPrefix | None, scenario: Scenario, seed: int, n: int, overrides, percentiles: bool
 ) -> RunPrefix | None:
-    """What of the earlier run ``extend`` an ``n``-path run can take (None: nothing)."""
+    """What of the earlier run ``extend`` (or its prefix) an ``n``-path run can take (None: nothing)."""
     if extend is None:
         return None
-    prefix = extend.prefix
+    prefix = extend if isinstance(extend, RunPrefix) else extend.prefix
     if prefix is None or overrides is not None:
         raise ValueError("extend: runs with overrides cannot be extended")
+    if prefix.paths and not prefix.per_path:
+        raise ValueError("extend: this prefix's paths were moved into another run already")
     if prefix.seed != seed or not _same_scenario(prefix.scenario, scenario):
         raise ValueError("extend: the earlier run must have the same scenario and seed")
-    if extend.paths > n:
-        raise ValueError(f"extend: the earlier run has {extend.paths} paths, more than the {n} asked for")
+    if prefix.run_paths > n:
+        raise ValueError(f"extend: the earlier run has {prefix.run_paths} paths, more than the {n} asked for")
     if prefix.percentiles != percentiles:
         raise ValueError("extend: the earlier run must have been run with the same percentiles setting")
     return prefix if prefix.covers_sample(n) else None

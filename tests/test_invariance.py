@@ -111,6 +111,23 @@ def test_extending_an_extended_run_and_runs_without_percentiles(short_baseline):
     assert_same_run(longer, run_paths(short_baseline, paths=3 * BLOCK_PATHS, percentiles=False))
 
 
+def test_extending_a_prefix_moves_its_columns_out(short_baseline):
+    """(so that simulate_to_precision does not hold a round's table beside the next one's)"""
+    import gc
+    import weakref
+
+    earlier = run_paths(short_baseline, paths=S + 10)
+    again = run_paths(short_baseline, paths=S + 20, extend=earlier)  # from the run: copied
+    prefix, profit = earlier.prefix, weakref.ref(earlier.per_path["profit_usd"])
+    del earlier
+    longer = run_paths(short_baseline, paths=S + 20, extend=prefix)
+    gc.collect()
+    assert profit() is None and not prefix.per_path  # freed with the earlier run
+    assert_same_run(longer, again)
+    with pytest.raises(ValueError, match="moved into another run already"):
+        run_paths(short_baseline, paths=S + 30, extend=prefix)
+
+
 def test_a_run_extends_only_a_shorter_run_of_the_same_scenario_and_seed(short_baseline, reference):
     with pytest.raises(ValueError, match="same scenario and seed"):
         run_paths(short_baseline, paths=2 * N, seed=7, extend=reference)
