@@ -523,7 +523,7 @@ def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
 
 
 def convergence(results) -> Figure:
-    """Running estimates of mean profit and P(loss) against the number of paths."""
+    """Running estimates of mean profit, P(loss) and the 99 % CVaR against the number of paths."""
     from kzsim.stats import running_estimates
 
     est = running_estimates(results.run.per_path["profit_usd"])
@@ -531,19 +531,21 @@ def convergence(results) -> Figure:
     _title(fig, "Have we run enough paths?")
     caption = (
         "Estimates from the first n paths of the run, with their 95 % bands (mean +- 1.96 standard errors; "
-        "P(loss) +- 1.96 sqrt(p(1-p)/n)). When the bands are narrow against the differences that matter to "
-        "you, more paths would not change the answer; `kzsim run --target-se` adds paths until P(loss) is "
-        "known to a given standard error."
+        "P(loss) +- 1.96 sqrt(p(1-p)/n); the CVaR, the mean loss in the worst 1 % of paths, +- 1.96 its standard "
+        "error, from the spread of those paths and the uncertainty of where the worst 1 % starts). When the "
+        "bands are narrow against the differences that matter to you, more paths would not change the answer; "
+        "`kzsim run --target-se` adds paths until P(loss) is known to a given standard error, and "
+        "`--target-of cvar_99` until the CVaR is. " + precision_text(results.summary.get("precision"))
     )
-    _caption(fig, caption)
+    _caption(fig, caption.strip())
     n = est["paths"]
-    for k, (key, label, fmt) in enumerate(
-        (
-            ("mean", "mean profit after tax [USD]", _money_axis),
-            ("p_loss", "P(loss after tax)", FuncFormatter(lambda v, _: pct(v, 1))),
-        )
-    ):
-        ax = fig.add_axes([0.16, 0.56 - k * 0.40, 0.78, 0.32])
+    panels = (
+        ("mean", "mean profit after tax [USD]", _money_axis),
+        ("p_loss", "P(loss after tax)", FuncFormatter(lambda v, _: pct(v, 1))),
+        ("cvar_99", "99 % CVaR: the mean loss in the worst 1 % of paths [USD]", _money_axis),
+    )
+    for k, (key, label, fmt) in enumerate(panels):
+        ax = fig.add_axes([0.16, 0.70 - k * 0.255, 0.78, 0.19])
         y, se = est[key], est[f"{key}_se"]
         lo, hi = y - 1.96 * se, y + 1.96 * se
         if key == "p_loss":
@@ -558,8 +560,23 @@ def convergence(results) -> Figure:
         ax.set_xlabel("paths")
         ax.set_title(label, fontsize=11, loc="left")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=9)
+        ax.legend(fontsize=8)
     return fig
+
+
+def precision_text(precision: dict | None) -> str:
+    """What a ``--target-se`` run did, in words ("" for a run of a fixed path count)."""
+    if not precision:
+        return ""
+    measure = precision.get("measure", "p_loss")
+    target = precision["target_se"]
+    if measure == "p_loss":
+        what, goal = "P(loss)", pct(target, 2)
+    else:
+        what, goal = f"the {measure[-2:]} % CVaR", usd(target)
+    steps = " -> ".join(f"{r['paths']:,}" for r in precision["rounds"])
+    outcome = "reached" if precision["reached"] else f"not reached at the cap of {precision['max_paths']:,} paths"
+    return f"This run added paths until the standard error of {what} was at most {goal}: {steps} paths ({outcome})."
 
 
 def sobol_chart(table, scenario_name: str, reading: str) -> Figure:

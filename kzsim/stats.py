@@ -169,8 +169,9 @@ def expected_shortfall_se(profit: np.ndarray, level: float) -> float:
 
 
 def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
-    """Mean and share below zero of the first n values, with standard errors, at about
-    ``points`` path counts spaced evenly on a log scale (for convergence plots)."""
+    """Mean, share below zero and 99 % CVaR (:func:`expected_shortfall`) of the first n
+    values, with standard errors, at about ``points`` path counts spaced evenly on a log
+    scale (for convergence plots)."""
     x = np.asarray(x, dtype=np.float64)
     n = np.unique(np.geomspace(min(10, x.size), x.size, points).astype(np.int64))
     csum, csq = np.cumsum(x), np.cumsum(x * x)
@@ -179,7 +180,17 @@ def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
     var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
     p = closs[n - 1] / n
     se = np.where(n > 1, np.sqrt(var / n), np.nan)  # as mean_se: unknown from one value
-    return {"paths": n, "mean": mean, "mean_se": se, "p_loss": p, "p_loss_se": np.sqrt(p * (1 - p) / n)}
+    cvar = np.array([expected_shortfall(x[:m], 0.99) for m in n])
+    cvar_se = np.array([expected_shortfall_se(x[:m], 0.99) for m in n])
+    return {
+        "paths": n,
+        "mean": mean,
+        "mean_se": se,
+        "p_loss": p,
+        "p_loss_se": np.sqrt(p * (1 - p) / n),
+        "cvar_99": cvar,
+        "cvar_99_se": cvar_se,
+    }
 
 
 def antithetic_mean_se(x: np.ndarray, block: int) -> float:

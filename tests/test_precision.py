@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import kzsim
+from kzsim import stats
 from kzsim.api import simulate_to_precision
 from kzsim.cli import main
 from kzsim.stats import Z95, running_estimates
@@ -107,6 +108,31 @@ def test_running_estimates_end_at_the_full_sample():
     assert math.isclose(est["mean"][-1], x.mean(), rel_tol=1e-12)
     assert math.isclose(est["mean_se"][-1], x.std(ddof=1) / math.sqrt(5000), rel_tol=1e-9)
     assert est["p_loss"][-1] == np.mean(x < 0)
+    assert est["cvar_99"][-1] == stats.expected_shortfall(x, 0.99)
+    assert est["cvar_99_se"][-1] == stats.expected_shortfall_se(x, 0.99)
+    assert np.isnan(est["cvar_99_se"][0])  # the first 10 values: one in the worst 1 %, its spread unknown
+
+
+def test_the_convergence_page_shows_the_99_cvar_and_what_a_target_run_did():
+    from kzsim.figures import convergence, precision_text
+    from tests.conftest import assert_words_in_place
+
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    res = simulate_to_precision(sc, 1500.0, measure="cvar_99", paths=1000)
+    steps = " -> ".join(f"{r['paths']:,}" for r in res.summary["precision"]["rounds"])
+    said = (
+        f"This run added paths until the standard error of the 99 % CVaR was at most $1.5 k: {steps} paths (reached)."
+    )
+    assert precision_text(res.summary["precision"]) == said
+    fig = convergence(res)
+    assert [ax.get_title(loc="left") for ax in fig.axes][-1].startswith("99 % CVaR")
+    assert said.split(":")[0] in " ".join(t.get_text().replace("\n", " ") for t in fig.texts)
+    assert_words_in_place(fig)
+    capped = simulate_to_precision(sc, 0.001, paths=100, max_paths=1500).summary["precision"]
+    assert precision_text(capped).endswith(
+        "P(loss) was at most 0.10 %: 100 -> 1,500 paths (not reached at the cap of 1,500 paths)."
+    )
+    assert precision_text(None) == ""
 
 
 def test_cli_target_se(tmp_path, recorded_bars):
