@@ -198,9 +198,10 @@ def run(
         sc,
         max(n, max_paths) if target_se else n,
         chunk,
-        quiet or bool(target_se),
+        quiet,
         workers=1 if scheduler else workers,  # a remote cluster's workers are not on this machine
         threads=threads,
+        up_to=bool(target_se),
     )
     command = "kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _interruptible(out):
@@ -356,10 +357,13 @@ ANNOUNCE_SECONDS = 10.0
 ANNOUNCE_BYTES = 1e9
 
 
-def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1, threads: int = 1) -> None:
+def _check_resources(
+    path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1, threads: int = 1, up_to: bool = False
+) -> None:
     """Refuse a run that would not fit in memory; announce a long or large one (with
     ``workers`` local worker processes or ``threads`` threads: their memory counts, and
-    they share the time)."""
+    they share the time). ``up_to``: ``paths`` is the most a --target-se run may reach
+    (its rounds simulate each path once, so its time is about that of one run of them)."""
     from kzsim.engine import estimate_resources, threads_used
     from kzsim.system import available_memory_bytes, usable_cpus
 
@@ -379,9 +383,10 @@ def _check_resources(path: str, sc, paths: int, chunk: int, quiet: bool, workers
         else:
             used = threads_used(paths, chunk, threads)
             where = f" on {used} threads" if used > 1 else ""
+        about = "at most about" if up_to else "about"
         click.echo(
-            f"kzsim: {paths:,} paths x {sc.simulation.horizon_days} days: about {est.seconds:,.0f} s{where} and "
-            f"{est.memory_bytes / 1e9:.1f} GB of memory",
+            f"kzsim: {'up to ' if up_to else ''}{paths:,} paths x {sc.simulation.horizon_days} days: {about} "
+            f"{est.seconds:,.0f} s{where} and {est.memory_bytes / 1e9:.1f} GB of memory",
             err=True,
         )
 

@@ -164,6 +164,11 @@ def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "kzsim: 5 paths x 10 days: about 50 s and" in result.output
+    # a --target-se run: the most it may reach (its rounds simulate each path once)
+    args = ["run", BASELINE, "--paths", "5", "--target-se", "0.4", "--max-paths", "8", "--no-report"]
+    result = CliRunner().invoke(main, args + ["--out", str(tmp_path / "t"), "--set", "simulation.horizon_days=10"])
+    assert result.exit_code == 0, result.output
+    assert "kzsim: up to 8 paths x 10 days: at most about 80 s and" in result.output
 
 
 def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
