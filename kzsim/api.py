@@ -122,7 +122,7 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     return Comparison([simulate(sc, paths=n, seed=s, progress=done.run(), **kwargs) for sc in scenarios])
 
 
-PRECISION_MEASURES = ("p_loss", "cvar_95", "cvar_99")
+PRECISION_MEASURES = ("p_loss", "var_95", "var_99", "cvar_95", "cvar_99")
 
 
 def simulate_to_precision(
@@ -136,10 +136,12 @@ def simulate_to_precision(
 ) -> Results:
     """Simulate with more and more paths until ``measure`` is known to ``target_se``.
 
-    ``measure``: ``p_loss`` (``target_se`` a probability in (0, 0.5)), or ``cvar_95`` or
-    ``cvar_99`` (``target_se`` in USD). The precision of P(loss) is the half-width of
-    its Wilson 95 % interval over 1.96 (which, unlike sqrt(p(1-p)/n), is not zero when no
-    or every path loses); that of a CVaR is its standard error
+    ``measure``: ``p_loss`` (``target_se`` a probability in (0, 0.5)), or ``var_95``,
+    ``var_99``, ``cvar_95`` or ``cvar_99`` (``target_se`` in USD). The precision of P(loss)
+    is the half-width of its Wilson 95 % interval over 1.96 (which, unlike sqrt(p(1-p)/n),
+    is not zero when no or every path loses); that of a VaR the half-width of its
+    distribution-free 95 % interval over 1.96 (infinite while the interval is open: too
+    few paths in the tail); that of a CVaR its standard error
     (:func:`kzsim.stats.expected_shortfall_se`). Each round grows the run to the number
     of paths that precision needs (at least twice the last; a standard error falls as one
     over the square root of the paths), up to ``max_paths``, simulating only the paths it
@@ -175,10 +177,13 @@ def simulate_to_precision(
         if measure == "p_loss":
             lo, hi = s["p_loss_ci95"]
             estimate, achieved = s["p_loss"], (hi - lo) / (2 * Z95)
+        elif measure.startswith("var_"):
+            lo, hi = s[f"{measure}_ci95_usd"]
+            estimate, achieved = s[f"{measure}_usd"], (hi - lo) / (2 * Z95)
         else:
             estimate, achieved = s[f"{measure}_usd"], s[f"{measure}_se_usd"]
         rounds.append({"paths": n, "simulated_paths": ran, "estimate": estimate, "se": achieved, "p_loss": s["p_loss"]})
-        reached = achieved <= target_se  # False while the error is unknown (NaN: too few tail paths)
+        reached = achieved <= target_se  # False while the error is unknown (NaN or inf: too few tail paths)
         if reached or n >= max_paths:
             break
         if measure == "p_loss":

@@ -151,11 +151,11 @@ def main() -> None:
     "--target-se",
     type=click.FloatRange(0.0, min_open=True),
     help="Add paths until the standard error of P(loss) is at most this (e.g. 0.005), "
-    "or that of a CVaR with --target-of (in USD).",
+    "or that of a VaR or CVaR with --target-of (in USD).",
 )
 @click.option(
     "--target-of",
-    type=click.Choice(["p_loss", "cvar_95", "cvar_99"]),
+    type=click.Choice(["p_loss", "var_95", "var_99", "cvar_95", "cvar_99"]),
     default="p_loss",
     show_default=True,
     help="The figure --target-se is for.",
@@ -259,7 +259,7 @@ def _round_text(r: dict, measure: str = "p_loss") -> str:
     """A --target-se round: "20,000 paths (SE 0.0031)", "81,920 paths (61,440 new, SE 0.0015)";
     of a CVaR, "20,000 paths (SE $412,345)"."""
     new = "" if r["simulated_paths"] == r["paths"] else f"{r['simulated_paths']:,} new, "
-    if not r["se"] == r["se"]:  # NaN: too few paths in the tail to know it
+    if not math.isfinite(r["se"]):  # too few paths in the tail to know it
         se = "n/a"
     else:
         se = f"{r['se']:.4f}" if measure == "p_loss" else f"${r['se']:,.0f}"

@@ -573,7 +573,8 @@ def precision_text(precision: dict | None) -> str:
     if measure == "p_loss":
         what, goal = "P(loss)", pct(target, 2)
     else:
-        what, goal = f"the {measure[-2:]} % CVaR", usd(target)
+        kind, level = measure.split("_")  # var_99, cvar_95...
+        what, goal = f"the {level} % {'VaR' if kind == 'var' else 'CVaR'}", usd(target)
     steps = " -> ".join(f"{r['paths']:,}" for r in precision["rounds"])
     outcome = "reached" if precision["reached"] else f"not reached at the cap of {precision['max_paths']:,} paths"
     return f"This run added paths until the standard error of {what} was at most {goal}: {steps} paths ({outcome})."

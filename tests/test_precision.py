@@ -12,7 +12,8 @@ from click.testing import CliRunner
 import kzsim
 from kzsim import stats
 from kzsim.api import simulate_to_precision
-from kzsim.cli import main
+from kzsim.cli import _round_text, main
+from kzsim.figures import precision_text
 from kzsim.stats import Z95, running_estimates
 from tests.conftest import SCENARIOS
 
@@ -69,6 +70,24 @@ def test_target_se_of_the_99_cvar():
     assert plain.summary["cvar_99_se_usd"] == res.summary["cvar_99_se_usd"]
 
 
+def test_target_se_of_the_99_var():
+    """A VaR's precision: the half-width of its distribution-free 95 % interval over 1.96,
+    infinite while the interval is open (50 paths cannot bracket the 1 % quantile)."""
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    res = simulate_to_precision(sc, 2500.0, measure="var_99", paths=50)
+    rounds = res.summary["precision"]["rounds"]
+    assert rounds[0]["paths"] == 50 and rounds[0]["se"] == math.inf and rounds[1]["paths"] == 1024
+    lo, hi = res.summary["var_99_ci95_usd"]
+    assert res.summary["precision"]["reached"] and rounds[-1]["se"] == (hi - lo) / (2 * Z95) <= 2500.0
+    assert rounds[-1]["estimate"] == res.summary["var_99_usd"]
+    assert "the standard error of the 99 % VaR was at most $2.5 k: 50 -> 1,024" in precision_text(
+        res.summary["precision"]
+    )
+    assert _round_text(rounds[0], "var_99") == "50 paths (SE n/a)"
+    plain = kzsim.simulate(sc, paths=res.run.paths)
+    assert plain.run.per_path["profit_usd"].tobytes() == res.run.per_path["profit_usd"].tobytes()
+
+
 def test_target_se_of_a_cvar_with_too_few_tail_paths_to_know_it():
     """50 paths hold one path of the worst 1 %: its SE is unknown (NaN), so more paths are run."""
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
@@ -79,8 +98,8 @@ def test_target_se_of_a_cvar_with_too_few_tail_paths_to_know_it():
 
 def test_target_se_refuses_an_unknown_measure_or_a_p_loss_target_from_0_5():
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
-    with pytest.raises(ValueError, match="expected one of p_loss, cvar_95, cvar_99"):
-        simulate_to_precision(sc, 0.01, measure="var_99")
+    with pytest.raises(ValueError, match="expected one of p_loss, var_95, var_99, cvar_95, cvar_99"):
+        simulate_to_precision(sc, 0.01, measure="es_99")
     with pytest.raises(ValueError, match=r"\(0, 0.5\)"):
         simulate_to_precision(sc, 0.5)
 
@@ -114,7 +133,7 @@ def test_running_estimates_end_at_the_full_sample():
 
 
 def test_the_convergence_page_shows_the_99_cvar_and_what_a_target_run_did():
-    from kzsim.figures import convergence, precision_text
+    from kzsim.figures import convergence
     from tests.conftest import assert_words_in_place
 
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
