@@ -931,7 +931,12 @@ def _print_summary(s: dict, out: Path) -> None:
     lo, hi = s["p_loss_ci95"]
     t.add_row("P(loss after tax)", f"{pct(s['p_loss'])}  (95 % CI {pct(lo)} - {pct(hi)})")
     t.add_row("profit after tax, mean", f"{usd(s['profit_usd']['mean'])}  (SE {usd(s['profit_usd']['mean_se'], 2)})")
-    t.add_row("VaR 95 % / CVaR 95 %", f"{usd(s['var_95_usd'])} / {usd(s['cvar_95_usd'])}")
+    for level in (95, 99):  # the tail, with the CVaR's standard error
+        t.add_row(
+            f"VaR {level} % / CVaR {level} %",
+            f"{usd(s[f'var_{level}_usd'])} / {usd(s[f'cvar_{level}_usd'])}  "
+            f"(CVaR SE {usd(s[f'cvar_{level}_se_usd'], 2)})",
+        )
     t.add_row(
         "cash / all-in cost per BTC (median)",
         f"{usd(s['cost_per_btc_usd']['cash']['p50'])} / {usd(s['cost_per_btc_usd']['all_in']['p50'])}",

@@ -28,15 +28,21 @@ CAUSE_COLOURS = {"grid": RED, "payment": ORANGE, "quota": BLUE, "hardware": GREY
 
 
 def usd(x: float, digits: int = 3) -> str:
-    """Money for people: ``-$9.91 M``, ``$87.5 k``, ``$512``."""
+    """Money for people, to ``digits`` significant digits: ``-$9.91 M``, ``$87.5 k``, ``$512``,
+    ``$110 k`` (not ``$1.1e+02 k``), ``$1 M`` for 999,960 (rounded before the unit is chosen)."""
     if x is None or not math.isfinite(x):
         return "n/a"
     sign = "-" if x < 0 else ""
-    a = abs(x)
+    a = float(f"{abs(x):.{digits}g}")
     for scale, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
         if a >= scale:
-            return f"{sign}${a / scale:.{digits}g}{suffix}"
-    return f"{sign}${a:.{digits}g}"
+            return f"{sign}${_significant(a / scale, digits)}{suffix}"
+    return f"{sign}${_significant(a, digits)}"
+
+
+def _significant(v: float, digits: int) -> str:
+    """``v`` (already rounded to ``digits`` significant digits) without an exponent: 110, 1.5, 9.91."""
+    return np.format_float_positional(v, precision=digits, unique=True, fractional=False, trim="-")
 
 
 def pct(x: float, digits: int = 1) -> str:

@@ -354,6 +354,37 @@ def test_a_one_path_run_says_its_standard_errors_are_unknown(tmp_path):
     assert "Monte Carlo standard error n/a" in " ".join(text.split())
 
 
+@pytest.mark.parametrize(
+    ("usd_amount", "digits", "shown"),
+    [
+        (-9.912e6, 3, "-$9.91 M"),
+        (87_540, 3, "$87.5 k"),
+        (512, 3, "$512"),
+        (110_234, 2, "$110 k"),  # was $1.1e+02 k (a CVaR SE in the summary table)
+        (999_960, 3, "$1 M"),  # was $1e+03 k
+        (59_400, 2, "$59 k"),
+        (0.0, 3, "$0"),
+        (float("nan"), 3, "n/a"),
+    ],
+)
+def test_money_is_written_without_exponents(usd_amount, digits, shown):
+    from kzsim.figures import usd
+
+    assert usd(usd_amount, digits) == shown
+
+
+def test_the_summary_table_shows_the_99_tail_with_the_cvar_standard_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # rows unwrapped, whatever the terminal running the tests
+    args = ["run", str(SCENARIOS / "kz-2025-baseline.yaml"), "--paths", "300", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, [*args, "--no-report", "--set", "simulation.horizon_days=60"])
+    assert result.exit_code == 0, result.output
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    from kzsim.figures import usd
+
+    row = f"{usd(s['var_99_usd'])} / {usd(s['cvar_99_usd'])}  (CVaR SE {usd(s['cvar_99_se_usd'], 2)})"
+    assert "VaR 99 % / CVaR 99 %" in result.output and row in result.output
+
+
 def test_the_progress_of_an_analysis_that_does_not_know_its_total():
     """kzsim breakeven searches until it finds its roots: paths done and the rate, no total
     and no time left; an analysis that knows its total gives it with its first update."""
