@@ -96,6 +96,13 @@ def test_target_se_of_a_cvar_with_too_few_tail_paths_to_know_it():
     assert second["paths"] == 1024 and second["se"] <= 1e9
 
 
+def test_the_cli_offers_every_measure_of_the_api():
+    from kzsim.api import PRECISION_MEASURES
+
+    [option] = [p for p in main.commands["run"].params if p.name == "target_of"]
+    assert tuple(option.type.choices) == PRECISION_MEASURES
+
+
 def test_target_se_refuses_an_unknown_measure_or_a_p_loss_target_from_0_5():
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
     with pytest.raises(ValueError, match="expected one of p_loss, var_95, var_99, cvar_95, cvar_99"):
