@@ -122,7 +122,7 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     return Comparison([simulate(sc, paths=n, seed=s, progress=done.run(), **kwargs) for sc in scenarios])
 
 
-PRECISION_MEASURES = ("p_loss", "var_95", "var_99", "cvar_95", "cvar_99")
+PRECISION_MEASURES = ("p_loss", "mean", "var_95", "var_99", "cvar_95", "cvar_99")
 
 
 def simulate_to_precision(
@@ -136,10 +136,12 @@ def simulate_to_precision(
 ) -> Results:
     """Simulate with more and more paths until ``measure`` is known to ``target_se``.
 
-    ``measure``: ``p_loss`` (``target_se`` a probability in (0, 0.5)), or ``var_95``,
-    ``var_99``, ``cvar_95`` or ``cvar_99`` (``target_se`` in USD). The precision of P(loss)
-    is the half-width of its Wilson 95 % interval over 1.96 (which, unlike sqrt(p(1-p)/n),
-    is not zero when no or every path loses); that of a VaR the half-width of its
+    ``measure``: ``p_loss`` (``target_se`` a probability in (0, 0.5)), or ``mean`` (mean
+    profit after tax), ``var_95``, ``var_99``, ``cvar_95`` or ``cvar_99`` (``target_se`` in
+    USD). The precision of P(loss) is the half-width of its Wilson 95 % interval over 1.96
+    (which, unlike sqrt(p(1-p)/n), is not zero when no or every path loses); that of the
+    mean its standard error (from antithetic pairs when the scenario uses them); that of a
+    VaR the half-width of its
     distribution-free 95 % interval over 1.96 (infinite while the interval is open: too
     few paths in the tail); that of a CVaR its standard error
     (:func:`kzsim.stats.expected_shortfall_se`). Each round grows the run to the number
@@ -177,6 +179,8 @@ def simulate_to_precision(
         if measure == "p_loss":
             lo, hi = s["p_loss_ci95"]
             estimate, achieved = s["p_loss"], (hi - lo) / (2 * Z95)
+        elif measure == "mean":
+            estimate, achieved = s["profit_usd"]["mean"], s["profit_usd"]["mean_se"]
         elif measure.startswith("var_"):
             lo, hi = s[f"{measure}_ci95_usd"]
             estimate, achieved = s[f"{measure}_usd"], (hi - lo) / (2 * Z95)

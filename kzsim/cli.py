@@ -151,11 +151,11 @@ def main() -> None:
     "--target-se",
     type=click.FloatRange(0.0, min_open=True),
     help="Add paths until the standard error of P(loss) is at most this (e.g. 0.005), "
-    "or that of a VaR or CVaR with --target-of (in USD).",
+    "or that of mean profit, a VaR or a CVaR with --target-of (in USD).",
 )
 @click.option(
     "--target-of",
-    type=click.Choice(["p_loss", "var_95", "var_99", "cvar_95", "cvar_99"]),
+    type=click.Choice(["p_loss", "mean", "var_95", "var_99", "cvar_95", "cvar_99"]),
     default="p_loss",
     show_default=True,
     help="The figure --target-se is for.",

@@ -578,6 +578,8 @@ def precision_text(precision: dict | None) -> str:
     target = precision["target_se"]
     if measure == "p_loss":
         what, goal = "P(loss)", pct(target, 2)
+    elif measure == "mean":
+        what, goal = "mean profit", usd(target)
     else:
         kind, level = measure.split("_")  # var_99, cvar_95...
         what, goal = f"the {level} % {'VaR' if kind == 'var' else 'CVaR'}", usd(target)

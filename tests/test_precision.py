@@ -88,6 +88,15 @@ def test_target_se_of_the_99_var():
     assert plain.run.per_path["profit_usd"].tobytes() == res.run.per_path["profit_usd"].tobytes()
 
 
+def test_target_se_of_mean_profit():
+    sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
+    res = simulate_to_precision(sc, 600.0, measure="mean", paths=1000)
+    first, *_, last = res.summary["precision"]["rounds"]
+    assert res.summary["precision"]["reached"] and last["se"] == res.summary["profit_usd"]["mean_se"] <= 600.0
+    assert first["se"] > 600.0 and last["estimate"] == res.summary["profit_usd"]["mean"]
+    assert "the standard error of mean profit was at most $600: 1,000 -> " in precision_text(res.summary["precision"])
+
+
 def test_target_se_of_a_cvar_with_too_few_tail_paths_to_know_it():
     """50 paths hold one path of the worst 1 %: its SE is unknown (NaN), so more paths are run."""
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
@@ -105,7 +114,7 @@ def test_the_cli_offers_every_measure_of_the_api():
 
 def test_target_se_refuses_an_unknown_measure_or_a_p_loss_target_from_0_5():
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)
-    with pytest.raises(ValueError, match="expected one of p_loss, var_95, var_99, cvar_95, cvar_99"):
+    with pytest.raises(ValueError, match="expected one of p_loss, mean, var_95, var_99, cvar_95, cvar_99"):
         simulate_to_precision(sc, 0.01, measure="es_99")
     with pytest.raises(ValueError, match=r"\(0, 0.5\)"):
         simulate_to_precision(sc, 0.5)
