@@ -73,8 +73,7 @@ def summarize(run: RunOutput) -> dict:
         summary[f"var_{level}_usd"] = stats.value_at_risk(profit, a)
         lo, hi = stats.quantile_ci(profit, 1 - a)
         summary[f"var_{level}_ci95_usd"] = [-hi, -lo]
-        summary[f"cvar_{level}_usd"] = stats.expected_shortfall(profit, a)
-        summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_se(profit, a)
+        summary[f"cvar_{level}_usd"], summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_and_se(profit, a)
     profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
     profit_stats.update(stats.percentiles(profit))
     if sc.simulation.variance_reduction == "antithetic":

@@ -53,13 +53,24 @@ def value_at_risk(profit: np.ndarray, level: float) -> float:
     return float(-np.quantile(profit, 1.0 - level))
 
 
+def _worst(profit: np.ndarray, level: float) -> tuple[np.ndarray, int]:
+    """The worst ceil((1 - level) n) outcomes (in no order), and n."""
+    x = np.asarray(profit, dtype=np.float64)
+    k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
+    return np.partition(x, k - 1)[:k], x.size
+
+
 def expected_shortfall(profit: np.ndarray, level: float) -> float:
     """CVaR (expected shortfall) at ``level``: minus the mean of the worst
     ceil((1 - level) n) outcomes. Positive numbers are losses."""
-    x = np.asarray(profit, dtype=np.float64)
-    k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
-    worst = np.partition(x, k - 1)[:k]
+    worst, _ = _worst(profit, level)
     return float(-worst.mean())
+
+
+def expected_shortfall_and_se(profit: np.ndarray, level: float) -> tuple[float, float]:
+    """:func:`expected_shortfall` and :func:`expected_shortfall_se` from one selection of the tail."""
+    worst, n = _worst(profit, level)
+    return float(-worst.mean()), _shortfall_se(worst, n)
 
 
 def quantile_ci_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
@@ -158,13 +169,15 @@ def expected_shortfall_se(profit: np.ndarray, level: float) -> float:
     understated by a third for a normal tail and by half for a uniform one (tested against
     the spread of repeated estimates). NaN from fewer than two tail outcomes.
     """
-    x = np.asarray(profit, dtype=np.float64)
-    k = max(1, math.ceil((1.0 - level) * x.size - 1e-9))
+    return _shortfall_se(*_worst(profit, level))
+
+
+def _shortfall_se(worst: np.ndarray, n: int) -> float:
+    k = worst.size
     if k < 2:
         return math.nan
-    worst = np.partition(x, k - 1)[:k]
     start = worst.max()  # the k-th smallest outcome
-    variance = worst.var(ddof=1) + (1.0 - k / x.size) * (worst.mean() - start) ** 2
+    variance = worst.var(ddof=1) + (1.0 - k / n) * (worst.mean() - start) ** 2
     return float(math.sqrt(variance / k))
 
 
@@ -180,8 +193,7 @@ def running_estimates(x: np.ndarray, points: int = 60) -> dict[str, np.ndarray]:
     var = np.maximum(csq[n - 1] / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
     p = closs[n - 1] / n
     se = np.where(n > 1, np.sqrt(var / n), np.nan)  # as mean_se: unknown from one value
-    cvar = np.array([expected_shortfall(x[:m], 0.99) for m in n])
-    cvar_se = np.array([expected_shortfall_se(x[:m], 0.99) for m in n])
+    cvar, cvar_se = np.array([expected_shortfall_and_se(x[:m], 0.99) for m in n]).T
     return {
         "paths": n,
         "mean": mean,
