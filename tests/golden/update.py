@@ -78,8 +78,11 @@ def main() -> int:
     if differ:
         print("differ from the recorded cases: " + ", ".join(differ), file=sys.stderr)
         return 1
-    print(f"all {len(cases)} cases as recorded ({PATHS} paths, seed {SEED}, modes: {', '.join(MODES)}"
-          + ("" if args.no_cluster else f", {CLUSTER_MODE}") + ")")
+    print(
+        f"all {len(cases)} cases as recorded ({PATHS} paths, seed {SEED}, modes: {', '.join(MODES)}"
+        + ("" if args.no_cluster else f", {CLUSTER_MODE}")
+        + ")"
+    )
     return 0
 
 
