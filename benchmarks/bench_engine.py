@@ -13,11 +13,11 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * ``draws``: the same blocks drawn with the same generators and call pattern
   (``draw_block``), nothing else;
 * both after a warm-up of one block (loading the compiled kernels takes ~0.3 s once per
-  process) and with the engine's allocator setting (:mod:`kzsim.allocator`);
+  process) and with the engine's allocator setting (:mod:`kzsim.engine.allocator`);
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
 * ``numpy draws``: the same draws with numpy's own ``Generator.standard_normal`` for the
   normals (the issue's reference call pattern) instead of kzsim's compiled copy of it (the
-  same generator and the same bits, ~3.5x faster: :func:`kzsim.kernel.standard_normal`),
+  same generator and the same bits, ~3.5x faster: :func:`kzsim.model.kernel.standard_normal`),
   and ``np ratio`` = sim / numpy draws;
 * ``peak MB``: the process's maximum resident memory;
 * ``working MB``: the peak less the memory before the run (interpreter, numpy, scipy,
@@ -27,7 +27,7 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 
 With ``--workers N`` it also runs the simulation on a Dask ``LocalCluster`` of one and of
 N single-threaded worker processes, started as ``kzsim run --workers N`` starts them
-(:func:`kzsim.cluster.local_cluster`), and prints the speed-up (time with one worker /
+(:func:`kzsim.engine.cluster.local_cluster`), and prints the speed-up (time with one worker /
 time with N; the run's bits are the same). The workers are warmed up first, as the one-process
 modes are (imports, kernels, a one-path run on every worker); the time that takes with N
 workers is printed as the cold start, which a fresh ``kzsim run --workers N`` pays once.
@@ -62,9 +62,9 @@ MAX_RATIO = 1.5  # the scale issue's target: the simulation within 1.5x of drawi
 
 def _warm_up(scenario: str, seed: int) -> None:
     """What a worker's first task would pay: imports, loading the kernels, a one-path run."""
-    from kzsim.allocator import keep_freed_memory
-    from kzsim.engine import run_paths
-    from kzsim.loading import load_scenario
+    from kzsim.engine.allocator import keep_freed_memory
+    from kzsim.engine.run import run_paths
+    from kzsim.scenario.loading import load_scenario
 
     keep_freed_memory()
     run_paths(load_scenario(scenario), paths=1, seed=seed)
@@ -82,11 +82,11 @@ def _resident_mb() -> float:
 
 
 def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
-    from kzsim.allocator import keep_freed_memory, release_freed_memory
-    from kzsim.engine import draw_block, run_paths
-    from kzsim.loading import load_scenario
-    from kzsim.model import Calendar
-    from kzsim.rng import blocks_for
+    from kzsim.engine.allocator import keep_freed_memory, release_freed_memory
+    from kzsim.engine.run import draw_block, run_paths
+    from kzsim.model.paths import Calendar
+    from kzsim.model.rng import blocks_for
+    from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(scenario)
     seed = sc.simulation.seed
@@ -95,9 +95,9 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     # first call of a process loads the compiled kernels (~0.3 s), not what is measured here
     keep_freed_memory()
     if mode == "numpy-draws":  # numpy's own calls for the normals (same bits)
-        import kzsim.kernel
+        import kzsim.model.kernel
 
-        kzsim.kernel.standard_normal = lambda generator, shape: generator.standard_normal(shape)
+        kzsim.model.kernel.standard_normal = lambda generator, shape: generator.standard_normal(shape)
     if mode == "sim" or mode.startswith("threads="):
         run_paths(sc, paths=1, seed=seed + 1)
     else:
@@ -117,7 +117,7 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     elif mode.startswith("workers="):
         from distributed import Client
 
-        from kzsim.cluster import local_cluster
+        from kzsim.engine.cluster import local_cluster
 
         n = int(mode.split("=")[1])
         t_cold = time.perf_counter()
@@ -161,7 +161,7 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from kzsim.engine import default_chunk_paths
+    from kzsim.engine.run import default_chunk_paths
 
     chunk = args.chunk_paths or default_chunk_paths()
     if args.child:

@@ -1,10 +1,36 @@
-"""kzsim: Monte Carlo risk simulator for Bitcoin mining in Kazakhstan."""
+"""kzsim: Monte Carlo risk simulator for Bitcoin mining in Kazakhstan.
 
-from kzsim.api import compare, simulate
-from kzsim.loading import ScenarioError, load_scenario
-from kzsim.results import Results
-from kzsim.scenario import Scenario
+The names below are imported on first use (PEP 562), so that ``import kzsim`` and the
+command line's start stay quick: the engine's compiled kernels, Dask and SALib load only
+when a run or an analysis needs them.
+"""
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-__all__ = ["Results", "compare", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate"]
+import importlib
+
+from kzsim.version import __version__
+
+_PUBLIC = {
+    "simulate": "kzsim.api",
+    "compare": "kzsim.api",
+    "simulate_to_precision": "kzsim.api",
+    "Results": "kzsim.results",
+    "load_scenario": "kzsim.scenario.loading",
+    "ScenarioError": "kzsim.scenario.errors",
+    "Scenario": "kzsim.scenario.schema",
+}
+
+__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "compare", "load_scenario", "simulate", "simulate_to_precision"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module 'kzsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 
-from kzsim.allocator import keep_freed_memory, release_freed_memory
-from kzsim.cluster import check_workers, dask_client
-from kzsim.concurrency import Background
-from kzsim.engine import PathsDone, Progress, RunPrefix, run_paths
-from kzsim.results import ANALYSES, Results, written_analyses
-from kzsim.scenario import Scenario
-from kzsim.system import usable_cpus
+from kzsim.analysis.summary import ANALYSES, written_analyses
+from kzsim.engine.allocator import keep_freed_memory, release_freed_memory
+from kzsim.engine.cluster import check_workers, dask_client
+from kzsim.engine.concurrency import Background
+from kzsim.engine.run import PathsDone, Progress, RunPrefix, run_paths
+from kzsim.engine.system import usable_cpus
+from kzsim.results import Results
+from kzsim.scenario.schema import Scenario
 
 
 def simulate(
@@ -46,7 +47,7 @@ def simulate(
     the same bits in every case.
 
     ``analyses`` names analyses to have ready in the summary (see
-    :func:`kzsim.results.analyses_for_write`: ``Results.write`` needs them). They do not
+    :func:`kzsim.analysis.summary.analyses_for_write`: ``Results.write`` needs them). They do not
     depend on the run's results, so they run beside it: on a cluster as one task of their
     own; in this process, when it may use more than one CPU, on a thread (the compiled
     kernels and numpy's large operations release the GIL, so a second core takes most of
@@ -55,13 +56,13 @@ def simulate(
     ``extend``: earlier results of the same scenario and seed with fewer paths. Their paths
     are taken (up to their last whole block of 1,024) instead of being simulated again, and
     the results are the same bits as a run from scratch; ``progress`` counts the paths
-    simulated (see :func:`kzsim.engine.run_paths`, which also takes their ``run.prefix``
+    simulated (see :func:`kzsim.engine.run.run_paths`, which also takes their ``run.prefix``
     to move the columns rather than copy them).
     """
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
         raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
-    keep_freed_memory()  # before the threads beside the run start (see kzsim.allocator)
+    keep_freed_memory()  # before the threads beside the run start (see kzsim.engine.allocator)
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
         if used is not None:
@@ -100,7 +101,7 @@ def _analyses_on_a_thread(*args) -> dict:
         return written_analyses(*args)
     finally:
         # the heap would keep the analyses' chunk memory (a chunk's, 40-60 MB) for the rest of the run,
-        # where the run's own chunks reuse only part of it (kzsim.allocator)
+        # where the run's own chunks reuse only part of it (kzsim.engine.allocator)
         release_freed_memory()
 
 
@@ -110,9 +111,9 @@ def compare(scenarios: list[Scenario], *, paths: int | None = None, seed: int | 
     ``paths`` and ``seed`` default to the first scenario's; every scenario gets the same
     seed. Other arguments are those of :func:`simulate` (``workers``...); ``progress``
     counts the paths of all the scenarios' runs (``progress(done_paths, n x scenarios)``).
-    Returns a :class:`~kzsim.comparison.Comparison`.
+    Returns a :class:`~kzsim.results.Comparison`.
     """
-    from kzsim.comparison import Comparison
+    from kzsim.results import Comparison
 
     if len(scenarios) < 2:
         raise ValueError("compare needs at least two scenarios")
@@ -156,7 +157,7 @@ def simulate_to_precision(
     """
     import math
 
-    from kzsim.rng import BLOCK_PATHS
+    from kzsim.model.rng import BLOCK_PATHS
     from kzsim.stats import Z95
 
     if measure not in PRECISION_MEASURES:

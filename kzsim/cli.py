@@ -19,11 +19,13 @@ from pathlib import Path
 
 import click
 
-from kzsim.concurrency import interrupt
-from kzsim.engine import default_chunk_paths
-from kzsim.loading import ScenarioError, load_scenario, parse_override
-from kzsim.outputs import OutputExistsError, check_out_dir, default_out_dir
-from kzsim.sensitivity import BREAK_EVEN_PARAMETERS
+from kzsim.analysis.sensitivity import BREAK_EVEN_PARAMETERS
+from kzsim.engine.concurrency import interrupt
+from kzsim.engine.run import default_chunk_paths
+from kzsim.io.outputs import OutputExistsError, check_out_dir, default_out_dir
+from kzsim.scenario.errors import ScenarioError
+from kzsim.scenario.loading import load_scenario
+from kzsim.scenario.overrides import parse_override
 
 
 class BadInput(click.ClickException):
@@ -95,7 +97,7 @@ _THREADS_OPTION = click.option(
 
 def _threads(threads: int | None, workers: int, scheduler: str | None) -> int:
     """The threads a run in this process uses; --threads is refused beside a cluster."""
-    from kzsim.system import usable_cpus
+    from kzsim.engine.system import usable_cpus
 
     if threads is not None and (workers > 1 or scheduler):
         raise BadInput(
@@ -109,7 +111,7 @@ def _threads(threads: int | None, workers: int, scheduler: str | None) -> int:
 @click.version_option(package_name="kzsim")
 def main() -> None:
     """Monte Carlo risk simulator for Bitcoin mining in Kazakhstan."""
-    from kzsim.kernel import default_kernel
+    from kzsim.model.kernel import default_kernel
 
     try:  # KZSIM_KERNEL is read by every run: a wrong value is refused before any work
         default_kernel()
@@ -181,8 +183,8 @@ def run(
     max_paths,
 ):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
+    from kzsim.analysis.summary import analyses_for_write
     from kzsim.api import simulate
-    from kzsim.results import analyses_for_write
 
     if target_se and target_of == "p_loss" and target_se >= 0.5:
         raise BadInput(f"--target-se: {target_se:g} for P(loss) (allowed: between 0 and 0.5, e.g. 0.005)")
@@ -237,7 +239,7 @@ def run(
                         # matplotlib loads while the workers run (~0.5 s). Not beside a run in
                         # this process: its allocations among the chunks' fragment the heap
                         # (one such run peaked ~90 MB higher)
-                        _import_in_background("kzsim.report")
+                        _import_in_background("kzsim.report.pdf")
                     results = simulate(
                         sc,
                         paths=n,
@@ -282,7 +284,7 @@ def _cluster(workers: int, scheduler: str | None):
     reported as bad input (exit 2), and workers on other CPUs as a note."""
     import warnings
 
-    from kzsim.cluster import WorkerMismatch, check_workers, dask_client
+    from kzsim.engine.cluster import WorkerMismatch, check_workers, dask_client
 
     with contextlib.ExitStack() as stack:
         try:
@@ -364,8 +366,8 @@ def _check_resources(
     ``workers`` local worker processes or ``threads`` threads: their memory counts, and
     they share the time). ``up_to``: ``paths`` is the most a --target-se run may reach
     (its rounds simulate each path once, so its time is about that of one run of them)."""
-    from kzsim.engine import estimate_resources, threads_used
-    from kzsim.system import available_memory_bytes, usable_cpus
+    from kzsim.engine.run import estimate_resources, threads_used
+    from kzsim.engine.system import available_memory_bytes, usable_cpus
 
     est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus(), threads=threads)
     available = available_memory_bytes()
@@ -409,7 +411,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     scenario and the differences) and report.pdf.
     """
     from kzsim.api import compare as compare_scenarios
-    from kzsim.comparison import write_comparison
+    from kzsim.results import write_comparison
 
     threads = _threads(threads, workers, scheduler)
     if len(scenarios) < 2:
@@ -438,7 +440,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
         except OutputExistsError as exc:
             raise BadInput(str(exc)) from None
     if not quiet:
-        from kzsim.report import compare_reading, compare_table
+        from kzsim.report.pdf import compare_reading, compare_table
 
         click.echo(compare_table(comparison))
         click.echo(compare_reading(comparison))
@@ -485,8 +487,8 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     report.pdf. sobol: first-order and total Sobol indices of profit after tax with their
     95 % intervals (Saltelli design, --paths base samples); writes sobol.csv and report.pdf.
     """
-    from kzsim.outputs import write_folder
-    from kzsim.sensitivity import sobol, sobol_reading, tornado
+    from kzsim.analysis.sensitivity import sobol, sobol_reading, tornado
+    from kzsim.io.outputs import write_folder
 
     threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
@@ -505,7 +507,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
             import matplotlib.pyplot as plt
             from matplotlib.backends.backend_pdf import PdfPages
 
-            from kzsim import figures
+            from kzsim.report import figures
 
             table.to_csv(tmp / f"{method}.csv", index=False)
             with plt.rc_context(figures.STYLE), PdfPages(tmp / "report.pdf") as pdf:
@@ -517,7 +519,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
                 plt.close(fig)
 
         write_folder(out, fill, force=force)
-    from kzsim.figures import usd
+    from kzsim.report.figures import usd
 
     if method == "sobol":
         click.echo(sobol_reading(table))
@@ -559,8 +561,8 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
 def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, workers, scheduler, threads):
     """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
     P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
-    from kzsim.outputs import _json_safe
-    from kzsim.sensitivity import break_even
+    from kzsim.analysis.sensitivity import break_even
+    from kzsim.io.outputs import _json_safe
 
     threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
@@ -602,10 +604,11 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
     Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
     for two). Example: kzsim sweep S.yaml --set electricity.tariff_kzt_per_kwh=20:40:5
     """
-    from kzsim.loading import apply_overrides, scenario_from_dict
-    from kzsim.outputs import write_folder
-    from kzsim.sensitivity import parse_grid
-    from kzsim.sensitivity import sweep as run_sweep
+    from kzsim.analysis.sensitivity import parse_grid
+    from kzsim.analysis.sensitivity import sweep as run_sweep
+    from kzsim.io.outputs import write_folder
+    from kzsim.scenario.overrides import apply_overrides
+    from kzsim.scenario.schema import scenario_from_dict
 
     threads = _threads(threads, workers, scheduler)
     grid, plain = {}, []
@@ -638,7 +641,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
             import matplotlib.pyplot as plt
             from matplotlib.backends.backend_pdf import PdfPages
 
-            from kzsim import figures
+            from kzsim.report import figures
 
             table.to_csv(tmp / "sweep.csv", index=False)
             table.to_parquet(tmp / "sweep.parquet", index=False)
@@ -666,8 +669,9 @@ def rerun(results_dir, out_dir, force, quiet):
     import json
 
     from kzsim.api import simulate
-    from kzsim.loading import read_yaml, scenario_from_dict
-    from kzsim.reproduce import compare_runs, version_differences
+    from kzsim.io.reproduce import compare_runs, version_differences
+    from kzsim.scenario.reading import read_yaml
+    from kzsim.scenario.schema import scenario_from_dict
 
     src = Path(results_dir)
     manifest_file, scenario_file = src / "manifest.json", src / "scenario.resolved.yaml"
@@ -730,8 +734,8 @@ def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, 
     lines to fix; cut around them with --from/--to. With --model fees the file holds total
     transaction fees a day (blockchain.com's transaction-fees export: date, fees_btc).
     """
-    from kzsim import calibration
-    from kzsim.history import FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
+    from kzsim.analysis import calibration
+    from kzsim.scenario.history import FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
 
     start = from_date.date() if from_date else None
     end = to_date.date() if to_date else None
@@ -796,8 +800,8 @@ def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, 
 @click.option("--price-column", help="Name of the close column (default: recognised).")
 def backtest(prices_csv, splits, to_date, paths, seed, date_column, price_column):
     """Back-test every price model: coverage of realised closes by the simulated bands (Markdown)."""
-    from kzsim import backtest as bt
-    from kzsim.history import HistoryError, read_daily_csv
+    from kzsim.analysis import backtest as bt
+    from kzsim.scenario.history import HistoryError, read_daily_csv
 
     try:
         series = read_daily_csv(
@@ -833,7 +837,7 @@ def validate(files, sets):
 @click.option("--markdown", is_flag=True, help="Print the scenario reference as Markdown tables instead.")
 def schema(markdown):
     """Print the JSON Schema of the scenario format (for editor autocompletion)."""
-    from kzsim.scenario import Scenario, reference_markdown
+    from kzsim.scenario.schema import Scenario, reference_markdown
 
     if markdown:
         click.echo(reference_markdown(), nl=False)
@@ -925,7 +929,7 @@ def _print_summary(s: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from kzsim.figures import pct, usd
+    from kzsim.report.figures import pct, usd
 
     t = Table(title=f"{s['scenario']}: {s['paths']:,} paths, {s['horizon_days']} days", show_header=False)
     lo, hi = s["p_loss_ci95"]

@@ -2,227 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kzsim import stats
-from kzsim.engine import TIMESERIES_QUANTILES, RunOutput
-from kzsim.model import start_difficulty, start_height
-from kzsim.scenario import Scenario
-from kzsim.units import (
-    ARTICLE_COST_PER_BTC_USD,
-    J_PER_KWH,
-    KWH_PER_MWH,
-    LISTED_MINERS_CASH_COST_PER_BTC_USD,
-    TH_TO_H,
-    TWO_POW_32,
-    subsidy_btc_at_height,
+from kzsim.analysis.comparison import HEADLINE, paired_difference
+from kzsim.analysis.summary import (
+    BLACKOUT_PATHS,
+    RISK_DRIVER_PATHS,
+    RISK_DRIVERS_TOP,
+    SHUTOFF_PATHS,
+    blackout_48h,
+    risk_drivers,
+    shutoff_value,
+    summarize,
 )
-
-COST_LINES = (
-    "energy_cost_usd",
-    "mining_fee_usd",
-    "procurement_fee_usd",
-    "fixed_opex_usd",
-    "hardware_replacement_usd",
-    "shutoff_restart_usd",
-    "compliance_usd",
-    "depreciation_usd",
-    "profit_tax_usd",
-)
-DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware", "economic")
-
-
-def _finite_stats(x: np.ndarray, ci: bool = False) -> dict[str, float]:
-    """Mean and 5/50/95 % percentiles of the finite values; with ``ci`` the mean's standard
-    error and a distribution-free 95 % interval of the median."""
-    x = np.asarray(x, dtype=np.float64)
-    finite = x[np.isfinite(x)]
-    out = {"mean": float(finite.mean()) if finite.size else math.nan}
-    out.update({k: v for k, v in stats.percentiles(finite, (5, 50, 95)).items()})
-    if ci:
-        out["mean_se"] = stats.mean_se(finite) if finite.size else math.nan
-        out["p50_ci95"] = list(stats.quantile_ci(finite, 0.5)) if finite.size else [math.nan, math.nan]
-    return out
-
-
-def summarize(run: RunOutput) -> dict:
-    """Headline figures with their Monte Carlo standard errors (``summary.json``)."""
-    pp = run.per_path
-    n = run.paths
-    profit = pp["profit_usd"]
-    losses = int(np.count_nonzero(profit < 0))
-    p_loss = losses / n
-    sc = run.scenario
-    summary = {
-        "scenario": sc.name,
-        "paths": n,
-        "seed": run.seed,
-        "horizon_days": sc.simulation.horizon_days,
-        "start_date": sc.simulation.start_date.isoformat(),
-        "p_loss": p_loss,
-        "p_loss_se": stats.proportion_se(p_loss, n),
-        "p_loss_ci95": list(stats.wilson_interval(losses, n)),
-    }
-    for level in (95, 99):
-        a = level / 100
-        summary[f"var_{level}_usd"] = stats.value_at_risk(profit, a)
-        lo, hi = stats.quantile_ci(profit, 1 - a)
-        summary[f"var_{level}_ci95_usd"] = [-hi, -lo]
-        summary[f"cvar_{level}_usd"], summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_and_se(profit, a)
-    profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
-    profit_stats.update(stats.percentiles(profit))
-    if sc.simulation.variance_reduction == "antithetic":
-        from kzsim.rng import BLOCK_PATHS
-
-        profit_stats["mean_se"] = stats.antithetic_mean_se(profit, BLOCK_PATHS)
-    else:
-        profit_stats["mean_se"] = stats.mean_se(profit)
-    summary["profit_usd"] = profit_stats
-    summary["cost_per_btc_usd"] = {
-        "cash": _finite_stats(pp["cash_cost_per_btc_usd"], ci=True),
-        "all_in": _finite_stats(pp["all_in_cost_per_btc_usd"], ci=True),
-    }
-    summary["btc_mined"] = _finite_stats(pp["btc_mined"])
-    summary["btc_mined"]["mean_se"] = stats.mean_se(pp["btc_mined"])
-    summary["uptime_fraction"] = {"mean": float(pp["up_fraction"].mean()), "mean_se": stats.mean_se(pp["up_fraction"])}
-    summary["downtime_hours"] = {c: float(pp[f"downtime_{c}_hours"].mean()) for c in DOWNTIME_CAUSES}
-    summary["grid_outages"] = {"mean": float(pp["grid_outages"].mean())}
-    summary["revenue_usd"] = {"mean": float(pp["revenue_usd"].mean())}
-    summary["costs_usd"] = {k.removesuffix("_usd"): float(pp[k].mean()) for k in COST_LINES}
-    summary["npv_usd"] = _finite_stats(pp["npv_usd"])
-    summary["npv_usd"]["mean_se"] = stats.mean_se(pp["npv_usd"])
-    summary["capex_usd"] = {"mean": float(pp["capex_usd"].mean())}
-    paid = np.isfinite(pp["payback_days"])
-    summary["payback"] = {
-        "share_within_horizon": float(paid.mean()),
-        "median_days_when_paid_back": float(np.median(pp["payback_days"][paid])) if paid.any() else None,
-    }
-    summary["max_drawdown_usd"] = _finite_stats(pp["max_drawdown_usd"])
-    summary["hashprice_usd_per_th_day"] = {
-        **_finite_stats(pp["mean_hashprice_usd_per_th_day"]),
-        "farm_cash_cost_per_th_day": float(np.nanmean(pp["breakeven_hashprice_usd_per_th_day"])),
-        "share_of_days_below_cash_cost": float(pp["losing_days"].mean() / sc.simulation.horizon_days),
-    }
-    summary["economic_shutoff"] = {
-        "enabled": sc.farm.economic_shutoff,
-        "days_mean": float(pp["economic_shutoff_days"].mean()),
-        "margin_avoided_usd_mean": float(pp["economic_shutoff_margin_avoided_usd"].mean()),
-        "margin_avoided_usd_mean_se": stats.mean_se(pp["economic_shutoff_margin_avoided_usd"]),
-    }
-    if sc.dependence is not None:
-        dep = sc.dependence
-        names, m = dep.names, dep.matrix
-        summary["dependence"] = {
-            "parameters": list(names),
-            "pairs_asked": [[*c.between, c.rank_correlation] for c in dep.rank_correlations],
-            "pairs_used": [
-                [names[i], names[j], float(m[i, j])] for i in range(len(names)) for j in range(i + 1, len(names))
-            ],
-            "repaired": dep.max_change > 0,
-            "max_change": dep.max_change,
-        }
-    summary["references"] = references(run)
-    summary["timeseries_sample_paths"] = run.sample_paths
-    return summary
-
-
-def references(run: RunOutput) -> dict:
-    """Where the scenario sits against the article's $27,000 and listed miners' cash cost."""
-    sc, pp, p = run.scenario, run.per_path, run.parameters
-    energy = pp["energy_mwh"]
-    used = energy > 0
-    power_usd_per_mwh = (
-        float(((pp["energy_cost_usd"] + pp["mining_fee_usd"])[used] / energy[used]).mean()) if used.any() else math.nan
-    )
-    # energy one BTC takes for this fleet at the start difficulty [kWh/BTC]
-    height = start_height(sc)
-    fees = float(np.mean(p["market.fees_btc_per_block"]))
-    reward = (subsidy_btc_at_height(height) + fees) * (1 - float(np.mean(p["farm.pool_fee_share"])))
-    difficulty = float(np.mean(start_difficulty(p)))
-    facility_j_per_th = float(np.mean(pp["facility_power_mw"] * 1e6 / pp["farm_hashrate_th"]))
-    kwh_per_btc = facility_j_per_th * difficulty * TWO_POW_32 / (reward * TH_TO_H) / J_PER_KWH
-    return {
-        "article_cost_per_btc_usd": ARTICLE_COST_PER_BTC_USD,
-        "listed_miners_cash_cost_per_btc_usd": LISTED_MINERS_CASH_COST_PER_BTC_USD,
-        "kwh_per_btc_at_start_difficulty": kwh_per_btc,
-        "article_implied_power_usd_per_mwh": ARTICLE_COST_PER_BTC_USD / kwh_per_btc * KWH_PER_MWH,
-        "scenario_power_usd_per_mwh": power_usd_per_mwh,
-    }
-
-
-BLACKOUT_PATHS = 2000
-SHUTOFF_PATHS = 2000
-RISK_DRIVER_PATHS = 1024
-RISK_DRIVERS_TOP = 3
-RISK_DRIVER_COLUMNS = (
-    "parameter",
-    "value_low",
-    "value_high",
-    "delta_mean_profit_low_usd",
-    "delta_mean_profit_high_usd",
-    "delta_p_loss_low",
-    "delta_p_loss_high",
-    "swing_usd",
-)
-
-
-def blackout_48h(scenario: Scenario, paths: int, seed: int) -> dict:
-    """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``)."""
-    from kzsim.sensitivity import blackout_cost
-
-    return blackout_cost(scenario, paths=paths, seed=seed)
-
-
-def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
-    """What idling on losing days earned (``summary["economic_shutoff"]["value"]``)."""
-    from kzsim import sensitivity
-
-    return sensitivity.shutoff_value(scenario, paths=paths, seed=seed)
-
-
-def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP) -> list[dict]:
-    """The ``top`` rows of a tornado on ``paths`` paths (``summary["risk_drivers"]``)."""
-    from kzsim.sensitivity import tornado
-
-    table = tornado(scenario, paths=paths, seed=seed)
-    return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
-
-
-ANALYSES = ("blackout_48h", "shutoff_value", "risk_drivers")  # what written_analyses computes
-
-
-def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ...]:
-    """The analyses :meth:`Results.write` adds to a run's summary: the 48 h blackout, the
-    shut-off policy's value (with ``farm.economic_shutoff``) and, for the report, the risk drivers."""
-    names = ["blackout_48h"]
-    if scenario.farm.economic_shutoff:
-        names.append("shutoff_value")
-    if report:
-        names.append("risk_drivers")
-    return tuple(names)
-
-
-def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int) -> dict:
-    """The analyses ``names`` (of :func:`analyses_for_write`) of an ``n_paths``-path run,
-    each a few small runs of its own on the run's first paths. They depend on the scenario,
-    the seed and the run's size only, not on its results: a cluster computes them in one
-    task beside the run's own (:func:`kzsim.api.simulate`), with the bits this process gets."""
-    computed = {}
-    for name in names:
-        if name == "blackout_48h":
-            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed)
-        elif name == "shutoff_value":
-            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed)
-        elif name == "risk_drivers":
-            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed)
-        else:
-            raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
-    return computed
+from kzsim.engine.run import TIMESERIES_QUANTILES, RunOutput
 
 
 @dataclass
@@ -241,7 +38,7 @@ class Results:
 
     def blackout_48h(self, paths: int = BLACKOUT_PATHS) -> dict:
         """The cost of one extra 48 h blackout in the first winter, from the first ``paths``
-        paths of the run, on common random numbers (see :func:`kzsim.sensitivity.blackout_cost`).
+        paths of the run, on common random numbers (see :func:`kzsim.analysis.sensitivity.blackout_cost`).
         Computed once and added to ``summary["blackout_48h"]``."""
         if "blackout_48h" not in self.summary:
             self.summary["blackout_48h"] = blackout_48h(self.scenario, min(paths, self.run.paths), self.run.seed)
@@ -250,7 +47,7 @@ class Results:
     def shutoff_value(self, paths: int = SHUTOFF_PATHS) -> dict:
         """With ``farm.economic_shutoff``: the policy's gain in profit after tax against running
         every day, on the first ``paths`` paths and common random numbers
-        (:func:`kzsim.sensitivity.shutoff_value`). Added to ``summary["economic_shutoff"]["value"]``."""
+        (:func:`kzsim.analysis.sensitivity.shutoff_value`). Added to ``summary["economic_shutoff"]["value"]``."""
         block = self.summary["economic_shutoff"]
         if "value" not in block:
             block["value"] = shutoff_value(self.scenario, min(paths, self.run.paths), self.run.seed)
@@ -309,16 +106,80 @@ class Results:
         report: bool = True,
         command: str | None = None,
     ) -> Path:
-        """Write every output into ``out_dir`` atomically (see :mod:`kzsim.outputs`)."""
-        from kzsim.outputs import write_results
+        """Write every output into ``out_dir`` atomically (see :mod:`kzsim.io.outputs`)."""
+        from kzsim.io.outputs import write_results
 
         return write_results(self, out_dir, force=force, scenario_file=scenario_file, report=report, command=command)
 
     def report(self, path: str | Path) -> Path:
         """Write the PDF report alone to ``path`` (atomically)."""
-        from kzsim.outputs import atomic_path
-        from kzsim.report import write_report
+        from kzsim.io.outputs import atomic_path
+        from kzsim.report.pdf import write_report
 
         with atomic_path(Path(path)) as tmp:
             write_report(self, tmp)
         return Path(path)
+
+
+@dataclass
+class Comparison:
+    """Scenarios run on common random numbers, and their differences against the first."""
+
+    results: list[Results]
+    differences: list[dict] = field(init=False)
+
+    def __post_init__(self):
+        base = self.results[0].run.per_path["profit_usd"]
+        self.differences = [paired_difference(base, r.run.per_path["profit_usd"]) for r in self.results[1:]]
+
+    @property
+    def names(self) -> list[str]:
+        """Scenario names, made distinct (a name given twice gets " (2)")."""
+        out, seen = [], {}
+        for r in self.results:
+            k = seen[r.scenario.name] = seen.get(r.scenario.name, 0) + 1
+            out.append(r.scenario.name if k == 1 else f"{r.scenario.name} ({k})")
+        return out
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Headline figures side by side: one row per figure, one column per scenario."""
+        rows = {label: [get(r.summary) for r in self.results] for label, get in HEADLINE}
+        return pd.DataFrame(rows, index=self.names).T
+
+    @property
+    def per_path(self) -> pd.DataFrame:
+        """Profit after tax of every path under every scenario, and the differences."""
+        data = {"path": np.arange(self.results[0].run.paths)}
+        base = self.results[0].run.per_path["profit_usd"]
+        names = self.names
+        for name, r in zip(names, self.results, strict=True):
+            data[f"profit_usd[{name}]"] = r.run.per_path["profit_usd"]
+        for name, r in zip(names[1:], self.results[1:], strict=True):
+            data[f"difference_usd[{name} - {names[0]}]"] = r.run.per_path["profit_usd"] - base
+        return pd.DataFrame(data)
+
+    def summary(self) -> dict:
+        return {
+            "scenarios": self.names,
+            "paths": self.results[0].run.paths,
+            "seed": self.results[0].run.seed,
+            "baseline": self.names[0],
+            "summaries": dict(zip(self.names, (r.summary for r in self.results), strict=True)),
+            "differences_vs_baseline": dict(zip(self.names[1:], self.differences, strict=True)),
+        }
+
+
+def write_comparison(comparison: Comparison, out_dir, *, force: bool = False, report: bool = True):
+    """``comparison.json``, ``headline.csv``, ``profits.parquet`` and ``report.pdf``, atomically."""
+    from kzsim.io.outputs import write_folder, write_json
+    from kzsim.report.pdf import write_compare_report
+
+    def fill(tmp):
+        write_json(tmp / "comparison.json", comparison.summary())
+        comparison.table.to_csv(tmp / "headline.csv", index_label="figure")
+        comparison.per_path.to_parquet(tmp / "profits.parquet", index=False)
+        if report:
+            write_compare_report(comparison, tmp / "report.pdf")
+
+    return write_folder(out_dir, fill, force=force)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kzsim.loading import apply_overrides, scenario_from_dict
+from kzsim.scenario.overrides import apply_overrides
+from kzsim.scenario.schema import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -78,7 +79,7 @@ def exact():
 
 
 def assert_same_draws(expected, actual) -> None:
-    """Every draw present in ``expected`` (a :class:`kzsim.model.Draws`) is bit-identical in ``actual``."""
+    """Every draw present in ``expected`` (a :class:`kzsim.model.paths.Draws`) is bit-identical in ``actual``."""
     import numpy as np
 
     for name, value in expected.__dict__.items():

@@ -8,9 +8,9 @@ import re
 import numpy as np
 from click.testing import CliRunner
 
-from kzsim import backtest
+from kzsim.analysis import backtest
 from kzsim.cli import main
-from kzsim.history import read_daily_csv
+from kzsim.scenario.history import read_daily_csv
 from tests.conftest import ROOT, SHARED_DATA
 
 SPLITS = [dt.date(2019, 12, 31), dt.date(2022, 12, 31)]

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kzsim import calibration
+from kzsim.analysis import calibration
 from kzsim.cli import main
-from kzsim.prices import garch, jump_diffusion
+from kzsim.model.prices import garch, jump_diffusion
 from tests.conftest import EXACT, SHARED_DATA, make_scenario
 
 Z = 4.0

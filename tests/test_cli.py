@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from kzsim.cli import main
-from kzsim.outputs import OUTPUT_FILES
-from kzsim.report import PAGE_TITLES
+from kzsim.io.outputs import OUTPUT_FILES
+from kzsim.report.pdf import PAGE_TITLES
 from tests.conftest import ROOT, SCENARIOS, assert_words_in_place
 
 SUMMARY_KEYS = {
@@ -210,7 +210,7 @@ def test_the_command_flushes_its_output_and_keeps_its_exit_code(tmp_path):
 
 
 def test_scenario_reference_in_docs_is_up_to_date():
-    from kzsim.scenario import reference_markdown
+    from kzsim.scenario.schema import reference_markdown
     from tests.conftest import ROOT
 
     assert (ROOT / "docs" / "scenario.md").read_text() == reference_markdown(), (
@@ -250,10 +250,11 @@ def test_report_pages_keep_their_words_on_the_page_and_off_the_plots():
     sure the run report is, whatever the other tests do."""
     import matplotlib.pyplot as plt
 
-    from kzsim import figures, report
+    from kzsim.analysis.summary import analyses_for_write
     from kzsim.api import simulate
-    from kzsim.loading import load_scenario
-    from kzsim.results import analyses_for_write
+    from kzsim.report import figures
+    from kzsim.report import pdf as report
+    from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 60})
     res = simulate(sc, paths=300, analyses=analyses_for_write(sc), threads=1)
@@ -368,7 +369,7 @@ def test_a_one_path_run_says_its_standard_errors_are_unknown(tmp_path):
     ],
 )
 def test_money_is_written_without_exponents(usd_amount, digits, shown):
-    from kzsim.figures import usd
+    from kzsim.report.figures import usd
 
     assert usd(usd_amount, digits) == shown
 
@@ -379,7 +380,7 @@ def test_the_summary_table_shows_the_99_tail_with_the_cvar_standard_errors(tmp_p
     result = CliRunner().invoke(main, [*args, "--no-report", "--set", "simulation.horizon_days=60"])
     assert result.exit_code == 0, result.output
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
-    from kzsim.figures import usd
+    from kzsim.report.figures import usd
 
     row = f"{usd(s['var_99_usd'])} / {usd(s['cvar_99_usd'])}  (CVaR SE {usd(s['cvar_99_se_usd'], 2)})"
     assert "VaR 99 % / CVaR 99 %" in result.output and row in result.output

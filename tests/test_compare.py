@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 import kzsim
+from kzsim.analysis.comparison import paired_difference
 from kzsim.cli import main
-from kzsim.comparison import paired_difference
 from tests.conftest import SCENARIOS
 
 SHORT = {"simulation.horizon_days": 120}
@@ -106,7 +106,7 @@ def test_the_reading_of_a_difference_known_exactly_or_from_one_path():
     infinite), and no standard error from one path (NaN, not 0 or "nan times")."""
     from types import SimpleNamespace
 
-    from kzsim.report import compare_reading
+    from kzsim.report.pdf import compare_reading
 
     def reading(a, b) -> tuple[dict, str]:
         d = paired_difference(np.array(a), np.array(b))

@@ -10,12 +10,14 @@ import time
 
 import pytest
 
-import kzsim.outputs
-from kzsim import api, concurrency
+import kzsim.io.outputs
+from kzsim import api
+from kzsim.analysis.summary import analyses_for_write, written_analyses
 from kzsim.cli import Interrupted, _interruptible
-from kzsim.concurrency import Background, critical, interrupt
-from kzsim.loading import load_scenario
-from kzsim.results import Results, analyses_for_write, written_analyses
+from kzsim.engine import concurrency
+from kzsim.engine.concurrency import Background, critical, interrupt
+from kzsim.results import Results
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 
@@ -130,7 +132,7 @@ def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, t
     res = api.simulate(scenario, paths=200)
     writing = threading.Event()
     finished = []
-    real = kzsim.outputs.write_path_table
+    real = kzsim.io.outputs.write_path_table
 
     def slow_table(columns, path):
         writing.set()
@@ -142,9 +144,9 @@ def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, t
         assert writing.wait(5)  # the table is being written meanwhile
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr(kzsim.outputs, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(kzsim.outputs, "write_path_table", slow_table)
-    monkeypatch.setattr("kzsim.report.write_report", failing_report)
+    monkeypatch.setattr(kzsim.io.outputs, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(kzsim.io.outputs, "write_path_table", slow_table)
+    monkeypatch.setattr("kzsim.report.pdf.write_report", failing_report)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="report failed"):
         res.write(out)
@@ -156,16 +158,16 @@ def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, 
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("previous results")
-    real_swap = kzsim.outputs._swap
+    real_swap = kzsim.io.outputs._swap
 
     def swap_with_a_signal(tmp, target, force):
         interrupt(Interrupted(signal.SIGTERM))  # as the handler does, during the rename
         real_swap(tmp, target, force)
 
-    monkeypatch.setattr(kzsim.outputs, "_swap", swap_with_a_signal)
+    monkeypatch.setattr(kzsim.io.outputs, "_swap", swap_with_a_signal)
     with pytest.raises(SystemExit) as stopped:
         with _interruptible(out):
-            kzsim.outputs.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
+            kzsim.io.outputs.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
     assert stopped.value.code == 143
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]  # the rename was not cut short
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing temporary left
@@ -175,7 +177,7 @@ def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, 
 def test_threads_finish_their_tasks_and_leave_no_thread_behind_when_the_caller_stops(monkeypatch):
     """An exception in the caller (Ctrl-C in the progress callback here) stops the run:
     tasks not started are cancelled, the running ones finish, no path thread is left."""
-    from kzsim import engine
+    from kzsim.engine import run as engine
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
     started, finished = [], []
@@ -205,7 +207,7 @@ def test_threads_finish_their_tasks_and_leave_no_thread_behind_when_the_caller_s
 
 
 def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
-    from kzsim import engine
+    from kzsim.engine import run as engine
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
     real_task = engine.simulate_task
@@ -222,7 +224,7 @@ def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
 
 
 def test_the_api_runs_on_one_thread_a_cpu_unless_told(scenario, monkeypatch):
-    from kzsim import engine
+    from kzsim.engine import run as engine
 
     seen = []
     real = engine.run_paths

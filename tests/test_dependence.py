@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kzsim.engine import draw_block, draw_parameters, run_paths
-from kzsim.loading import ScenarioError
-from kzsim.model import Calendar
-from kzsim.rng import BLOCK_PATHS
+from kzsim.engine.run import draw_block, draw_parameters, run_paths
+from kzsim.model.paths import Calendar
+from kzsim.model.rng import BLOCK_PATHS
+from kzsim.scenario.errors import ScenarioError
 from tests.conftest import assert_same_draws, make_scenario
 
 Z = 4.0
@@ -101,7 +101,7 @@ def test_repair_is_used_only_when_asked_and_reported():
 
     res = kzsim.simulate(sc, paths=50)
     assert res.summary["dependence"]["repaired"] is True
-    from kzsim.report import scenario_block
+    from kzsim.report.pdf import scenario_block
 
     assert "REPAIRED to the nearest valid set" in scenario_block(res)
     ok = scenario([(A, B, 0.5)], repair=True)

@@ -14,11 +14,12 @@ import distributed
 import numpy as np
 import pytest
 
+from kzsim.analysis.summary import analyses_for_write
 from kzsim.api import simulate
-from kzsim.cluster import LOCAL_CLUSTER_CONFIG, dask_client
-from kzsim.engine import run_paths
-from kzsim.loading import load_scenario
-from kzsim.results import Results, analyses_for_write
+from kzsim.engine.cluster import LOCAL_CLUSTER_CONFIG, dask_client
+from kzsim.engine.run import run_paths
+from kzsim.results import Results
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 PATHS = 3000  # three blocks and a part
@@ -110,7 +111,7 @@ def test_a_worker_killed_mid_run_changes_nothing(scenario, plain, make_client):
     [(300, 900), (500, 1000), (1024, 2048), (700, 2100), (3000, 3000), (100, 250)],
 )
 def test_tasks_of_several_chunks_merge_to_the_same_bits_in_any_order(scenario, plain, chunk_paths, task_paths):
-    from kzsim.engine import Calendar, _Merger, simulate_task
+    from kzsim.engine.run import Calendar, _Merger, simulate_task
 
     tasks = [(a, min(a + task_paths, PATHS)) for a in range(0, PATHS, task_paths)]
     merger = _Merger(PATHS, scenario.simulation.horizon_days)
@@ -137,7 +138,7 @@ def test_kzsim_run_with_two_workers_writes_the_files_of_a_run_in_one_process(tmp
 def test_tasks_past_the_sample_merge_to_the_same_bits_in_any_order(scenario, chunk_paths, task_paths):
     """Past the 4,096 sampled paths, whole blocks come back as sums taken in the kernel: a
     task of such chunks, and tasks mixing them with cut blocks, merge to the one-chunk run."""
-    from kzsim.engine import TIMESERIES_SAMPLE_PATHS, Calendar, _Merger, simulate_task
+    from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, Calendar, _Merger, simulate_task
 
     short = scenario.replace(**{"simulation.horizon_days": 30})
     n = TIMESERIES_SAMPLE_PATHS + 3 * 1024 + 100
@@ -154,7 +155,7 @@ def test_the_analyses_on_a_cluster_give_the_same_tables():
     numbers as in this process, and the progress counts the same paths."""
     import pandas as pd
 
-    from kzsim.sensitivity import break_even, sobol, sweep, tornado
+    from kzsim.analysis.sensitivity import break_even, sobol, sweep, tornado
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 30})
     grid = {"electricity.tariff_kzt_per_kwh": [20.0, 30.0]}
@@ -188,7 +189,7 @@ class FakeClient:
 
 
 def test_workers_with_other_code_are_refused_before_a_run():
-    from kzsim.cluster import WorkerCPUWarning, WorkerMismatch, check_workers, code_versions
+    from kzsim.engine.cluster import WorkerCPUWarning, WorkerMismatch, check_workers, code_versions
 
     here = code_versions()
     assert here["kzsim code"] and here["numpy"] and here["scipy"] and here["numpy SIMD"]
@@ -230,10 +231,10 @@ def test_kzsim_run_refuses_a_cluster_whose_workers_run_other_code(tmp_path, monk
     the tasks it could not load and the run waited forever)."""
     from click.testing import CliRunner
 
-    import kzsim.cluster
+    import kzsim.engine.cluster
     from kzsim.cli import main
 
-    real = kzsim.cluster._code_versions_function
+    real = kzsim.engine.cluster._code_versions_function
 
     def on_workers_another_numpy():
         versions = real()
@@ -243,7 +244,7 @@ def test_kzsim_run_refuses_a_cluster_whose_workers_run_other_code(tmp_path, monk
 
         return answer
 
-    monkeypatch.setattr(kzsim.cluster, "_code_versions_function", on_workers_another_numpy)
+    monkeypatch.setattr(kzsim.engine.cluster, "_code_versions_function", on_workers_another_numpy)
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         args = [
             "run",

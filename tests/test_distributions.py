@@ -9,8 +9,8 @@ import pytest
 from numpy.testing import assert_allclose
 from pydantic import TypeAdapter
 
-from kzsim.distributions import Distribution, Fixed, Lognormal, Normal, Pert, param
-from kzsim.loading import ScenarioError
+from kzsim.scenario.distributions import Distribution, Fixed, Lognormal, Normal, Pert, param
+from kzsim.scenario.errors import ScenarioError
 from tests.conftest import make_scenario
 
 ADAPTER = TypeAdapter(Distribution)

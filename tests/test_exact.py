@@ -8,7 +8,7 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 import kzsim
-from kzsim.engine import run_paths
+from kzsim.engine.run import run_paths
 from tests.conftest import make_scenario
 
 RTOL = 1e-12
@@ -128,8 +128,8 @@ def test_profit_tax_per_fiscal_year():
 
 def test_difficulty_matched_chain_finds_144_blocks_a_day(exact):
     """Constant hashrate matched to difficulty: the retarget in the horizon changes nothing."""
-    from kzsim.engine import inputs_for
-    from kzsim.model import Calendar, simulate_paths
+    from kzsim.engine.run import inputs_for
+    from kzsim.model.paths import Calendar, simulate_paths
 
     cal = Calendar.of(exact)
     p, draws = inputs_for(exact, cal, 1, 0, 3)

@@ -9,12 +9,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kzsim import calibration, processes
-from kzsim import kernel as compiled
+from kzsim.analysis import calibration
 from kzsim.cli import main
-from kzsim.engine import draw_block
-from kzsim.model import Calendar
-from kzsim.rng import BLOCK_PATHS
+from kzsim.engine.run import draw_block
+from kzsim.model import kernel as compiled
+from kzsim.model import processes
+from kzsim.model.paths import Calendar
+from kzsim.model.rng import BLOCK_PATHS
 from tests.conftest import EXACT, SHARED_DATA, assert_same_draws, make_scenario
 
 Z = 4.0

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from kzsim.engine import run_paths
+from kzsim.engine.run import run_paths
 from tests.conftest import make_scenario
 
 HALVING_IN_DAYS = 90
@@ -43,8 +43,8 @@ def test_no_elasticity_means_the_same_bits_either_way():
 
 
 def test_hashrate_is_flat_before_the_halving_and_falls_after():
-    from kzsim.engine import draw_block
-    from kzsim.model import Calendar, simulate_paths
+    from kzsim.engine.run import draw_block
+    from kzsim.model.paths import Calendar, simulate_paths
 
     sc = make_scenario(**SETS, **{"market.hashrate_price_elasticity": 1.0, "market.hashrate_responds_to": "hashprice"})
     cal = Calendar.of(sc)

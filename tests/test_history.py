@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from kzsim.history import DIFFICULTY_NAMES, HistoryError, read_daily_csv
+from kzsim.scenario.history import DIFFICULTY_NAMES, HistoryError, read_daily_csv
 from tests.conftest import SHARED_DATA
 
 

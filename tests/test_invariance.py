@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from kzsim.engine import TIMESERIES_SAMPLE_PATHS, run_paths
-from kzsim.kernel import ENV_VARIABLE
-from kzsim.loading import load_scenario
-from kzsim.rng import BLOCK_PATHS, stable_hash
+from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, run_paths
+from kzsim.model.kernel import ENV_VARIABLE
+from kzsim.model.rng import BLOCK_PATHS, stable_hash
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 N = BLOCK_PATHS + 9  # crosses a block boundary
@@ -185,7 +185,7 @@ def test_making_a_parameter_uncertain_changes_no_other_parameter(short_baseline,
 def test_stream_names_hash_the_same_everywhere():
     # golden values: a change here would silently change every published result
     assert stable_hash("process:btc_price") == 0x8A578C44F2B1B4EA
-    from kzsim.rng import stream
+    from kzsim.model.rng import stream
 
     assert_array_equal(stream(1, "process:btc_price", 0).standard_normal(2), GOLDEN_FIRST_DRAWS)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kzsim import kernel
-from kzsim.engine import inputs_for, run_paths
-from kzsim.loading import load_scenario
-from kzsim.model import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
+from kzsim.engine.run import inputs_for, run_paths
+from kzsim.model import kernel
+from kzsim.model.paths import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS, make_scenario
 
 needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
@@ -133,7 +133,7 @@ def test_a_wrong_kernel_in_the_environment_is_refused_by_the_cli_without_a_trace
 @needs_numba
 @pytest.mark.parametrize("shape", [(729, 1024), (3, 7), (1, 1), (0, 5), (4000, 1024)])
 def test_compiled_normals_are_numpys_draws(shape, monkeypatch):
-    from kzsim.rng import stream
+    from kzsim.model.rng import stream
 
     fast_stream, numpy_stream = stream(5, "process:btc_price", 3), stream(5, "process:btc_price", 3)
     fast = kernel.standard_normal(fast_stream, shape)
@@ -153,7 +153,7 @@ def test_kernel_gives_the_reference_bits_on_a_replay_of_history():
 @needs_numba
 @pytest.mark.parametrize("height0", [839_000.0, 1_049_900.0, 6_929_000.0])
 def test_compiled_chain_is_the_numpy_chain(height0):
-    from kzsim.processes import chain
+    from kzsim.model.processes import chain
 
     rng = np.random.default_rng(1)
     hashrate = 7e20 * np.exp(np.cumsum(rng.normal(0.0, 0.05, (400, 64)), axis=0))
@@ -198,7 +198,7 @@ def test_add_at_adds_in_index_order_as_numpy_does():
 
 def test_the_default_chunk_follows_the_kernel(monkeypatch):
     """The numpy version's temporaries take twice the memory a path: its chunks are half as large."""
-    from kzsim import engine
+    from kzsim.engine import run as engine
 
     monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
     assert engine.default_chunk_paths() == engine.NUMPY_CHUNK_PATHS == 512

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kzsim import outputs
-from kzsim.engine import _Column, run_paths
-from kzsim.loading import load_scenario
+from kzsim.engine.run import _Column, run_paths
+from kzsim.io import outputs
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 
@@ -57,7 +57,7 @@ def test_the_path_table_is_written_in_row_groups_with_every_bit(tmp_path, monkey
 
 
 def test_the_resource_model_counts_every_per_path_output():
-    from kzsim.engine import PER_PATH_OUTPUTS
+    from kzsim.engine.run import PER_PATH_OUTPUTS
 
     run = run_paths(load_scenario(SCENARIOS / "kz-2025-baseline.yaml"), paths=5)
     assert len(run.per_path) == PER_PATH_OUTPUTS
@@ -67,7 +67,7 @@ def test_the_resource_model_counts_every_per_path_output():
 def test_runs_without_percentiles_keep_every_per_path_bit(chunk_paths, threads):
     """Without percentiles no path is sampled: whole blocks from the first take the kernel's
     block sums (the sensitivity analyses' runs, ~12 % faster), with the same bits."""
-    from kzsim.engine import simulate_chunk
+    from kzsim.engine.run import simulate_chunk
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
     full = run_paths(sc, paths=1500, chunk_paths=600)
@@ -86,7 +86,7 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
     column is what the full rows give, whatever is constant in which task."""
     from dataclasses import replace
 
-    from kzsim.engine import _compact, _Merger, simulate_chunk
+    from kzsim.engine.run import _compact, _Merger, simulate_chunk
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
     n = 3000
@@ -114,7 +114,7 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
 
 def test_compacted_results_are_not_combined_again():
     """combine_chunks concatenates whole tables: given compacted ones it would drop columns, so it refuses."""
-    from kzsim.engine import _compact, combine_chunks, simulate_chunk
+    from kzsim.engine.run import _compact, combine_chunks, simulate_chunk
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
     parts = [_compact(simulate_chunk(sc, 5, 0, 100, 200)), simulate_chunk(sc, 5, 100, 200, 200)]
@@ -128,9 +128,9 @@ def test_a_block_past_the_sample_holds_no_per_day_values(monkeypatch):
     tracemalloc (which counts numpy's buffers, whatever the timing) as the kernel starts."""
     import tracemalloc
 
-    from kzsim import kernel
-    from kzsim.engine import TIMESERIES_SAMPLE_PATHS, simulate_chunk
-    from kzsim.rng import BLOCK_PATHS
+    from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, simulate_chunk
+    from kzsim.model import kernel
+    from kzsim.model.rng import BLOCK_PATHS
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 200})
     n = TIMESERIES_SAMPLE_PATHS + BLOCK_PATHS

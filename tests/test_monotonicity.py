@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kzsim.engine import run_paths
-from kzsim.loading import load_scenario
+from kzsim.engine.run import run_paths
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 PATHS = 1500

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 import kzsim
-from kzsim.engine import run_paths
+from kzsim.engine.run import run_paths
 from tests.conftest import make_scenario
 from tests.test_exact import hand_computed
 
@@ -86,7 +86,7 @@ def test_margin_avoided_is_exactly_the_profit_added_when_the_decision_sees_every
 
 
 def test_shutoff_value_is_the_paired_gain_in_profit_after_tax():
-    from kzsim.sensitivity import shutoff_value
+    from kzsim.analysis.sensitivity import shutoff_value
 
     sc = baseline(**{"farm.economic_shutoff": True})
     value = shutoff_value(sc, paths=300)

@@ -13,7 +13,7 @@ import kzsim
 from kzsim import stats
 from kzsim.api import simulate_to_precision
 from kzsim.cli import _round_text, main
-from kzsim.figures import precision_text
+from kzsim.report.figures import precision_text
 from kzsim.stats import Z95, running_estimates
 from tests.conftest import SCENARIOS
 
@@ -149,7 +149,7 @@ def test_running_estimates_end_at_the_full_sample():
 
 
 def test_the_convergence_page_shows_the_99_cvar_and_what_a_target_run_did():
-    from kzsim.figures import convergence
+    from kzsim.report.figures import convergence
     from tests.conftest import assert_words_in_place
 
     sc = kzsim.load_scenario(SCENARIOS / "small-operator.yaml", HALF)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from kzsim.engine import draw_block
-from kzsim.model import Calendar, btc_price_paths
-from kzsim.prices import jump_compensator
-from kzsim.rng import BLOCK_PATHS
+from kzsim.engine.run import draw_block
+from kzsim.model.paths import Calendar, btc_price_paths
+from kzsim.model.prices import jump_compensator
+from kzsim.model.rng import BLOCK_PATHS
 from tests.conftest import SHARED_DATA, assert_same_draws, make_scenario
 
 Z = 4.0

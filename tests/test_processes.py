@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from kzsim import processes
+from kzsim.model import processes
 from kzsim.units import TWO_POW_32
 
 
@@ -161,7 +161,7 @@ def test_hashrate_follows_the_price_with_a_lag():
 
 
 def test_row_loop_accumulations_have_numpys_bits():
-    from kzsim.processes import ROW_LOOP_MIN_PATHS, cumsum_days, running_max_days
+    from kzsim.model.processes import ROW_LOOP_MIN_PATHS, cumsum_days, running_max_days
 
     x = np.random.default_rng(3).standard_normal((60, ROW_LOOP_MIN_PATHS + 5)) * 1e3
     assert cumsum_days(x).tobytes() == np.cumsum(x, axis=0).tobytes()
@@ -172,7 +172,7 @@ def test_row_loop_accumulations_have_numpys_bits():
 
 @pytest.mark.parametrize("kernel", ["numpy", "numba"])
 def test_smoothing_over_its_input_gives_the_same_bits(kernel):
-    from kzsim.kernel import available
+    from kzsim.model.kernel import available
 
     if kernel == "numba" and not available():
         pytest.skip("numba is not installed")

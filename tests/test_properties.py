@@ -10,10 +10,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kzsim import kernel
-from kzsim.engine import inputs_for
-from kzsim.loading import ScenarioError, scenario_from_dict
-from kzsim.model import Calendar, simulate_paths
+from kzsim.engine.run import inputs_for
+from kzsim.model import kernel
+from kzsim.model.paths import Calendar, simulate_paths
+from kzsim.scenario.errors import ScenarioError
+from kzsim.scenario.schema import scenario_from_dict
 from tests.conftest import EXACT
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

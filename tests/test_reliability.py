@@ -101,14 +101,14 @@ def test_a_disk_full_while_writing_keeps_the_previous_results(previous_results, 
     one line that says what and that the previous results are as they were, exit 1."""
     import errno
 
-    import kzsim.outputs
+    import kzsim.io.outputs
 
     out, before = previous_results
 
     def disk_full(columns, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(kzsim.outputs, "write_path_table", disk_full)
+    monkeypatch.setattr(kzsim.io.outputs, "write_path_table", disk_full)
     args = ["run", BASELINE, "--paths", "50", "--out", str(out), "--force", "--quiet"]
     result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=30"])
     assert result.exit_code == 1, result.output
@@ -140,7 +140,7 @@ def test_sigterm_while_writing_keeps_the_previous_results(previous_results):
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("kzsim.system.available_memory_bytes", lambda: 2e9)
+    monkeypatch.setattr("kzsim.engine.system.available_memory_bytes", lambda: 2e9)
     result = CliRunner().invoke(main, ["run", BASELINE, "--paths", "3000000", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     line = result.output.strip()
@@ -150,7 +150,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
-    from kzsim import engine
+    from kzsim.engine import run as engine
 
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})  # make a tiny run look long
     result = CliRunner().invoke(
@@ -179,8 +179,8 @@ def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
 def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     import contextlib
 
-    from kzsim import engine
-    from kzsim.loading import load_scenario
+    from kzsim.engine import run as engine
+    from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)
     one = engine.estimate_resources(sc, 100_000)
@@ -193,7 +193,7 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     # the announcement says so (the run itself stays in this process here)
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
     monkeypatch.setattr("kzsim.cli._cluster", lambda workers, scheduler: contextlib.nullcontext(None))
-    monkeypatch.setattr("kzsim.system.usable_cpus", lambda: 2)
+    monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--no-report", "--workers", "2"]
     result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=10"])
     assert result.exit_code == 0, result.output
@@ -202,8 +202,8 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
 
 
 def test_the_estimate_counts_threads(tmp_path, monkeypatch):
-    from kzsim import engine
-    from kzsim.loading import load_scenario
+    from kzsim.engine import run as engine
+    from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)
     one = engine.estimate_resources(sc, 100_000)
@@ -215,7 +215,7 @@ def test_the_estimate_counts_threads(tmp_path, monkeypatch):
     assert engine.estimate_resources(sc, 100, threads=2, cpus=2) == engine.estimate_resources(sc, 100)  # one chunk
     # the announcement says so
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
-    monkeypatch.setattr("kzsim.system.usable_cpus", lambda: 2)
+    monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "2000", "--out", str(tmp_path / "o"), "--no-report", "--threads", "3"]
     result = CliRunner().invoke(main, [*args, "--chunk-paths", "1000", "--set", "simulation.horizon_days=10"])
     assert result.exit_code == 0, result.output
@@ -369,8 +369,8 @@ def test_a_million_paths_are_announced_and_the_default_run_is_not():
     """What the CLI compares with its thresholds, on this machine's two cores (the million
     paths of the baseline take ~29 s there, the default 20,000 under a second)."""
     from kzsim.cli import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
-    from kzsim.engine import estimate_resources
-    from kzsim.loading import load_scenario
+    from kzsim.engine.run import estimate_resources
+    from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)
     big = estimate_resources(sc, 1_000_000, threads=2, cpus=2)

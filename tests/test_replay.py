@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from kzsim.api import simulate
-from kzsim.loading import ScenarioError, load_scenario
+from kzsim.scenario.errors import ScenarioError
+from kzsim.scenario.loading import load_scenario
 from tests.conftest import SHARED_DATA, make_scenario
 
 START, DAYS = dt.date(2023, 5, 1), 354  # to 2024-04-18: one subsidy era (6.25 BTC), inside the fee file

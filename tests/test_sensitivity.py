@@ -12,8 +12,8 @@ from numpy.testing import assert_allclose
 from pypdf import PdfReader
 
 import kzsim
+from kzsim.analysis.sensitivity import break_even, tornado
 from kzsim.cli import main
-from kzsim.sensitivity import break_even, tornado
 from tests.conftest import SCENARIOS, make_scenario
 from tests.test_exact import hand_computed
 
@@ -121,7 +121,7 @@ def test_bad_scenarios_are_refused_the_same_way(tmp_path, command):
 
 def test_blackout_cost_of_a_certain_farm_is_two_days_of_margin():
     """A 48 h blackout from 18:00 on day 2 of the certain farm removes 6 + 24 + 18 hours."""
-    from kzsim.sensitivity import blackout_cost
+    from kzsim.analysis.sensitivity import blackout_cost
 
     sc = make_scenario()
     out = blackout_cost(sc, start_day=2, paths=3)
@@ -134,7 +134,7 @@ def test_blackout_cost_of_a_certain_farm_is_two_days_of_margin():
 
 
 def test_a_forced_outage_is_down_on_every_path_and_counted():
-    from kzsim.engine import run_paths
+    from kzsim.engine.run import run_paths
 
     sc = make_scenario(**{"grid.forced_outages": [{"start_day": 1, "start_hour": 12, "duration_hours": 24}]})
     pp = run_paths(sc).per_path
@@ -148,7 +148,7 @@ def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values():
     4 standard errors, the z = 4 of the other statistical tests)."""
     from SALib.test_functions import Ishigami
 
-    from kzsim.sensitivity import sobol_indices
+    from kzsim.analysis.sensitivity import sobol_indices
 
     names = ["x1", "x2", "x3"]
     uniform = lambda u: -np.pi + 2 * np.pi * u  # noqa: E731
@@ -162,7 +162,7 @@ def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values():
 
 
 def test_sobol_progress_counts_every_matrix_of_the_design_run_side_by_side_or_not():
-    from kzsim.sensitivity import sobol, sobol_base_samples
+    from kzsim.analysis.sensitivity import sobol, sobol_base_samples
 
     sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 20})
     assert [sobol_base_samples(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [2, 2, 4, 1024, 1024, 2048]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kzsim import stats
-from kzsim.engine import run_paths
+from kzsim.engine.run import run_paths
 from tests.conftest import make_scenario
 
 Z = 4.0
@@ -226,7 +226,7 @@ def test_quantile_estimate_levels(q):
 
 
 def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics():
-    from kzsim.engine import TIMESERIES_QUANTILES, daily_percentiles
+    from kzsim.engine.run import TIMESERIES_QUANTILES, daily_percentiles
 
     rng = np.random.default_rng(3)
     samples = [rng.standard_normal((30, n)) for n in (4096, 500, 20, 1)]  # 20 paths and fewer: open sides
@@ -252,7 +252,7 @@ def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics(
 
 
 def test_uniform_subsets_are_distinct_and_uniform():
-    from kzsim.engine import uniform_subsets
+    from kzsim.engine.run import uniform_subsets
 
     n, k, slots = 20_000, 3, 5
     out = uniform_subsets(np.full(n, k), np.full(n, slots), np.random.default_rng(11)).reshape(n, k)
@@ -283,7 +283,7 @@ def test_antithetic_price_shocks_pair_up_and_stay_unbiased():
 
 
 def test_antithetic_variates_reduce_the_variance_of_mean_profit():
-    from kzsim.loading import load_scenario
+    from kzsim.scenario.loading import load_scenario
     from kzsim.stats import antithetic_mean_se, mean_se
     from tests.conftest import SCENARIOS
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 
+from kzsim.analysis.sensitivity import parse_grid, sweep
 from kzsim.cli import main
-from kzsim.sensitivity import parse_grid, sweep
 from tests.conftest import SCENARIOS, make_scenario
 
 

@@ -1,7 +1,7 @@
 """The scenario as data: frozen pydantic v2 models of the YAML format.
 
 Every scalar marked *param* below may be a plain number or a distribution drawn once
-per path (see :mod:`kzsim.distributions`). Fields marked *per event* are distributions
+per path (see :mod:`kzsim.scenario.distributions`). Fields marked *per event* are distributions
 drawn once per event (an outage, a failed payment). The unit of every quantity ends its
 name and is repeated in brackets in its description, which ``kzsim schema`` shows.
 """
@@ -14,10 +14,12 @@ import math
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from kzsim.distributions import Fixed, _Dist, event_distribution, param
-from kzsim.history import DIFFICULTY_NAMES, FEE_NAMES, DailySeries, HistoryError, read_daily_csv
+from kzsim.scenario.distributions import Fixed, _Dist, event_distribution, param
+from kzsim.scenario.errors import ScenarioError, format_validation_error
+from kzsim.scenario.history import DIFFICULTY_NAMES, FEE_NAMES, DailySeries, HistoryError, read_daily_csv
+from kzsim.scenario.overrides import apply_overrides
 
 Share = param(0.0, 1.0)
 Volatility = param(0.0, 5.0, what="values in [0, 5] (an annual volatility, 0.5 = 50 %)")
@@ -540,7 +542,12 @@ class Dependence(_Section):
         """Check the names against the scenario's parameters and build the matrix."""
         import numpy as np
 
-        from kzsim.dependence import MIN_EIGENVALUE, nearest_correlation, normal_correlation, smallest_eigenvalue
+        from kzsim.scenario.dependence import (
+            MIN_EIGENVALUE,
+            nearest_correlation,
+            normal_correlation,
+            smallest_eigenvalue,
+        )
 
         names: list[str] = []
         seen: set[frozenset] = set()
@@ -659,7 +666,7 @@ class Scenario(_Section):
 
     def replace(self, **updates) -> Scenario:
         """A copy with dotted-name updates, validated: ``s.replace(**{"a.b": 1})``."""
-        from kzsim.loading import apply_overrides, scenario_from_dict
+        from kzsim.scenario.schema import scenario_from_dict
 
         data = apply_overrides(self.to_dict(), updates, source="<replace>")
         dep = data.get("dependence")
@@ -697,7 +704,7 @@ def estimated_block_height(date: dt.date) -> int:
 
 def reference_markdown() -> str:
     """The scenario reference as Markdown tables, one per section (``kzsim schema --markdown``)."""
-    from kzsim.distributions import DIST_CLASSES
+    from kzsim.scenario.distributions import DIST_CLASSES
 
     lines = [
         "# Scenario reference",
@@ -756,3 +763,10 @@ def reference_markdown() -> str:
         lines.append(f"| `{tag}` | {keys} | {(cls.__doc__ or '').strip()} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def scenario_from_dict(data: dict, *, source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, source=source, root=Scenario)) from None

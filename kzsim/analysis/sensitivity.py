@@ -15,10 +15,10 @@ import pandas as pd
 from scipy import optimize
 
 from kzsim import stats
-from kzsim.cluster import check_workers
-from kzsim.engine import TASK_PATHS, PathsDone, RunOutput, run_paths
-from kzsim.loading import ScenarioError
-from kzsim.scenario import Scenario
+from kzsim.engine.cluster import check_workers
+from kzsim.engine.run import TASK_PATHS, PathsDone, RunOutput, run_paths
+from kzsim.scenario.errors import ScenarioError
+from kzsim.scenario.schema import Scenario
 
 
 def _runner(paths: int | None, seed: int | None, **kwargs) -> Callable[..., RunOutput]:
@@ -53,7 +53,7 @@ def _side_by_side(function: Callable, items: list, at_once: int) -> list:
 def _runs_at_once(kwargs: dict, paths_per_run: int) -> int:
     """Runs an analysis keeps going side by side: its ``threads`` (popped: each run then has
     one), and with a Dask ``client`` at least enough that every worker thread of the
-    cluster has a task (a run sends one a :data:`~kzsim.engine.TASK_PATHS` paths), and no
+    cluster has a task (a run sends one a :data:`~kzsim.engine.run.TASK_PATHS` paths), and no
     more: each run's per-path table waits in this process until the run ends."""
     at_once = kwargs.pop("threads", 1)
     client = kwargs.get("client")
@@ -349,7 +349,7 @@ def blackout_cost(
     """
     cal_days = scenario.simulation.horizon_days
     if start_day is None:
-        from kzsim.model import Calendar
+        from kzsim.model.paths import Calendar
 
         winter = np.flatnonzero(Calendar.of(scenario).is_winter)
         if winter.size:

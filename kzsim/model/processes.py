@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kzsim import kernel as compiled
+from kzsim.model import kernel as compiled
 from kzsim.units import (
     DAYS_PER_YEAR,
     HALVING_INTERVAL_BLOCKS,

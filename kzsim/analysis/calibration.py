@@ -2,9 +2,9 @@
 
 Each ``fit_*`` takes daily log returns and gives a :class:`Fit`: the scenario keys of the
 model (what goes under ``market:``), the log-likelihood and AIC, and diagnostics. The
-YAML text is made by :func:`to_yaml`; reading the CSV is :mod:`kzsim.history`'s job.
+YAML text is made by :func:`to_yaml`; reading the CSV is :mod:`kzsim.scenario.history`'s job.
 
-Conventions match :mod:`kzsim.prices`: ``btc_drift_per_year`` is mu with
+Conventions match :mod:`kzsim.model.prices`: ``btc_drift_per_year`` is mu with
 E[S_t] = S_0 exp(mu t), volatilities are annualised with 365 days.
 """
 
@@ -193,7 +193,7 @@ def fit_garch(r: np.ndarray) -> Fit:
     """GARCH(1,1) with a constant mean by Gaussian quasi-maximum likelihood.
 
     r_t = c + eps_t, eps_t = sqrt(h_t) Z_t; the first variance is the sample variance.
-    In the scenario's form (:func:`kzsim.prices.garch`) c = mu dt - h/2, so mu is
+    In the scenario's form (:func:`kzsim.model.prices.garch`) c = mu dt - h/2, so mu is
     (c + sigma_LR^2 dt / 2) * 365.
     """
     r = _check(r)
@@ -302,7 +302,7 @@ SPIKE_WINDOW_DAYS = 31
 
 
 def fit_fees(fees_per_block: np.ndarray) -> Fit:
-    """Fees per block: a persistent lognormal level with spikes (:func:`kzsim.processes.fees_per_block`).
+    """Fees per block: a persistent lognormal level with spikes (:func:`kzsim.model.processes.fees_per_block`).
 
     * spikes: days whose fees exceed ``SPIKE_THRESHOLD`` times the centred 31-day running
       median; an episode starts on the first such day. Rate = episodes a year; the

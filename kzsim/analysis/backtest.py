@@ -1,6 +1,6 @@
 """Back-testing the price models on history: do their bands hold the prices that came next?
 
-Each model is fitted (:mod:`kzsim.calibration`) on a window of daily closes, simulated
+Each model is fitted (:mod:`kzsim.analysis.calibration`) on a window of daily closes, simulated
 from the last close of that window, and the realised prices that followed are set
 against the simulated 5-95 % and 25-75 % bands. Two readings:
 
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzsim import calibration, prices, processes
-from kzsim.rng import stream
+from kzsim.analysis import calibration
+from kzsim.model import prices, processes
+from kzsim.model.rng import stream
 from kzsim.units import DAYS_PER_YEAR
 
 MODELS = calibration.MODELS

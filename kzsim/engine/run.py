@@ -1,6 +1,6 @@
 """The chunked Monte Carlo engine: named streams, block draws, chunks of paths.
 
-Random inputs are drawn per block of :data:`kzsim.rng.BLOCK_PATHS` paths from named
+Random inputs are drawn per block of :data:`kzsim.model.rng.BLOCK_PATHS` paths from named
 streams and sliced to the chunk being simulated, so results are bit-identical for any
 chunk size. Memory is bounded by the chunk size (times the threads that run chunks),
 apart from the per-path table and a fixed sample of paths kept for the per-day
@@ -16,15 +16,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from kzsim import kernel as compiled
 from kzsim import stats
-from kzsim.allocator import keep_freed_memory, release_freed_memory
-from kzsim.dependence import iman_conover
-from kzsim.model import Calendar, Draws, block_sum, fleet_power, simulate_paths
-from kzsim.prices import draw_bootstrap_indices
-from kzsim.processes import event_hours_per_day
-from kzsim.rng import BLOCK_PATHS, blocks_for, stream
-from kzsim.scenario import Scenario
+from kzsim.engine.allocator import keep_freed_memory, release_freed_memory
+from kzsim.model import kernel as compiled
+from kzsim.model.paths import Calendar, Draws, block_sum, fleet_power, simulate_paths
+from kzsim.model.prices import draw_bootstrap_indices
+from kzsim.model.processes import event_hours_per_day
+from kzsim.model.rng import BLOCK_PATHS, blocks_for, stream
+from kzsim.scenario.dependence import iman_conover
+from kzsim.scenario.schema import Scenario
 from kzsim.units import DAYS_PER_YEAR, HOURS_PER_DAY
 
 DEFAULT_CHUNK_PATHS = 1024  # with the compiled kernels
@@ -180,7 +180,7 @@ class BlockSums:
     """Sums over paths of per-day series, added up block by block in path order.
 
     The sum of each block of :data:`BLOCK_PATHS` paths is taken over the whole block
-    (:func:`kzsim.model.block_sum`, as the compiled kernel takes it), and block sums are
+    (:func:`kzsim.model.paths.block_sum`, as the compiled kernel takes it), and block sums are
     added in block order, so the result has the same bits whatever the chunk size. Only a
     run's last block may have fewer paths; the sum before it is kept (:meth:`whole_blocks`),
     as a longer run's sum over the same whole blocks.
@@ -598,7 +598,7 @@ def _compact(chunk: ChunkResult) -> ChunkResult:
 
 def combine_chunks(parts: list[ChunkResult], n_paths: int) -> ChunkResult:
     """One result for consecutive chunks, with the per-day sums of every whole block taken as
-    :class:`BlockSums` takes them (:func:`kzsim.model.block_sum` over the block), so the bits
+    :class:`BlockSums` takes them (:func:`kzsim.model.paths.block_sum` over the block), so the bits
     do not change.
     ``parts`` are :func:`simulate_chunk` results, whole tables (compact the combination)."""
     if any(part.per_path_constants or part.parameter_constants for part in parts):
@@ -685,7 +685,7 @@ def daily_percentiles(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     95 % intervals, (2, n_quantiles, n_days): the lower ends, then the upper (the order
     statistics at :func:`kzsim.stats.quantile_ci_indices`; -inf / +inf where a side is open).
 
-    Only the order statistics these need are found (:func:`kzsim.kernel.order_statistics`,
+    Only the order statistics these need are found (:func:`kzsim.model.kernel.order_statistics`,
     20 a day): on the baseline's series (730 days x 4,096 paths) ~34 ms a series, against
     ~75 ms for sorting each day. Each percentile is then ``np.quantile`` of its two
     neighbouring order statistics at the fraction between them, which is the same
@@ -779,7 +779,7 @@ class _Merger:
                     self.quantiles[k], self.quantiles_ci95[k] = daily_percentiles(v)
                 self.sample = {}
                 if self.n - self.n_sample >= TRIM_AFTER_SAMPLE_PATHS:
-                    release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.allocator)
+                    release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.engine.allocator)
         self.waiting[chunk.start] = chunk
         while self.next_start in self.waiting:  # per-day sums are added in path order
             c = self.waiting.pop(self.next_start)
@@ -995,7 +995,7 @@ def _on_threads(
     At most two tasks a thread are submitted ahead, so finished results never pile up.
     An exception in the caller (Ctrl-C) cancels the tasks not started and waits for the
     running ones (a chunk takes a tenth of a second). The heap keeps the chunks' memory
-    for reuse while the threads run (:mod:`kzsim.allocator`); it goes back to the system
+    for reuse while the threads run (:mod:`kzsim.engine.allocator`); it goes back to the system
     at the end.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kzsim.processes import cumsum_days
+from kzsim.model.processes import cumsum_days
 from kzsim.units import DAYS_PER_YEAR
 
 DT_YEARS = 1.0 / DAYS_PER_YEAR

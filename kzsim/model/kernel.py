@@ -1,7 +1,7 @@
 """Compiled kernels (numba) of the day loops: the farm's economics, the difficulty chain,
 the GBM walks, the fees' AR(1) and the price smoothing.
 
-:mod:`kzsim.model` computes the same quantities with whole-array numpy operations; that
+:mod:`kzsim.model.paths` computes the same quantities with whole-array numpy operations; that
 version stays the reference and the fallback where numba is not installed. A kernel
 fuses what numpy does in ~80 passes over (days x paths) arrays into one walk with days in
 the outer loop and paths in the inner one (arrays are (n_days, n_paths), C order: a
@@ -176,7 +176,7 @@ class Out(IntEnum):
 # _S is not a multiple of 512: rows 4 KiB apart fall in the same L1 cache set, and a loop
 # touching 60 of them evicted its own lines at every path (8x slower).
 _TILE = 1024
-TILE_PATHS = _TILE  # = kzsim.rng.BLOCK_PATHS: the block sums (sums=True) are the tiles' sums
+TILE_PATHS = _TILE  # = kzsim.model.rng.BLOCK_PATHS: the block sums (sums=True) are the tiles' sums
 _S = _TILE + 8
 _N_PARAM = len(Param)
 _N_OUT = len(Out)
@@ -216,7 +216,7 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _N_ROWS,
 ) = (_N_OUT + _N_PARAM + i for i in range(32))
 # The per-day sums over paths (sums=True) are taken over each tile, one tile a block of paths
-_DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.DAILY_SUMS' order
+_DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.paths.DAILY_SUMS' order
 
 
 @_jit
@@ -224,7 +224,7 @@ def _economics(
     params,  # (len(Param), n)
     price,  # (n_days, n) BTC price [USD]
     usd_kzt,  # (n_days, n)
-    btc_per_th_day,  # (n_days, n) BTC a day per TH/s, before the pool fee (kzsim.model.btc_per_th_day)
+    btc_per_th_day,  # (n_days, n) BTC a day per TH/s, before the pool fee (kzsim.model.paths.btc_per_th_day)
     grid_hours,  # (n_days, n) outage + restart hours
     payment,  # (n_days, n) lot-hours idled (lots) or True where the prepayment was missed (day-ahead, bool)
     day_ahead_factor,  # (n_days, n) day-ahead price / tariff before the floor (day-ahead; unread with lots)
@@ -621,7 +621,7 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
 
 @_jit
 def _tree_sum(W, row, m):
-    """The sum of workspace row ``row``'s first ``m`` values, in :func:`kzsim.model.block_sum`'s order."""
+    """The sum of workspace row ``row``'s first ``m`` values, in :func:`kzsim.model.paths.block_sum`'s order."""
     tree = _TREE * _S
     _load(W, _TREE, W[row * _S : row * _S + m], 0, m)
     width = m
@@ -635,7 +635,7 @@ def _tree_sum(W, row, m):
 
 
 def economics(*args) -> None:
-    """Run the economics kernel (see :func:`kzsim.model.simulate_paths` for the meaning)."""
+    """Run the economics kernel (see :func:`kzsim.model.paths.simulate_paths` for the meaning)."""
     _economics(*args)
 
 
@@ -646,7 +646,7 @@ _SUBSIDY_BTC = 50.0 * np.exp2(-np.arange(1100.0))
 
 @_jit
 def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
-    """The day loop of :func:`kzsim.processes.chain` (without a response), giving each day's
+    """The day loop of :func:`kzsim.model.processes.chain` (without a response), giving each day's
     BTC a day per TH/s from its difficulty, subsidy and fees, and the last day's difficulty."""
     n_days, n = hashrate_hs.shape
     d = d0.copy()
@@ -686,7 +686,7 @@ def chain_btc_per_th_day(
     hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """BTC a day per TH/s (n_days, n) from the chain's difficulty and subsidy and the fees per
-    block, as :func:`kzsim.model.btc_per_th_day` gives them, and the difficulty in force on
+    block, as :func:`kzsim.model.paths.btc_per_th_day` gives them, and the difficulty in force on
     the last day (n,): what the economics need of the chain, without its (n_days, n)
     difficulty, blocks and subsidy. ``hashrate_hs`` is overwritten when C-ordered (it is
     the result then)."""
@@ -710,7 +710,7 @@ def _log_walk(log0, drift, scale, shocks, out):
 
 def log_walk(log0, drift, scale, shocks: np.ndarray) -> np.ndarray:
     """(n_steps + 1, n): ``log0``, then ``log0`` + the running sum of ``drift + scale * shocks``,
-    summed first and shifted after, as :func:`kzsim.processes.gbm` does in numpy."""
+    summed first and shifted after, as :func:`kzsim.model.processes.gbm` does in numpy."""
     n = shocks.shape[1]
     out = np.empty((shocks.shape[0] + 1, n))
     _log_walk(*(_vector(x, n) for x in (log0, drift, scale)), np.ascontiguousarray(shocks), out)
@@ -729,7 +729,7 @@ def _ar1(first, phi, innovation, shocks, out):
 
 def ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
     """x_0 = first * z_0, x_t = phi * x_{t-1} + innovation * z_t (n_days, n), as
-    :func:`kzsim.processes.fees_per_block` does in numpy."""
+    :func:`kzsim.model.processes.fees_per_block` does in numpy."""
     n = shocks.shape[1]
     out = np.empty(shocks.shape)
     _ar1(*(_vector(x, n) for x in (first, phi, innovation)), np.ascontiguousarray(shocks), out)
@@ -747,7 +747,7 @@ def _smooth(alpha, x, out):
 
 
 def smooth(alpha, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.processes.exponential_smoothing`
+    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.model.processes.exponential_smoothing`
     (into ``out``, which may be ``x`` itself: x_t is read before e_t is written)."""
     if out is None or not out.flags.c_contiguous:
         out = np.empty(x.shape)

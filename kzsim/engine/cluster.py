@@ -1,7 +1,7 @@
 """Dask clients for parallel runs: local worker processes or an existing cluster.
 
 Dask is the engine for runs larger than one process; kzsim only sends it chunks of paths
-(:func:`kzsim.engine.simulate_task`, a few chunks each) and puts their results together in path order.
+(:func:`kzsim.engine.run.simulate_task`, a few chunks each) and puts their results together in path order.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def local_cluster(workers: int):
 # once and forks every worker from it, instead of each worker and its nanny starting a new
 # interpreter and importing them. Measured on 2 cores (start, first 16,384 paths, close):
 # ~1 s sooner in all, most of it in closing (0.06 s against 0.6 s).
-FORKSERVER_PRELOAD = ("distributed", "kzsim.engine")
+FORKSERVER_PRELOAD = ("distributed", "kzsim.engine.run")
 
 
 @contextlib.contextmanager

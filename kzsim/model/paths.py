@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzsim import kernel as compiled
-from kzsim import prices, processes
-from kzsim.rng import BLOCK_PATHS
-from kzsim.scenario import Scenario, estimated_block_height
+from kzsim.model import kernel as compiled
+from kzsim.model import prices, processes
+from kzsim.model.rng import BLOCK_PATHS
+from kzsim.scenario.schema import Scenario, estimated_block_height
 from kzsim.units import (
     BLOCKS_PER_DAY_TARGET,
     DAYS_PER_YEAR,
@@ -154,7 +154,7 @@ def sum_days(x: np.ndarray) -> np.ndarray:
     return x.sum(axis=0)
 
 
-# the per-day series that the compiled kernel sums over its tiles, in its order (kzsim.kernel._DAILY_SUMS)
+# the per-day series that the compiled kernel sums over its tiles, in its order (kzsim.model.kernel._DAILY_SUMS)
 DAILY_SUMS = ("cum_pnl_usd", "up_fraction", "hashprice_usd_per_th_day", "btc_price_usd")
 assert compiled.TILE_PATHS == BLOCK_PATHS, "the kernel's tiles must be the blocks for its block sums"
 
@@ -282,8 +282,8 @@ def simulate_paths(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Simulate a set of paths.
 
-    ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.kernel`) or ``"numpy"``
-    (whole-array operations, the reference); None takes :func:`kzsim.kernel.default_kernel`.
+    ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.model.kernel`) or ``"numpy"``
+    (whole-array operations, the reference); None takes :func:`kzsim.model.kernel.default_kernel`.
     Both give the same bits. ``release_draws=True`` hands ``draws`` over: the BTC, tenge,
     hashrate and fee shocks are set to None as soon as their process has used them, so that
     they are freed early when nothing else holds them, and the compiled kernel turns the
@@ -295,7 +295,7 @@ def simulate_paths(
     47 MiB instead of 77 (tracemalloc), while the market's processes run.
 
     ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
-    block of :data:`~kzsim.rng.BLOCK_PATHS` paths (from the first; the last block may be
+    block of :data:`~kzsim.model.rng.BLOCK_PATHS` paths (from the first; the last block may be
     smaller), taken as :func:`block_sum` takes them: the compiled kernel sums each day as it
     goes and holds none of the per-day series (18 MB less at 1,024 paths), the numpy version
     sums its arrays. The bits are the same either way.
@@ -428,7 +428,7 @@ def simulate_paths(
 def btc_per_th_day(difficulty: np.ndarray, subsidy: np.ndarray, fees_per_block: np.ndarray) -> np.ndarray:
     """BTC a day per TH/s under FPPS, before the pool fee (n_days, n): a TH/s finds
     1e12 x 86,400 / (difficulty x 2^32) blocks a day, each paying the subsidy and the fees.
-    (The compiled chain computes it in this order too: :func:`kzsim.kernel.chain_btc_per_th_day`.)"""
+    (The compiled chain computes it in this order too: :func:`kzsim.model.kernel.chain_btc_per_th_day`.)"""
     return TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * (subsidy + fees_per_block)
 
 
@@ -673,12 +673,12 @@ def _per_path_or_one(values) -> np.ndarray:
 
 
 def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draws=False, block_sums=False):
-    """The farm's economics in one compiled pass over days and paths (:func:`kzsim.kernel.economics`),
+    """The farm's economics in one compiled pass over days and paths (:func:`kzsim.model.kernel.economics`),
     and the four per-day series (or their block sums, see :func:`simulate_paths`).
 
     ``release_draws=True``: the day-ahead price factor is computed over the day-ahead
     normals, which are not used after it (one (n_days, n) array less)."""
-    from kzsim.kernel import Out, Param
+    from kzsim.model.kernel import Out, Param
 
     e, r, f = sc.electricity, sc.regulation, sc.farm
     n_days = cal.n_days

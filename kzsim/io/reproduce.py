@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy
 
-import kzsim
+from kzsim.version import __version__
 
 
 def _same_column(a: pd.Series, b: pd.Series) -> bool:
@@ -35,7 +35,7 @@ def compare_runs(a: Path, b: Path) -> list[str]:
 
 def version_differences(manifest: dict) -> list[str]:
     """Versions recorded in a manifest that differ from the ones running now."""
-    now = {"kzsim_version": kzsim.__version__, "numpy_version": np.__version__, "scipy_version": scipy.__version__}
+    now = {"kzsim_version": __version__, "numpy_version": np.__version__, "scipy_version": scipy.__version__}
     return [
         f"{key.removesuffix('_version')} was {manifest.get(key)}, now {value}: bits may differ"
         for key, value in now.items()

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from kzsim.concurrency import Background, critical
-from kzsim.rng import BIT_GENERATOR, BLOCK_PATHS
-from kzsim.system import usable_cpus
+from kzsim.engine.concurrency import Background, critical
+from kzsim.engine.system import usable_cpus
+from kzsim.model.rng import BIT_GENERATOR, BLOCK_PATHS
 
 OUTPUT_FILES = (
     "summary.json",
@@ -99,7 +99,7 @@ def file_sha256(path: str | Path) -> str:
 
 def data_files(scenario) -> list[str]:
     """The CSV files a scenario reads (bootstrap history when that model is used, replay files)."""
-    from kzsim.loading import CSV_KEYS
+    from kzsim.scenario.loading import CSV_KEYS
 
     data = scenario.to_dict()
     files = []
@@ -118,10 +118,10 @@ def manifest(results, scenario_file: str | Path | None, command: str | None) -> 
     import pandas
     import scipy
 
-    import kzsim
+    from kzsim.version import __version__
 
     return {
-        "kzsim_version": kzsim.__version__,
+        "kzsim_version": __version__,
         "numpy_version": np.__version__,
         "scipy_version": scipy.__version__,
         "pandas_version": pandas.__version__,
@@ -149,8 +149,8 @@ def write_results(
     command: str | None = None,
 ) -> Path:
     """Write summary, tables, report, resolved scenario and manifest into ``out_dir``."""
-    from kzsim.report import write_report
-    from kzsim.results import analyses_for_write
+    from kzsim.analysis.summary import analyses_for_write
+    from kzsim.report.pdf import write_report
 
     # the article's "48 h blackout" question; what idling on losing days earned; the risk
     # drivers the report's first page names (each computed here unless the run brought it)
@@ -245,7 +245,7 @@ def _json_safe(value):
 
 def _swap_into_place(tmp: Path, out: Path, force: bool) -> None:
     """Rename the finished folder into place; SIGINT/SIGTERM wait until it is done (the
-    CLI's handlers through :func:`kzsim.concurrency.critical`; Python's own Ctrl-C handler
+    CLI's handlers through :func:`kzsim.engine.concurrency.critical`; Python's own Ctrl-C handler
     as far as blocking the signal in this thread holds it off)."""
     block = hasattr(signal, "pthread_sigmask")
     if block:

@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
-from kzsim import figures
-from kzsim.figures import pct, usd
+from kzsim.report import figures
+from kzsim.report.figures import pct, usd
 
 PAGE_TITLES = (
     "Summary",

@@ -1,0 +1,223 @@
+"""A run's summary (``summary.json``): headline figures with their standard errors, where the
+scenario sits against published references, and the analyses a written run adds to it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kzsim import stats
+from kzsim.engine.run import RunOutput
+from kzsim.model.paths import start_difficulty, start_height
+from kzsim.scenario.schema import Scenario
+from kzsim.units import (
+    ARTICLE_COST_PER_BTC_USD,
+    J_PER_KWH,
+    KWH_PER_MWH,
+    LISTED_MINERS_CASH_COST_PER_BTC_USD,
+    TH_TO_H,
+    TWO_POW_32,
+    subsidy_btc_at_height,
+)
+
+COST_LINES = (
+    "energy_cost_usd",
+    "mining_fee_usd",
+    "procurement_fee_usd",
+    "fixed_opex_usd",
+    "hardware_replacement_usd",
+    "shutoff_restart_usd",
+    "compliance_usd",
+    "depreciation_usd",
+    "profit_tax_usd",
+)
+DOWNTIME_CAUSES = ("grid", "payment", "quota", "hardware", "economic")
+
+
+def _finite_stats(x: np.ndarray, ci: bool = False) -> dict[str, float]:
+    """Mean and 5/50/95 % percentiles of the finite values; with ``ci`` the mean's standard
+    error and a distribution-free 95 % interval of the median."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    out = {"mean": float(finite.mean()) if finite.size else math.nan}
+    out.update({k: v for k, v in stats.percentiles(finite, (5, 50, 95)).items()})
+    if ci:
+        out["mean_se"] = stats.mean_se(finite) if finite.size else math.nan
+        out["p50_ci95"] = list(stats.quantile_ci(finite, 0.5)) if finite.size else [math.nan, math.nan]
+    return out
+
+
+def summarize(run: RunOutput) -> dict:
+    """Headline figures with their Monte Carlo standard errors (``summary.json``)."""
+    pp = run.per_path
+    n = run.paths
+    profit = pp["profit_usd"]
+    losses = int(np.count_nonzero(profit < 0))
+    p_loss = losses / n
+    sc = run.scenario
+    summary = {
+        "scenario": sc.name,
+        "paths": n,
+        "seed": run.seed,
+        "horizon_days": sc.simulation.horizon_days,
+        "start_date": sc.simulation.start_date.isoformat(),
+        "p_loss": p_loss,
+        "p_loss_se": stats.proportion_se(p_loss, n),
+        "p_loss_ci95": list(stats.wilson_interval(losses, n)),
+    }
+    for level in (95, 99):
+        a = level / 100
+        summary[f"var_{level}_usd"] = stats.value_at_risk(profit, a)
+        lo, hi = stats.quantile_ci(profit, 1 - a)
+        summary[f"var_{level}_ci95_usd"] = [-hi, -lo]
+        summary[f"cvar_{level}_usd"], summary[f"cvar_{level}_se_usd"] = stats.expected_shortfall_and_se(profit, a)
+    profit_stats = {"mean": float(profit.mean()), "std": float(profit.std(ddof=1)) if n > 1 else 0.0}
+    profit_stats.update(stats.percentiles(profit))
+    if sc.simulation.variance_reduction == "antithetic":
+        from kzsim.model.rng import BLOCK_PATHS
+
+        profit_stats["mean_se"] = stats.antithetic_mean_se(profit, BLOCK_PATHS)
+    else:
+        profit_stats["mean_se"] = stats.mean_se(profit)
+    summary["profit_usd"] = profit_stats
+    summary["cost_per_btc_usd"] = {
+        "cash": _finite_stats(pp["cash_cost_per_btc_usd"], ci=True),
+        "all_in": _finite_stats(pp["all_in_cost_per_btc_usd"], ci=True),
+    }
+    summary["btc_mined"] = _finite_stats(pp["btc_mined"])
+    summary["btc_mined"]["mean_se"] = stats.mean_se(pp["btc_mined"])
+    summary["uptime_fraction"] = {"mean": float(pp["up_fraction"].mean()), "mean_se": stats.mean_se(pp["up_fraction"])}
+    summary["downtime_hours"] = {c: float(pp[f"downtime_{c}_hours"].mean()) for c in DOWNTIME_CAUSES}
+    summary["grid_outages"] = {"mean": float(pp["grid_outages"].mean())}
+    summary["revenue_usd"] = {"mean": float(pp["revenue_usd"].mean())}
+    summary["costs_usd"] = {k.removesuffix("_usd"): float(pp[k].mean()) for k in COST_LINES}
+    summary["npv_usd"] = _finite_stats(pp["npv_usd"])
+    summary["npv_usd"]["mean_se"] = stats.mean_se(pp["npv_usd"])
+    summary["capex_usd"] = {"mean": float(pp["capex_usd"].mean())}
+    paid = np.isfinite(pp["payback_days"])
+    summary["payback"] = {
+        "share_within_horizon": float(paid.mean()),
+        "median_days_when_paid_back": float(np.median(pp["payback_days"][paid])) if paid.any() else None,
+    }
+    summary["max_drawdown_usd"] = _finite_stats(pp["max_drawdown_usd"])
+    summary["hashprice_usd_per_th_day"] = {
+        **_finite_stats(pp["mean_hashprice_usd_per_th_day"]),
+        "farm_cash_cost_per_th_day": float(np.nanmean(pp["breakeven_hashprice_usd_per_th_day"])),
+        "share_of_days_below_cash_cost": float(pp["losing_days"].mean() / sc.simulation.horizon_days),
+    }
+    summary["economic_shutoff"] = {
+        "enabled": sc.farm.economic_shutoff,
+        "days_mean": float(pp["economic_shutoff_days"].mean()),
+        "margin_avoided_usd_mean": float(pp["economic_shutoff_margin_avoided_usd"].mean()),
+        "margin_avoided_usd_mean_se": stats.mean_se(pp["economic_shutoff_margin_avoided_usd"]),
+    }
+    if sc.dependence is not None:
+        dep = sc.dependence
+        names, m = dep.names, dep.matrix
+        summary["dependence"] = {
+            "parameters": list(names),
+            "pairs_asked": [[*c.between, c.rank_correlation] for c in dep.rank_correlations],
+            "pairs_used": [
+                [names[i], names[j], float(m[i, j])] for i in range(len(names)) for j in range(i + 1, len(names))
+            ],
+            "repaired": dep.max_change > 0,
+            "max_change": dep.max_change,
+        }
+    summary["references"] = references(run)
+    summary["timeseries_sample_paths"] = run.sample_paths
+    return summary
+
+
+def references(run: RunOutput) -> dict:
+    """Where the scenario sits against the article's $27,000 and listed miners' cash cost."""
+    sc, pp, p = run.scenario, run.per_path, run.parameters
+    energy = pp["energy_mwh"]
+    used = energy > 0
+    power_usd_per_mwh = (
+        float(((pp["energy_cost_usd"] + pp["mining_fee_usd"])[used] / energy[used]).mean()) if used.any() else math.nan
+    )
+    # energy one BTC takes for this fleet at the start difficulty [kWh/BTC]
+    height = start_height(sc)
+    fees = float(np.mean(p["market.fees_btc_per_block"]))
+    reward = (subsidy_btc_at_height(height) + fees) * (1 - float(np.mean(p["farm.pool_fee_share"])))
+    difficulty = float(np.mean(start_difficulty(p)))
+    facility_j_per_th = float(np.mean(pp["facility_power_mw"] * 1e6 / pp["farm_hashrate_th"]))
+    kwh_per_btc = facility_j_per_th * difficulty * TWO_POW_32 / (reward * TH_TO_H) / J_PER_KWH
+    return {
+        "article_cost_per_btc_usd": ARTICLE_COST_PER_BTC_USD,
+        "listed_miners_cash_cost_per_btc_usd": LISTED_MINERS_CASH_COST_PER_BTC_USD,
+        "kwh_per_btc_at_start_difficulty": kwh_per_btc,
+        "article_implied_power_usd_per_mwh": ARTICLE_COST_PER_BTC_USD / kwh_per_btc * KWH_PER_MWH,
+        "scenario_power_usd_per_mwh": power_usd_per_mwh,
+    }
+
+
+BLACKOUT_PATHS = 2000
+SHUTOFF_PATHS = 2000
+RISK_DRIVER_PATHS = 1024
+RISK_DRIVERS_TOP = 3
+RISK_DRIVER_COLUMNS = (
+    "parameter",
+    "value_low",
+    "value_high",
+    "delta_mean_profit_low_usd",
+    "delta_mean_profit_high_usd",
+    "delta_p_loss_low",
+    "delta_p_loss_high",
+    "swing_usd",
+)
+
+
+def blackout_48h(scenario: Scenario, paths: int, seed: int) -> dict:
+    """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``)."""
+    from kzsim.analysis.sensitivity import blackout_cost
+
+    return blackout_cost(scenario, paths=paths, seed=seed)
+
+
+def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
+    """What idling on losing days earned (``summary["economic_shutoff"]["value"]``)."""
+    from kzsim.analysis import sensitivity
+
+    return sensitivity.shutoff_value(scenario, paths=paths, seed=seed)
+
+
+def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP) -> list[dict]:
+    """The ``top`` rows of a tornado on ``paths`` paths (``summary["risk_drivers"]``)."""
+    from kzsim.analysis.sensitivity import tornado
+
+    table = tornado(scenario, paths=paths, seed=seed)
+    return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
+
+
+ANALYSES = ("blackout_48h", "shutoff_value", "risk_drivers")  # what written_analyses computes
+
+
+def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ...]:
+    """The analyses :meth:`Results.write` adds to a run's summary: the 48 h blackout, the
+    shut-off policy's value (with ``farm.economic_shutoff``) and, for the report, the risk drivers."""
+    names = ["blackout_48h"]
+    if scenario.farm.economic_shutoff:
+        names.append("shutoff_value")
+    if report:
+        names.append("risk_drivers")
+    return tuple(names)
+
+
+def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int) -> dict:
+    """The analyses ``names`` (of :func:`analyses_for_write`) of an ``n_paths``-path run,
+    each a few small runs of its own on the run's first paths. They depend on the scenario,
+    the seed and the run's size only, not on its results: a cluster computes them in one
+    task beside the run's own (:func:`kzsim.api.simulate`), with the bits this process gets."""
+    computed = {}
+    for name in names:
+        if name == "blackout_48h":
+            computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed)
+        elif name == "shutoff_value":
+            computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed)
+        elif name == "risk_drivers":
+            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed)
+        else:
+            raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
+    return computed
