@@ -21,7 +21,16 @@ _PUBLIC = {
     "Scenario": "kzsim.scenario.schema",
 }
 
-__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "compare", "load_scenario", "simulate", "simulate_to_precision"]
+__all__ = [
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "compare",
+    "load_scenario",
+    "simulate",
+    "simulate_to_precision",
+]
 
 
 def __getattr__(name: str):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 
 from kzsim.analysis.summary import ANALYSES, written_analyses
-from kzsim.engine.allocator import keep_freed_memory, release_freed_memory
 from kzsim.engine.cluster import check_workers, dask_client
 from kzsim.engine.concurrency import Background
+from kzsim.engine.memory import release_freed_memory
 from kzsim.engine.run import PathsDone, Progress, RunPrefix, run_paths
 from kzsim.engine.system import usable_cpus
 from kzsim.results import Results
@@ -62,7 +62,6 @@ def simulate(
     unknown = set(analyses) - set(ANALYSES)
     if unknown:  # before any cluster or run, not when the analyses are collected after it
         raise ValueError(f"unknown analyses {sorted(unknown)} (allowed: {', '.join(ANALYSES)})")
-    keep_freed_memory()  # before the threads beside the run start (see kzsim.engine.allocator)
     clients = contextlib.nullcontext(client) if client is not None else dask_client(workers, scheduler)
     with clients as used:
         if used is not None:
@@ -101,7 +100,7 @@ def _analyses_on_a_thread(*args) -> dict:
         return written_analyses(*args)
     finally:
         # the heap would keep the analyses' chunk memory (a chunk's, 40-60 MB) for the rest of the run,
-        # where the run's own chunks reuse only part of it (kzsim.engine.allocator)
+        # where the run's own chunks reuse only part of it (kzsim.engine.memory)
         release_freed_memory()
 
 

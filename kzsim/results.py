@@ -113,7 +113,7 @@ class Results:
 
     def report(self, path: str | Path) -> Path:
         """Write the PDF report alone to ``path`` (atomically)."""
-        from kzsim.io.outputs import atomic_path
+        from kzsim.io.folders import atomic_path
         from kzsim.report.pdf import write_report
 
         with atomic_path(Path(path)) as tmp:
@@ -172,7 +172,7 @@ class Comparison:
 
 def write_comparison(comparison: Comparison, out_dir, *, force: bool = False, report: bool = True):
     """``comparison.json``, ``headline.csv``, ``profits.parquet`` and ``report.pdf``, atomically."""
-    from kzsim.io.outputs import write_folder, write_json
+    from kzsim.io.folders import write_folder, write_json
     from kzsim.report.pdf import write_compare_report
 
     def fill(tmp):

@@ -127,14 +127,14 @@ def recorded_bars(monkeypatch) -> list:
 
     from rich.console import Console
 
-    import kzsim.cli
+    import kzsim.cli.commands
 
     bars = []
 
-    class Recorded(kzsim.cli._progress):
+    class Recorded(kzsim.cli.commands._progress):
         def __init__(self, quiet, total, days, console=None):
             super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
             bars.append(self)
 
-    monkeypatch.setattr(kzsim.cli, "_progress", Recorded)
+    monkeypatch.setattr(kzsim.cli.commands, "_progress", Recorded)
     return bars

@@ -96,7 +96,9 @@ def test_imports_point_down(module):
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "kzsim" and layer(m) not in {"cli", "__main__"}))
 def test_the_library_imports_no_terminal_or_plot_where_it_should_not(module):
-    forbidden = NOT_IN_PURE if layer(module) in PURE else NOT_BELOW_EDGES if RANKS[layer(module)] < RANKS["report"] else set()
+    forbidden = (
+        NOT_IN_PURE if layer(module) in PURE else NOT_BELOW_EDGES if RANKS[layer(module)] < RANKS["report"] else set()
+    )
     for name, line in imports(module):
         assert name.split(".")[0] not in forbidden, f"{module}:{line} imports {name}"
     for node in ast.walk(ast.parse(MODULES[module].read_text())):

@@ -54,5 +54,3 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
         # inf when the paired differences are all equal; NaN (unknown) from one path
         "crn_se_reduction_factor": se_independent / se_paired if se_paired != 0 else math.inf,
     }
-
-

@@ -134,12 +134,6 @@ def tornado(
     return table
 
 
-BREAK_EVEN_PARAMETERS = {
-    "market.btc_price_usd": "BTC price on the start date [USD]",
-    "electricity.tariff_kzt_per_kwh": "tariff [KZT/kWh]",
-}
-
-
 def break_even(
     scenario: Scenario,
     parameter: str,

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[object | None]:
+def dask_client(
+    workers: int | None = None, scheduler: str | None = None, worker_preload: tuple[str, ...] = ()
+) -> Iterator[object | None]:
     """A Dask client for ``scheduler`` (an address such as ``tcp://10.0.0.5:8786``), or for a
     new local cluster of ``workers`` single-threaded processes; None when neither is asked
-    for or ``workers`` is 1 (the run stays in this process)."""
+    for or ``workers`` is 1 (the run stays in this process). ``worker_preload``: modules the
+    local workers load as Dask preloads (their ``dask_setup(worker)`` runs on each)."""
     if scheduler:
         from distributed import Client
 
@@ -29,7 +32,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     elif workers and workers > 1:
         from distributed import Client
 
-        with local_cluster(workers) as cluster, Client(cluster) as client:
+        with local_cluster(workers, worker_preload) as cluster, Client(cluster) as client:
             yield client
     else:
         yield None
@@ -49,9 +52,10 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
-def local_cluster(workers: int):
+def local_cluster(workers: int, preload: tuple[str, ...] = ()):
     """A Dask ``LocalCluster`` of ``workers`` single-threaded processes, started as kzsim
-    starts them (forked from a server that has kzsim loaded, on Linux)."""
+    starts them (forked from a server that has kzsim loaded, on Linux); ``preload``: Dask
+    worker preload modules."""
     import dask
     from distributed import LocalCluster
 
@@ -65,6 +69,7 @@ def local_cluster(workers: int):
             dashboard_address=None,
             silence_logs=40,
             config=LOCAL_CLUSTER_CONFIG,
+            **({"preload": list(preload)} if preload else {}),
         )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kzsim import stats
-from kzsim.engine.allocator import keep_freed_memory, release_freed_memory
+from kzsim.engine.memory import release_freed_memory
 from kzsim.model import kernel as compiled
 from kzsim.model.paths import Calendar, Draws, block_sum, fleet_power, simulate_paths
 from kzsim.model.prices import draw_bootstrap_indices
@@ -27,15 +27,12 @@ from kzsim.scenario.dependence import iman_conover
 from kzsim.scenario.schema import Scenario
 from kzsim.units import DAYS_PER_YEAR, HOURS_PER_DAY
 
-DEFAULT_CHUNK_PATHS = 1024  # with the compiled kernels
-NUMPY_CHUNK_PATHS = 512  # with the numpy version: its temporaries need twice the memory a path
+DEFAULT_CHUNK_PATHS = 1024  # one block of paths: the kernel's tile
 
 
 def default_chunk_paths() -> int:
-    """Paths a chunk holds unless told: 1,024 with the compiled kernels, 512 with the numpy
-    version (working memory ~290 MB instead of ~470 MB, ~9 % slower). The bits of a run do
-    not depend on it."""
-    return DEFAULT_CHUNK_PATHS if compiled.default_kernel() == "numba" else NUMPY_CHUNK_PATHS
+    """Paths a chunk holds unless told (the bits of a run do not depend on it)."""
+    return DEFAULT_CHUNK_PATHS
 
 
 TIMESERIES_SAMPLE_PATHS = 4096  # the first paths of a run, kept whole for per-day percentiles
@@ -54,11 +51,10 @@ Progress = Callable[[int, int], None]
 # Resource model of whole `kzsim run`s (report included), measured on the project's
 # machine with the baseline: 1M paths in 46.7 s on one thread (15.6e6 path-days/s; the
 # simulation alone 16.6-17.8e6), 27.3-28.9 s on two threads, 29.4-29.5 s on two local workers;
-# the numpy version 4.1e6 path-days/s (chunks of 512). Memory: the libraries and compiled
-# kernels ~300 MB; a thread's chunk of 1,024 paths 40-60 MB (~10 (days x paths) float64
-# arrays with the heap's slack; the numpy version's temporaries ~52 at chunks of 512)
-PATH_DAYS_PER_SECOND = {"numba": 15.5e6, "numpy": 3.5e6}
-WORKING_ARRAYS = {"numba": 10, "numpy": 52}
+# Memory: the libraries and compiled kernels ~300 MB; a thread's chunk of 1,024 paths
+# 40-60 MB (~10 (days x paths) float64 arrays with the heap's slack).
+PATH_DAYS_PER_SECOND = 15.5e6
+WORKING_ARRAYS = 10
 BASE_BYTES = 300e6  # interpreter, numpy, scipy, pandas, numba and the compiled kernels
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 # speed-up of N local workers over one process, per worker (two workers: 1.59x on a whole
@@ -102,14 +98,13 @@ def estimate_resources(
     LOCAL_WORKER_EFFICIENCY x the workers) that have a CPU each.
     """
     days = scenario.simulation.horizon_days
-    kernel = compiled.default_kernel()
     chunk = max(min(chunk_paths or default_chunk_paths(), paths), BLOCK_PATHS)
-    working = chunk * days * 8.0 * WORKING_ARRAYS[kernel]
+    working = chunk * days * 8.0 * WORKING_ARRAYS
     n_sample = min(paths, TIMESERIES_SAMPLE_PATHS)
     sample = n_sample * days * 8.0 * len(DAILY_SERIES) if paths - n_sample < TRIM_AFTER_SAMPLE_PATHS else 0.0
     drawn = sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
     table = paths * (PER_PATH_OUTPUTS + drawn) * 8.0 * 1.1
-    seconds = paths * days / PATH_DAYS_PER_SECOND[kernel]
+    seconds = paths * days / PATH_DAYS_PER_SECOND
     if workers > 1:
         running = min(workers, cpus or workers)
         return ResourceEstimate(
@@ -520,7 +515,6 @@ def simulate_chunk(
 ):
     """Simulate paths ``start`` .. ``stop - 1`` of an ``n_paths``-path run (a task for any executor);
     ``percentiles=False``: the run keeps no sample of per-day values (see :func:`run_paths`)."""
-    keep_freed_memory()
     cal = Calendar.of(scenario)
     p, draws = inputs_for(scenario, cal, seed, start, stop, cache, overrides)
     n_sample = min(n_paths, TIMESERIES_SAMPLE_PATHS) if percentiles else 0
@@ -779,7 +773,7 @@ class _Merger:
                     self.quantiles[k], self.quantiles_ci95[k] = daily_percentiles(v)
                 self.sample = {}
                 if self.n - self.n_sample >= TRIM_AFTER_SAMPLE_PATHS:
-                    release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.engine.allocator)
+                    release_freed_memory()  # else the heap keeps the sample's pages (see kzsim.engine.memory)
         self.waiting[chunk.start] = chunk
         while self.next_start in self.waiting:  # per-day sums are added in path order
             c = self.waiting.pop(self.next_start)
@@ -882,7 +876,6 @@ def run_paths(
         raise ValueError("chunk_paths must be >= 1")
     if threads < 1:
         raise ValueError("threads must be >= 1")
-    keep_freed_memory()  # before any thread of the run starts
     cal = Calendar.of(scenario)
     merger = _Merger(n, cal.n_days, percentiles, prefix, move)
     prefix = None
@@ -995,7 +988,7 @@ def _on_threads(
     At most two tasks a thread are submitted ahead, so finished results never pile up.
     An exception in the caller (Ctrl-C) cancels the tasks not started and waits for the
     running ones (a chunk takes a tenth of a second). The heap keeps the chunks' memory
-    for reuse while the threads run (:mod:`kzsim.engine.allocator`); it goes back to the system
+    for reuse while the threads run (:mod:`kzsim.engine.memory`); it goes back to the system
     at the end.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait

@@ -1,10 +1,10 @@
 """Compiled kernels (numba) of the day loops: the farm's economics, the difficulty chain,
 the GBM walks, the fees' AR(1) and the price smoothing.
 
-:mod:`kzsim.model.paths` computes the same quantities with whole-array numpy operations; that
-version stays the reference and the fallback where numba is not installed. A kernel
-fuses what numpy does in ~80 passes over (days x paths) arrays into one walk with days in
-the outer loop and paths in the inner one (arrays are (n_days, n_paths), C order: a
+They are the model's only implementation: :mod:`kzsim.model.paths` and
+:mod:`kzsim.model.processes` call them (see docs/architecture.md for why). A kernel fuses
+what whole-array numpy would do in ~80 passes over (days x paths) arrays into one walk with
+days in the outer loop and paths in the inner one (arrays are (n_days, n_paths), C order: a
 path-outer walk strides across rows and ran 2x slower).
 
 The economics kernel takes paths in tiles of 1,024. A tile's per-path values (parameters,
@@ -12,28 +12,24 @@ totals, running state, the day's inputs and intermediate values) are rows of one
 workspace, so each of the day's loops over paths reads and writes one array at constant
 offsets and LLVM makes SIMD code of it (8 paths an instruction with AVX-512).
 
-The kernels do the numpy version's operations in its order and leave exponentials and
-logarithms to numpy (a call inside a loop costs more than the arithmetic around it), so
-they give the same bits: the tests compare both on every shipped scenario, on variants
-and on 200 generated scenarios. Every path is computed on its own, so the bits are the
-same for any chunk of paths.
+The kernels leave exponentials and logarithms to numpy (a call inside a loop costs more
+than the arithmetic around it). An independent numpy version of the whole model lives in
+the tests (``tests/reference/numpy_model.py``), which compare it with these kernels bit for
+bit on every shipped scenario, on variants and on 200 generated scenarios. Every path is
+computed on its own, so the bits are the same for any chunk of paths. To step through a
+kernel in a debugger, run with ``NUMBA_DISABLE_JIT=1`` (numba's own switch): the same code
+then runs as plain Python.
 
-Kernels are compiled on first use (about 14 s in all) and cached on disk next to this file.
+Kernels are compiled on first use and cached on disk next to this file.
 """
 
 from __future__ import annotations
 
 import math
-import os
-
-import numpy as np
-
-try:  # numba is optional: without it, kzsim runs the numpy version
-    import numba
-except ImportError:  # pragma: no cover - exercised on platforms without numba wheels
-    numba = None
-
 from enum import IntEnum
+
+import numba
+import numpy as np
 
 from kzsim.units import (
     HALVING_INTERVAL_BLOCKS,
@@ -47,44 +43,12 @@ from kzsim.units import (
     TWO_POW_32,
 )
 
-KERNELS = ("numba", "numpy")
-ENV_VARIABLE = "KZSIM_KERNEL"
-
-
-def available() -> bool:
-    """True when numba is installed."""
-    return numba is not None
-
-
-def default_kernel() -> str:
-    """``numba`` when installed, else ``numpy``; the environment variable ``KZSIM_KERNEL`` overrides."""
-    wanted = os.environ.get(ENV_VARIABLE, "").strip().lower()
-    if wanted:
-        if wanted not in KERNELS:
-            raise ValueError(f"{ENV_VARIABLE}={wanted!r}: expected one of {', '.join(KERNELS)}")
-        if wanted == "numba" and not available():
-            raise ValueError(f"{ENV_VARIABLE}=numba but numba is not installed (pip install numba)")
-        return wanted
-    return "numba" if available() else "numpy"
-
-
-def check_kernel(kernel: str) -> str:
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
-    if kernel == "numba" and not available():
-        raise RuntimeError("kernel 'numba' asked for, but numba is not installed here (pip install numba)")
-    return kernel
-
 
 def _jit(function):
-    if numba is None:
-        return function
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
 def _inline(function):
-    if numba is None:
-        return function
     return numba.njit(inline="always")(function)
 
 
@@ -812,8 +776,6 @@ def event_order(path: np.ndarray, start: np.ndarray) -> np.ndarray:
     numpy's lexsort sorts every start (~1.3 ms for a block's 10,000 outages); here the
     events are sorted by path (nearly sorted already) and then by start within each path.
     """
-    if numba is None or default_kernel() == "numpy":
-        return np.lexsort((start, path))
     order = np.argsort(path, kind="stable")
     _sort_within_paths(np.ascontiguousarray(path), np.ascontiguousarray(start, dtype=np.float64), order)
     return order
@@ -828,9 +790,6 @@ def _add_at(a, rows, columns, values):
 def add_at(a: np.ndarray, rows: np.ndarray, columns: np.ndarray, values) -> None:
     """``np.add.at(a, (rows, columns), values)`` (adds in index order: the same bits), ~10x
     faster; the indices must be within ``a`` (they are not checked, nor wrapped around)."""
-    if numba is None or default_kernel() == "numpy":
-        np.add.at(a, (rows, columns), values)
-        return
     values = np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(rows))
     _add_at(
         a,
@@ -910,8 +869,8 @@ def order_statistics(x: np.ndarray, ranks) -> np.ndarray:
     ranks_sorted = ranks[order]
     if ranks.size and (ranks_sorted[0] < 0 or ranks_sorted[-1] >= x.shape[1] or np.any(np.diff(ranks_sorted) == 0)):
         raise ValueError("ranks must be distinct and within the rows")
-    if numba is None or default_kernel() == "numpy":
-        return np.partition(x, ranks_sorted, axis=1)[:, ranks] if ranks.size else np.empty((x.shape[0], 0))
+    if not ranks.size:
+        return np.empty((x.shape[0], 0))
     out = np.empty((x.shape[0], ranks.size))
     # a good pivot halves a range: each rank needs ~log2(n) partitions; 4x that is plenty
     max_partitions = 4 * (ranks.size + 1) * (int(math.log2(x.shape[1] + 1)) + 1)
@@ -919,83 +878,6 @@ def order_statistics(x: np.ndarray, ranks) -> np.ndarray:
     result = np.empty_like(out)
     result[:, order] = out
     return result
-
-
-# Normal shocks: numpy's ziggurat on numpy's PCG64, inlined. numba's Generator gives the
-# same bits but calls the bit generator through a function pointer for every draw (3.2 ns
-# a normal); with the 128-bit LCG step inlined (its high product by an LLVM i128 multiply)
-# a normal takes 2.7 ns. The tables are numpy's, as numba carries them.
-try:  # pragma: no branch
-    from llvmlite import ir as _ir
-    from numba.core import types as _types
-    from numba.extending import intrinsic as _intrinsic
-    from numba.np.random import _constants as _ziggurat
-
-    _KI, _WI, _FI = (np.ascontiguousarray(t) for t in (_ziggurat.ki_double, _ziggurat.wi_double, _ziggurat.fi_double))
-    _NOR_R, _NOR_INV_R = float(_ziggurat.ziggurat_nor_r), float(_ziggurat.ziggurat_nor_inv_r)
-except (ImportError, AttributeError):  # pragma: no cover - numba without them: its Generator
-    _intrinsic = None
-
-_U = np.uint64
-_PCG_MULTIPLIER_HIGH, _PCG_MULTIPLIER_LOW = _U(2549297995355413924), _U(4865540595714422341)
-_TO_DOUBLE = 1.0 / 9007199254740992.0  # 2^-53
-
-if numba is not None and _intrinsic is not None:
-
-    @_intrinsic
-    def _mulhi(typingctx, a, b):
-        """The high 64 bits of the 128-bit product of two uint64."""
-        signature = _types.uint64(_types.uint64, _types.uint64)
-
-        def codegen(context, builder, sig, args):
-            wide = _ir.IntType(128)
-            product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-            return builder.trunc(builder.lshr(product, _ir.Constant(wide, 64)), _ir.IntType(64))
-
-        return signature, codegen
-
-    @numba.njit(inline="always")
-    def _pcg64_next(high, low, inc_high, inc_low):
-        """numpy's PCG64 (XSL-RR output of a 128-bit LCG): the next uint64 and the new state."""
-        new_low = low * _PCG_MULTIPLIER_LOW
-        new_high = high * _PCG_MULTIPLIER_LOW + low * _PCG_MULTIPLIER_HIGH + _mulhi(low, _PCG_MULTIPLIER_LOW)
-        low2 = new_low + inc_low
-        high2 = new_high + inc_high + (_U(1) if low2 < new_low else _U(0))
-        x = high2 ^ low2
-        r = high2 >> _U(58)
-        return (x >> r) | (x << ((_U(0) - r) & _U(63))), high2, low2
-
-    @_jit
-    def _pcg64_normals(state, out):
-        """numpy's random_standard_normal (distributions.c) for every value of ``out``, in order."""
-        high, low, inc_high, inc_low = state[0], state[1], state[2], state[3]
-        flat = out.reshape(out.size)
-        for i in range(flat.size):
-            while True:
-                r, high, low = _pcg64_next(high, low, inc_high, inc_low)
-                idx = r & _U(0xFF)
-                r >>= _U(8)
-                rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-                x = rabs * _WI[idx]
-                if r & _U(1):
-                    x = -x
-                if rabs < _KI[idx]:
-                    break
-                if idx == 0:  # the tail beyond the last layer
-                    while True:
-                        u, high, low = _pcg64_next(high, low, inc_high, inc_low)
-                        xx = -_NOR_INV_R * np.log1p(-(np.float64(u >> _U(11)) * _TO_DOUBLE))
-                        u, high, low = _pcg64_next(high, low, inc_high, inc_low)
-                        yy = -np.log1p(-(np.float64(u >> _U(11)) * _TO_DOUBLE))
-                        if yy + yy > xx * xx:
-                            x = -(_NOR_R + xx) if (rabs >> _U(8)) & _U(1) else _NOR_R + xx
-                            break
-                    break
-                u, high, low = _pcg64_next(high, low, inc_high, inc_low)
-                if (_FI[idx - 1] - _FI[idx]) * (np.float64(u >> _U(11)) * _TO_DOUBLE) + _FI[idx] < np.exp(-0.5 * x * x):
-                    break
-            flat[i] = x
-        state[0], state[1] = high, low
 
 
 @_jit
@@ -1007,25 +889,9 @@ def _fill_standard_normal(generator, out):
 
 
 def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """``generator.standard_normal(shape)``, bit for bit, about 3.5x faster with numba; the
-    generator's state moves on as numpy's would.
-
-    Measured here: 9.4 ns a normal with numpy's ``standard_normal``, 3.2 ns with numba's
-    Generator (numpy's ziggurat on the same bit generator), 2.7 ns with PCG64 inlined
-    (``_pcg64_normals``; the tests check the bits and the state after).
-    """
-    if numba is None or default_kernel() == "numpy":
-        return generator.standard_normal(shape)
+    """``generator.standard_normal(shape)``, bit for bit, by numba's own support of numpy's
+    ``Generator`` (numpy's ziggurat on the same bit generator, compiled: about 3x the speed
+    of numpy's call); the generator's state moves on as numpy's would."""
     out = np.empty(shape)
-    bits = generator.bit_generator
-    if _intrinsic is None or type(bits) is not np.random.PCG64:
-        _fill_standard_normal(generator, out)
-        return out
-    saved = bits.state
-    value, inc = saved["state"]["state"], saved["state"]["inc"]
-    mask = (1 << 64) - 1
-    state = np.array([value >> 64, value & mask, inc >> 64, inc & mask], dtype=np.uint64)
-    _pcg64_normals(state, out)
-    saved["state"]["state"] = (int(state[0]) << 64) | int(state[1])
-    bits.state = saved
+    _fill_standard_normal(generator, out)
     return out

@@ -20,7 +20,6 @@ from kzsim.units import (
     DAYS_PER_YEAR,
     EH_TO_TH,
     HOURS_PER_DAY,
-    KWH_PER_MWH,
     MONTHS_PER_YEAR,
     RETARGET_BLOCKS,
     SECONDS_PER_DAY,
@@ -100,7 +99,8 @@ def failed_share(rate_per_year, lead_time_days, n_days: int) -> np.ndarray:
         speed = a + np.divide(1.0, lead, out=np.full_like(lead, np.inf), where=lead > 0)  # a + b
     t = np.arange(1, n_days, dtype=np.float64)[:, None]
     out = np.zeros((n_days, np.broadcast(a, lead).size))
-    out[1:] = steady * -np.expm1(-speed * t)
+    with np.errstate(over="ignore"):  # a lead time of ~1e-308 days: speed * t is inf, the share its steady state
+        out[1:] = steady * -np.expm1(-speed * t)
     return out
 
 
@@ -230,7 +230,7 @@ class Draws:
 
 
 def btc_price_paths(
-    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws, kernel: str = "numpy"
+    scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], draws: Draws
 ) -> tuple[np.ndarray, np.ndarray]:
     """BTC price [USD] (n_days, n) under the scenario's price model, and the standardised
     daily shocks (n_days - 1, n) that the tenge is correlated with."""
@@ -238,7 +238,7 @@ def btc_price_paths(
     start, mu = p["market.btc_price_usd"], p["market.btc_drift_per_year"]
     z = draws.btc_price
     if m.price_model == "gbm":
-        return processes.gbm(start, mu, p["market.btc_volatility_per_year"], z, kernel), z
+        return processes.gbm(start, mu, p["market.btc_volatility_per_year"], z), z
     if m.price_model == "jump_diffusion":
         j = "market.jump_diffusion."
         price = prices.jump_diffusion(
@@ -276,15 +276,14 @@ def simulate_paths(
     cal: Calendar,
     p: dict[str, np.ndarray],
     draws: Draws,
-    kernel: str | None = None,
     release_draws: bool = False,
     block_sums: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Simulate a set of paths.
 
-    ``kernel`` is ``"numba"`` (compiled day loop, :mod:`kzsim.model.kernel`) or ``"numpy"``
-    (whole-array operations, the reference); None takes :func:`kzsim.model.kernel.default_kernel`.
-    Both give the same bits. ``release_draws=True`` hands ``draws`` over: the BTC, tenge,
+    The economics run as one compiled pass over days and paths (:mod:`kzsim.model.kernel`);
+    ``tests/reference/numpy_model.py`` computes the same bits another way, for the tests.
+    ``release_draws=True`` hands ``draws`` over: the BTC, tenge,
     hashrate and fee shocks are set to None as soon as their process has used them, so that
     they are freed early when nothing else holds them, and the compiled kernel turns the
     day-ahead normals into the day-ahead price factor where they lie (their columns are the
@@ -297,8 +296,7 @@ def simulate_paths(
     ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
     block of :data:`~kzsim.model.rng.BLOCK_PATHS` paths (from the first; the last block may be
     smaller), taken as :func:`block_sum` takes them: the compiled kernel sums each day as it
-    goes and holds none of the per-day series (18 MB less at 1,024 paths), the numpy version
-    sums its arrays. The bits are the same either way.
+    goes and holds none of the per-day series. The bits are the same either way.
 
     Returns
     -------
@@ -307,7 +305,6 @@ def simulate_paths(
     daily : dict of (n_days, n) arrays, or (n_days, n_blocks) with ``block_sums``
         ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
     """
-    kernel = compiled.check_kernel(compiled.default_kernel() if kernel is None else kernel)
     sc = scenario
     m = sc.market
     n_days = cal.n_days
@@ -317,7 +314,7 @@ def simulate_paths(
     n_paths = facility_mw.size
 
     # ---- market -------------------------------------------------------------------
-    price, btc_shock = btc_price_paths(sc, cal, p, draws, kernel)
+    price, btc_shock = btc_price_paths(sc, cal, p, draws)
     rho = m.btc_kzt_correlation
     z_fx = rho * btc_shock + np.sqrt(1.0 - rho * rho) * draws.usd_kzt if rho else draws.usd_kzt
     usd_kzt = processes.gbm(
@@ -325,7 +322,6 @@ def simulate_paths(
         p["market.kzt_devaluation_per_year"],
         p["market.kzt_volatility_per_year"],
         z_fx,
-        kernel,
     )
     del btc_shock, z_fx
     if release_draws:  # each process's shocks are freed once used: a chunk holds fewer at a time
@@ -341,7 +337,6 @@ def simulate_paths(
         log_price_ratio=None if follows_hashprice or not responds else _log_ratio(price),
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
-        kernel=kernel,
         overwrite_log_price_ratio=True,  # made for it
     )
     if release_draws:
@@ -358,7 +353,6 @@ def simulate_paths(
             draws.fees,
             spikes=draws.fee_spikes,
             spike_half_life_days=p["market.fees_spike_half_life_days"],
-            kernel=kernel,
         )
     if release_draws:
         draws.fees = draws.fee_spikes = None
@@ -379,7 +373,7 @@ def simulate_paths(
                 p["market.hashrate_price_elasticity"],
                 p["market.hashrate_response_lag_days"],
             )
-        if response is None and kernel == "numba":
+        if response is None:
             height0 = np.full(n_paths, float(start_height(sc)))
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
             final_network_hs = network_hs[-1].copy()
@@ -398,18 +392,11 @@ def simulate_paths(
         final_network_hs, final_difficulty = network_hs[-1].copy(), difficulty[-1]
         del network_hs  # only its last day is reported: freed before the economics
     farm = (farm_hashrate_th, facility_mw)
-    if kernel == "numba":  # the four series, or their block sums
-        if per_th is None:
-            per_th = btc_per_th_day(difficulty, subsidy, fees_per_block)
-            del difficulty, subsidy, fees_per_block
-        inputs = (sc, cal, p, draws, farm, price, usd_kzt, per_th)
-        per_path, daily = _economics_numba(*inputs, release_draws=release_draws, block_sums=block_sums)
-    else:
-        inputs = (sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day(difficulty, subsidy, fees_per_block))
-        per_path, daily = _economics_numpy(*inputs)
-        daily["btc_price_usd"] = price
-        if block_sums:
-            daily = {k: per_block_sums(v) for k, v in daily.items()}
+    if per_th is None:
+        per_th = btc_per_th_day(difficulty, subsidy, fees_per_block)
+        del difficulty, subsidy, fees_per_block
+    inputs = (sc, cal, p, draws, farm, price, usd_kzt, per_th)
+    per_path, daily = _economics(*inputs, release_draws=release_draws, block_sums=block_sums)
     per_path.update(
         {
             "grid_outages": draws.grid_outages.astype(np.float64),
@@ -432,234 +419,6 @@ def btc_per_th_day(difficulty: np.ndarray, subsidy: np.ndarray, fees_per_block: 
     return TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * (subsidy + fees_per_block)
 
 
-def _economics_numpy(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th):
-    """The farm's economics with whole-array numpy operations (the reference), from the BTC a
-    day per TH/s (``btc_per_th``, :func:`btc_per_th_day`)."""
-    e, r, f = sc.electricity, sc.regulation, sc.farm
-    n_days = cal.n_days
-    farm_hashrate_th, facility_mw = farm  # from simulate_paths' fleet_power
-    n_paths = facility_mw.size
-    hashprice = btc_per_th * price
-    years_in = (np.arange(n_days) / DAYS_PER_YEAR)[:, None]
-    ageing = (1.0 + p["farm.efficiency_degradation_per_year"]) ** -years_in  # hashrate left at the same power
-    btc_full_day = farm_hashrate_th * ageing * btc_per_th * (1.0 - p["farm.pool_fee_share"])
-
-    # ---- hours: an hour is down once, causes in the order grid, payment, hardware, quota
-    grid_h = np.minimum(draws.grid_hours, HOURS_PER_DAY)
-    if e.procurement_mode == "lots":
-        # a lot is one hour of lot_size_mwh of power; a farm smaller than that idles whole
-        lot_power_mw = np.minimum(p["electricity.lot_size_mwh"], facility_mw)
-        pay_frac = np.minimum(1.0, lot_power_mw * draws.payment_lot_hours / (facility_mw * HOURS_PER_DAY))
-    else:
-        pay_frac = draws.prepayment_missed.astype(np.float64)
-    payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
-    powered_h = HOURS_PER_DAY - grid_h - payment_h
-    failed = failed_share(p["farm.hardware_failure_rate_per_year"], p["farm.replacement_lead_time_days"], n_days)
-    hardware_h = powered_h * (1.0 - p["farm.hardware_availability_fraction"] * (1.0 - failed))
-    wanted_h = powered_h - hardware_h  # full-power-equivalent hours the farm would run
-    season = np.where(cal.is_winter[:, None], p["electricity.winter_quota_multiplier"], 1.0)
-    quota_mwh = facility_mw * HOURS_PER_DAY * p["electricity.quota_fraction"] * season
-    plan = e.plan_70_30
-    if plan is not None:
-        extra_mwh = (
-            p["electricity.plan_70_30.plant_capacity_mw"]
-            * p["electricity.plan_70_30.capacity_factor"]
-            * p["electricity.plan_70_30.miner_share"]
-            * p["electricity.plan_70_30.farm_allocation_share"]
-            * HOURS_PER_DAY
-        )
-        online = (np.arange(n_days)[:, None] >= p["electricity.plan_70_30.online_delay_days"]) & draws.plan_built
-        quota_mwh = quota_mwh + np.where(online, extra_mwh, 0.0)
-    quota_h = np.maximum(0.0, wanted_h - quota_mwh / facility_mw)
-    up_h = wanted_h - quota_h
-
-    # ---- prices of power, and the day's marginal economics ------------------------------
-    n_years = int(cal.year_index[-1]) + 1
-    indexation = (1.0 + p["electricity.tariff_indexation_per_year"]) ** np.arange(n_years)[:, None]
-    winter = np.stack([np.ones_like(facility_mw), 1.0 + p["electricity.winter_tariff_premium_share"]])
-    tariff = p["electricity.tariff_kzt_per_kwh"] * indexation[cal.year_index] * winter[cal.is_winter.astype(np.intp)]
-    if e.procurement_mode == "day_ahead":
-        s = p["electricity.day_ahead_price_volatility"]
-        tariff = np.maximum(
-            p["electricity.day_ahead_floor_kzt_per_kwh"], tariff * np.exp(s * draws.day_ahead_price - 0.5 * s * s)
-        )
-    fee_rate = mining_fee_kzt_per_kwh(sc, tariff)
-    kzt_to_usd = 1.0 / usd_kzt
-    aifc_share = p["regulation.aifc_sale_share"]
-    aifc_factor = 1.0 - p["regulation.aifc_spread_share"] - p["regulation.aifc_fee_share"]
-    market_factor = 1.0 - p["market.exchange_fee_share"]
-    # a full-power hour: what its coins sell for today, and what its power costs (with compliance on opex)
-    sale_factor = aifc_share * aifc_factor + (1.0 - aifc_share) * market_factor
-    revenue_per_hour = btc_full_day / HOURS_PER_DAY * price * sale_factor
-    per_kwh = (tariff + fee_rate) * kzt_to_usd
-    if e.procurement_mode == "lots":
-        per_kwh = per_kwh + (p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]) * kzt_to_usd / (
-            p["electricity.lot_size_mwh"] * KWH_PER_MWH
-        )
-    cost_per_hour = facility_mw * KWH_PER_MWH * per_kwh * (1.0 + p["regulation.compliance_opex_share"])
-    margin_day = (revenue_per_hour - cost_per_hour) * up_h
-    if e.procurement_mode == "day_ahead":
-        margin_day = margin_day - (up_h > 0) * p["electricity.day_ahead_fee_kzt_per_day"] * kzt_to_usd
-    losing_day = margin_day < 0.0
-    if f.economic_shutoff:
-        idle = losing_day
-        restarts = np.zeros_like(up_h)
-        restarts[1:] = idle[:-1] & ~idle[1:]
-        restart_cost = restarts * p["farm.shutoff_restart_cost_usd"]
-        economic_h = np.where(idle, up_h, 0.0)
-        restart_cash = restart_cost * (1.0 + p["regulation.compliance_opex_share"])  # restarts are opex
-        shutoff_saving = sum_days(np.where(idle, -margin_day, 0.0) - restart_cash)
-    else:
-        restart_cost = np.zeros_like(up_h)
-        economic_h = np.zeros_like(up_h)
-        shutoff_saving = np.zeros(n_paths)
-    up_h = up_h - economic_h
-    up_fraction = up_h / HOURS_PER_DAY
-
-    energy_mwh = facility_mw * up_h
-    btc = btc_full_day * up_fraction
-
-    # ---- electricity costs ---------------------------------------------------------
-    energy_cost = energy_mwh * KWH_PER_MWH * tariff * kzt_to_usd
-    mining_fee = energy_mwh * KWH_PER_MWH * fee_rate * kzt_to_usd
-    if e.procurement_mode == "lots":
-        lots = np.ceil(energy_mwh / p["electricity.lot_size_mwh"] - 1e-9)
-        procurement = lots * (p["electricity.lot_fee_kzt"] + p["electricity.lot_admin_cost_kzt"]) * kzt_to_usd
-    else:
-        procurement = (energy_mwh > 0) * p["electricity.day_ahead_fee_kzt_per_day"] * kzt_to_usd
-    fixed_opex = np.broadcast_to(
-        p["farm.fixed_opex_usd_per_month"] * MONTHS_PER_YEAR / DAYS_PER_YEAR, (n_days, len(facility_mw))
-    )
-    replacement = (
-        replacement_value_usd(sc, p)
-        * p["farm.replacement_cost_share"]
-        * p["farm.hardware_failure_rate_per_year"]
-        / DAYS_PER_YEAR
-        * (1.0 - failed)
-    )
-    opex = energy_cost + mining_fee + procurement + fixed_opex + replacement + restart_cost
-    compliance = (
-        p["regulation.compliance_fixed_usd_per_year"] / DAYS_PER_YEAR + p["regulation.compliance_opex_share"] * opex
-    )
-    cash_cost = opex + compliance
-
-    # ---- sale of coins: AIFC share sold after the lag, the rest by treasury policy ----
-    lag = r.aifc_settlement_lag_days
-    aifc_btc = aifc_share * btc
-    rest_btc = btc - aifc_btc
-    final_price = price[-1]
-    aifc_rev = np.zeros_like(btc)
-    if lag < n_days:
-        aifc_rev[lag:] = aifc_btc[: n_days - lag] * price[lag:] * aifc_factor
-    pending_aifc_btc = sum_days(aifc_btc[max(n_days - lag, 0) :])  # unsold at the end
-    if r.treasury_policy == "sell":
-        market_rev = rest_btc * price * market_factor
-        held_btc_end = np.zeros_like(final_price)
-    else:
-        market_rev = np.zeros_like(btc)
-        held_btc_end = sum_days(rest_btc)
-    liquidation = pending_aifc_btc * final_price * aifc_factor + held_btc_end * final_price * market_factor
-    revenue = aifc_rev + market_rev
-    revenue[-1] += liquidation
-
-    # ---- capital, tax ------------------------------------------------------------------
-    capex = capex_usd(sc, p)
-    dep_days = f.depreciation_years * DAYS_PER_YEAR
-    dep_share = np.clip(dep_days - np.arange(n_days), 0.0, 1.0)[:, None]  # 1 a day, the last day's fraction
-    depreciation = dep_share * (capex / dep_days)
-    taxable_day = revenue - cash_cost - depreciation
-    bounds = np.append(cal.fiscal_year_starts, n_days)
-    taxable_year = np.stack([sum_days(taxable_day[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-    tax_year = p["regulation.profit_tax_rate"] * np.maximum(taxable_year, 0.0)
-    tax = np.zeros_like(revenue)
-    year_ends = np.append(cal.fiscal_year_starts[1:] - 1, n_days - 1)
-    tax[year_ends] = tax_year
-
-    # ---- per-day P&L, marked to market -----------------------------------------------
-    cash_flow = revenue - cash_cost - tax
-    cum_cash = processes.cumsum_days(cash_flow)
-    cum_realised = cum_cash - np.cumsum(dep_share, axis=0) * (capex / dep_days)
-    # coins mined in the last `lag` days wait for their AIFC sale
-    if lag <= 8:
-        pending = np.zeros_like(aifc_btc)
-        for j in range(min(lag, n_days)):
-            pending[j:] += aifc_btc[: n_days - j]
-    else:
-        pending = processes.cumsum_days(aifc_btc)
-        pending[lag:] -= pending[:-lag].copy()
-    inventory = pending * price * aifc_factor
-    if r.treasury_policy == "hold":
-        inventory += processes.cumsum_days(rest_btc) * price * market_factor
-    inventory[-1] = 0.0  # liquidated on the last day (in revenue)
-    cum_pnl = cum_realised + inventory
-
-    years = (np.arange(1, n_days + 1) / DAYS_PER_YEAR)[:, None]
-    discount = np.exp(-np.log1p(p["farm.discount_rate_per_year"]) * years)
-    npv = -capex + sum_days(cash_flow * discount)
-    paid_back = cum_cash >= capex
-    payback_days = np.where(paid_back.any(axis=0), paid_back.argmax(axis=0) + 1.0, np.nan)
-    peak = np.maximum(processes.running_max_days(cum_pnl), 0.0)
-    max_drawdown = (peak - cum_pnl).max(axis=0)
-
-    # ---- per path -------------------------------------------------------------------
-    btc_total = sum_days(btc)
-    cash_total = sum_days(cash_cost)
-    dep_total = sum_days(depreciation)
-    tax_total = sum_days(tax)
-    revenue_total = sum_days(revenue)
-    pbt = sum_days(taxable_year)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cash_per_btc = np.where(btc_total > 0, cash_total / btc_total, np.nan)
-        all_in_per_btc = np.where(btc_total > 0, (cash_total + dep_total + tax_total) / btc_total, np.nan)
-    per_path = {
-        "btc_mined": btc_total,
-        "btc_sold_aifc": sum_days(aifc_btc),
-        "btc_sold_market": sum_days(rest_btc),
-        "revenue_usd": revenue_total,
-        "revenue_aifc_usd": sum_days(aifc_rev) + pending_aifc_btc * final_price * aifc_factor,
-        "revenue_market_usd": sum_days(market_rev) + held_btc_end * final_price * market_factor,
-        "energy_mwh": sum_days(energy_mwh),
-        "energy_cost_usd": sum_days(energy_cost),
-        "mining_fee_usd": sum_days(mining_fee),
-        "procurement_fee_usd": sum_days(procurement),
-        "fixed_opex_usd": sum_days(fixed_opex),
-        "compliance_usd": sum_days(compliance),
-        "cash_cost_usd": cash_total,
-        "depreciation_usd": dep_total,
-        "profit_before_tax_usd": pbt,
-        "profit_tax_usd": tax_total,
-        "profit_usd": pbt - tax_total,
-        "cash_cost_per_btc_usd": cash_per_btc,
-        "all_in_cost_per_btc_usd": all_in_per_btc,
-        "up_fraction": sum_days(up_fraction) / n_days,
-        "downtime_grid_hours": sum_days(grid_h),
-        "downtime_payment_hours": sum_days(payment_h),
-        "downtime_hardware_hours": sum_days(hardware_h),
-        "downtime_quota_hours": sum_days(quota_h),
-        "downtime_economic_hours": sum_days(economic_h),
-        "economic_shutoff_days": sum_days((economic_h > 0).astype(np.float64)),
-        "economic_shutoff_margin_avoided_usd": shutoff_saving,
-        "losing_days": sum_days(losing_day.astype(np.float64)),
-        "breakeven_hashprice_usd_per_th_day": sum_days(
-            cost_per_hour * HOURS_PER_DAY / (farm_hashrate_th * ageing * (1.0 - p["farm.pool_fee_share"]) * sale_factor)
-        )
-        / n_days,
-        "hardware_replacement_usd": sum_days(replacement),
-        "shutoff_restart_usd": sum_days(restart_cost),
-        "max_drawdown_usd": max_drawdown,
-        "capex_usd": capex,
-        "npv_usd": npv,
-        "payback_days": payback_days,
-        "mean_hashprice_usd_per_th_day": sum_days(hashprice) / n_days,
-    }
-    daily = {
-        "cum_pnl_usd": cum_pnl,
-        "up_fraction": up_fraction,
-        "hashprice_usd_per_th_day": hashprice,
-    }
-    return per_path, daily
-
-
 def _log_ratio(price: np.ndarray) -> np.ndarray:
     """log(price_t / price_0), in one array."""
     ratio = price / price[0]
@@ -672,7 +431,7 @@ def _per_path_or_one(values) -> np.ndarray:
     return v[:1][None, :] if np.all(v == v[0]) else v[None, :]
 
 
-def _economics_numba(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draws=False, block_sums=False):
+def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draws=False, block_sums=False):
     """The farm's economics in one compiled pass over days and paths (:func:`kzsim.model.kernel.economics`),
     and the four per-day series (or their block sums, see :func:`simulate_paths`).
 

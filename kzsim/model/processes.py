@@ -56,7 +56,7 @@ def running_max_days(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray, kernel: str = "numpy") -> np.ndarray:
+def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray) -> np.ndarray:
     """Geometric Brownian motion sampled daily; day 0 is ``start``.
 
     Parameters
@@ -84,34 +84,23 @@ def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray, kernel: 
     """
     start = np.asarray(start, dtype=np.float64)
     dt = 1.0 / DAYS_PER_YEAR
-    n_steps, n_paths = shocks.shape
     drift = (drift_per_year - 0.5 * volatility_per_year**2) * dt
     scale = volatility_per_year * np.sqrt(dt)
-    if kernel == "numba":  # one pass, the same operations in the same order
-        log = compiled.log_walk(np.log(start), drift, scale, shocks)
-    else:
-        log = np.empty((n_steps + 1, n_paths))
-        log[0] = np.log(start)
-        inc = drift + scale * shocks
-        cumsum_days(inc, out=log[1:])
-        log[1:] += log[0]
+    log = compiled.log_walk(np.log(start), drift, scale, shocks)  # one compiled pass over days and paths
     return np.exp(log, out=log)
 
 
-def exponential_smoothing(x: np.ndarray, lag_days, kernel: str = "numpy", overwrite_input: bool = False) -> np.ndarray:
+def exponential_smoothing(x: np.ndarray, lag_days, overwrite_input: bool = False) -> np.ndarray:
     """Exponential moving average along days with time constant ``lag_days`` (per path).
 
     e_0 = x_0; e_t = e_{t-1} + (x_t - e_{t-1}) / lag_days. ``overwrite_input=True`` may
     write the average over ``x`` (a day's value is read before its average is written).
     """
     alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
-    if kernel == "numba" and x.ndim == 2:
-        return compiled.smooth(alpha, x, out=x if overwrite_input else None)
-    out = x if overwrite_input else np.empty_like(x)
-    out[0] = x[0]
-    for t in range(1, x.shape[0]):
-        out[t] = out[t - 1] + alpha * (x[t] - out[t - 1])
-    return out
+    if x.ndim == 1:  # one path: a column of one
+        smoothed = compiled.smooth(alpha, x[:, None], out=x[:, None] if overwrite_input else None)
+        return x if overwrite_input else smoothed[:, 0]
+    return compiled.smooth(alpha, x, out=x if overwrite_input else None)
 
 
 def network_hashrate(
@@ -123,7 +112,6 @@ def network_hashrate(
     log_price_ratio: np.ndarray | None = None,
     price_elasticity=0.0,
     lag_days=90.0,
-    kernel: str = "numpy",
     overwrite_log_price_ratio: bool = False,
 ) -> np.ndarray:
     """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price
@@ -135,21 +123,19 @@ def network_hashrate(
     with drift ``growth_per_year`` and volatility ``volatility_per_year``. Miners switch
     machines on when the price (and so hashprice) rises, off when it falls, with a lag.
     """
-    trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks, kernel)
+    trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend
     # the function's own array (a new one, or the ratio when it may be overwritten): worked in place
-    response = exponential_smoothing(log_price_ratio, lag_days, kernel, overwrite_input=overwrite_log_price_ratio)
+    response = exponential_smoothing(log_price_ratio, lag_days, overwrite_input=overwrite_log_price_ratio)
     np.multiply(elasticity, response, out=response)
     np.exp(response, out=response)
     response *= trend
     return response
 
 
-def fees_per_block(
-    median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0, kernel="numpy"
-):
+def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0):
     """Transaction fees per block [BTC]: a persistent lognormal level with decaying spikes.
 
     Parameters
@@ -186,13 +172,7 @@ def fees_per_block(
         with np.errstate(over="ignore"):  # a time constant of ~1e-308 days or less: 1/tau is inf, phi 0
             phi = np.exp(-1.0 / np.where(tau > 0, tau, 1.0)) * (tau > 0)
         innovation = sigma * np.sqrt(1.0 - phi * phi)
-        if kernel == "numba" and shocks.ndim == 2:
-            x = compiled.ar1(sigma, phi, innovation, shocks)
-        else:
-            x = np.empty_like(shocks)
-            x[0] = sigma * shocks[0]
-            for t in range(1, shocks.shape[0]):
-                x[t] = phi * x[t - 1] + innovation * shocks[t]
+        x = _ar1(sigma, phi, innovation, shocks)
     else:
         x = sigma * shocks
     fees = np.exp(x, out=x)  # in place: x is this function's own array
@@ -201,16 +181,17 @@ def fees_per_block(
         h = np.asarray(spike_half_life_days, dtype=np.float64)
         with np.errstate(over="ignore"):  # as phi above: a half-life of ~0 days decays at once
             decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
-        if kernel == "numba" and spikes.ndim == 2:
-            extra = compiled.ar1(1.0, decay, 1.0, spikes)  # extra_t = decay * extra_{t-1} + spikes_t
-        else:
-            extra = np.empty_like(spikes)
-            extra[0] = spikes[0]
-            for t in range(1, spikes.shape[0]):
-                extra[t] = decay * extra[t - 1] + spikes[t]
+        extra = _ar1(1.0, decay, 1.0, spikes)  # extra_t = decay * extra_{t-1} + spikes_t
         extra += 1.0
         fees *= extra
     return fees
+
+
+def _ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
+    """x_0 = first z_0, x_t = phi x_{t-1} + innovation z_t along days (compiled; one path or many)."""
+    if shocks.ndim == 1:
+        return compiled.ar1(first, phi, innovation, shocks[:, None])[:, 0]
+    return compiled.ar1(first, phi, innovation, shocks)
 
 
 class HashpriceResponse:

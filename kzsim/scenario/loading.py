@@ -52,5 +52,3 @@ def resolve_csv_paths(data: dict, base_dir: Path) -> dict:
 
 
 # ---- error translation ----------------------------------------------------------------
-
-

@@ -1,7 +1,7 @@
 """Write the corpus of bad scenarios: one file per case, each saying what kzsim must answer.
 
 Run ``python tests/bad_scenarios/generate.py`` after changing the cases below; the test
-(`tests/test_bad_corpus.py`) reads the files, not this script. The first line of every
+(`tests/scenario/test_bad_corpus.py`) reads the files, not this script. The first line of every
 file is ``# expect: KEY: WORDS``: the one-line message must name KEY and contain WORDS.
 """
 

@@ -44,15 +44,15 @@ def scenario_files() -> list[Path]:
     return sorted(SCENARIOS.glob("*.yaml"))
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 
@@ -69,7 +69,7 @@ def fingerprint(results) -> dict:
     """The summary as ``summary.json`` holds it and the hashes of the two tables."""
     ts = results.timeseries
     return {
-        "summary": _json_safe(results.summary),
+        "summary": json_safe(results.summary),
         "paths_sha256": _table_sha256(results.path_columns()),
         "timeseries_sha256": _table_sha256({c: ts[c].to_numpy() for c in ts.columns}),
     }
@@ -89,7 +89,7 @@ def with_analyses(scenario_file: Path) -> dict:
     scenario = kzsim.load_scenario(scenario_file)
     names = ("blackout_48h", "risk_drivers") + (("shutoff_value",) if scenario.farm.economic_shutoff else ())
     results = kzsim.simulate(scenario, paths=PATHS, seed=SEED, threads=1, analyses=names)
-    return _json_safe(results.summary)
+    return json_safe(results.summary)
 
 
 def case_file(scenario_file: Path) -> Path:

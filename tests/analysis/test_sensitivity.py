@@ -15,7 +15,7 @@ import kzsim
 from kzsim.analysis.sensitivity import break_even, tornado
 from kzsim.cli import main
 from tests.conftest import SCENARIOS, make_scenario
-from tests.test_exact import hand_computed
+from tests.model.test_exact import hand_computed
 
 
 def test_tornado_signs_are_the_economics(tmp_path):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import kzsim
 from kzsim import stats
 from kzsim.api import simulate_to_precision
-from kzsim.cli import _round_text, main
+from kzsim.cli.commands import _round_text, main
 from kzsim.report.figures import precision_text
 from kzsim.stats import Z95, running_estimates
 from tests.conftest import SCENARIOS

@@ -1,4 +1,4 @@
-"""Keep freed memory for reuse: a glibc setting that makes the chunked engine ~20 % faster.
+"""Keep freed memory for reuse: a glibc setting for the ``kzsim`` command's own process.
 
 Each chunk allocates and frees dozens of arrays of (days x paths). glibc hands arrays
 above its mmap threshold back to the kernel when freed, and the kernel must zero the
@@ -12,9 +12,11 @@ million-path run on two threads peaked ~60 MB higher that way, and one thread wi
 analyses beside it ~55 MB higher. A chunk allocates a few dozen large arrays, so the
 threads hardly ever wait for each other's lock.
 
-The settings are glibc's, so they hold for the whole process that runs chunks (a
-notebook's kernel, a Dask worker), from its first run on. Nothing changes elsewhere than
-on Linux with glibc; the numbers a run produces do not depend on it.
+The settings are glibc's and hold for the whole process, so only the ``kzsim`` command sets
+them, for its own process (:func:`kzsim.cli.commands.main`): a notebook or a script that
+imports kzsim keeps its allocator as it was. Nothing changes elsewhere than on Linux
+with glibc; the numbers a run produces do not depend on it. The engine gives memory back
+at a few points with :func:`kzsim.engine.memory.release_freed_memory`.
 """
 
 from __future__ import annotations
@@ -43,17 +45,7 @@ def keep_freed_memory() -> bool:
     return bool(ok and mallopt(M_TOP_PAD, 64 << 20) and mallopt(M_ARENA_MAX, 1))
 
 
-def release_freed_memory() -> bool:
-    """Give the freed memory of every heap back to the kernel (glibc's ``malloc_trim``).
-
-    For the end of work done on a thread beside a run: the thread's heap keeps what it
-    freed (see :func:`keep_freed_memory`), which no other thread reuses. True when called.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
-    return True
+def dask_setup(worker) -> None:
+    """Dask's preload hook: the ``kzsim`` command's own local workers (``kzsim run --workers N``)
+    keep freed memory as the command's process does."""
+    keep_freed_memory()

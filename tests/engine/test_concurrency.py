@@ -10,10 +10,11 @@ import time
 
 import pytest
 
+import kzsim.io.folders
 import kzsim.io.outputs
 from kzsim import api
 from kzsim.analysis.summary import analyses_for_write, written_analyses
-from kzsim.cli import Interrupted, _interruptible
+from kzsim.cli.commands import Interrupted, _interruptible
 from kzsim.engine import concurrency
 from kzsim.engine.concurrency import Background, critical, interrupt
 from kzsim.results import Results
@@ -158,16 +159,16 @@ def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, 
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("previous results")
-    real_swap = kzsim.io.outputs._swap
+    real_swap = kzsim.io.folders._swap
 
     def swap_with_a_signal(tmp, target, force):
         interrupt(Interrupted(signal.SIGTERM))  # as the handler does, during the rename
         real_swap(tmp, target, force)
 
-    monkeypatch.setattr(kzsim.io.outputs, "_swap", swap_with_a_signal)
+    monkeypatch.setattr(kzsim.io.folders, "_swap", swap_with_a_signal)
     with pytest.raises(SystemExit) as stopped:
         with _interruptible(out):
-            kzsim.io.outputs.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
+            kzsim.io.folders.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
     assert stopped.value.code == 143
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]  # the rename was not cut short
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing temporary left

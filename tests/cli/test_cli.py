@@ -276,7 +276,7 @@ def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
 
     from rich.console import Console
 
-    from kzsim.cli import _progress
+    from kzsim.cli.commands import _progress
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None, get_time=lambda: now[0])
@@ -306,7 +306,7 @@ def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_th
 
     from rich.console import Console
 
-    from kzsim.cli import _progress
+    from kzsim.cli.commands import _progress
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None, get_time=lambda: now[0])
@@ -393,7 +393,7 @@ def test_the_progress_of_an_analysis_that_does_not_know_its_total():
 
     from rich.console import Console
 
-    from kzsim.cli import _progress
+    from kzsim.cli.commands import _progress
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None, get_time=lambda: now[0])

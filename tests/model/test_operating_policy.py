@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 import kzsim
 from kzsim.engine.run import run_paths
 from tests.conftest import make_scenario
-from tests.test_exact import hand_computed
+from tests.model.test_exact import hand_computed
 
 RTOL = 1e-12
 

@@ -152,7 +152,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused(tmp_path, monkeypatch):
 def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
     from kzsim.engine import run as engine
 
-    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})  # make a tiny run look long
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)  # make a tiny run look long
     result = CliRunner().invoke(
         main,
         [
@@ -191,8 +191,8 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     assert two.memory_bytes > one.memory_bytes + engine.BASE_BYTES  # each worker loads the libraries
     assert two.memory_bytes < one.memory_bytes + 2 * (engine.BASE_BYTES + working)
     # the announcement says so (the run itself stays in this process here)
-    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
-    monkeypatch.setattr("kzsim.cli._cluster", lambda workers, scheduler: contextlib.nullcontext(None))
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)
+    monkeypatch.setattr("kzsim.cli.commands._cluster", lambda workers, scheduler: contextlib.nullcontext(None))
     monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--no-report", "--workers", "2"]
     result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=10"])
@@ -208,13 +208,13 @@ def test_the_estimate_counts_threads(tmp_path, monkeypatch):
     sc = load_scenario(BASELINE)
     one = engine.estimate_resources(sc, 100_000)
     two = engine.estimate_resources(sc, 100_000, threads=2, cpus=2)
-    working = engine.default_chunk_paths() * 730 * 8.0 * engine.WORKING_ARRAYS[engine.compiled.default_kernel()]
+    working = engine.default_chunk_paths() * 730 * 8.0 * engine.WORKING_ARRAYS
     assert two.memory_bytes == pytest.approx(one.memory_bytes + working)  # a chunk's memory a thread
     assert two.seconds == pytest.approx(one.seconds / (2 * engine.THREAD_EFFICIENCY))
     assert engine.estimate_resources(sc, 100_000, threads=4, cpus=2).seconds == pytest.approx(two.seconds)
     assert engine.estimate_resources(sc, 100, threads=2, cpus=2) == engine.estimate_resources(sc, 100)  # one chunk
     # the announcement says so
-    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", {"numba": 1.0, "numpy": 1.0})
+    monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)
     monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "2000", "--out", str(tmp_path / "o"), "--no-report", "--threads", "3"]
     result = CliRunner().invoke(main, [*args, "--chunk-paths", "1000", "--set", "simulation.horizon_days=10"])
@@ -368,7 +368,7 @@ def test_leftovers_of_a_killed_run_do_not_block_the_next(tmp_path):
 def test_a_million_paths_are_announced_and_the_default_run_is_not():
     """What the CLI compares with its thresholds, on this machine's two cores (the million
     paths of the baseline take ~29 s there, the default 20,000 under a second)."""
-    from kzsim.cli import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
+    from kzsim.cli.commands import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
     from kzsim.engine.run import estimate_resources
     from kzsim.scenario.loading import load_scenario
 

@@ -1,17 +1,17 @@
-"""The compiled day loop (numba) against the numpy reference: the same bits, everywhere."""
+"""The model (its compiled day loop) against the independent numpy reference of the tests
+(``tests/reference/numpy_model.py``): the same bits, everywhere; and the compiled helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kzsim.engine.run import inputs_for, run_paths
+from kzsim.engine.run import inputs_for
 from kzsim.model import kernel
 from kzsim.model.paths import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS, make_scenario
-
-needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
+from tests.reference.numpy_model import simulate_paths as reference_paths
 
 
 def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
@@ -20,12 +20,12 @@ def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
     cal = Calendar.of(sc)
     p, draws = inputs_for(sc, cal, seed, 0, paths)
     owned = Draws(**{k: None if v is None else v.copy() for k, v in draws.__dict__.items()})  # C order, own memory
-    fast, fast_daily = simulate_paths(sc, cal, p, owned, kernel="numba", release_draws=True)
+    fast, fast_daily = simulate_paths(sc, cal, p, owned, release_draws=True)
     assert owned.btc_price is owned.usd_kzt is owned.network_hashrate is owned.fees is owned.day_ahead_price is None
-    ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
+    ref, ref_daily = reference_paths(sc, cal, p, draws)
     # past the sample the engine asks for per-day sums over each block: summed in the kernel
-    _, fast_sums = simulate_paths(sc, cal, p, draws, kernel="numba", block_sums=True)
-    _, ref_sums = simulate_paths(sc, cal, p, draws, kernel="numpy", block_sums=True)
+    _, fast_sums = simulate_paths(sc, cal, p, draws, block_sums=True)
+    _, ref_sums = reference_paths(sc, cal, p, draws, block_sums=True)
     for key in ref_daily:
         np.testing.assert_array_equal(ref_sums[key], per_block_sums(ref_daily[key]), err_msg=key)
         np.testing.assert_array_equal(fast_sums[key], ref_sums[key], err_msg=key)
@@ -36,7 +36,6 @@ def assert_kernels_agree(sc, paths: int = 300, seed: int = 11) -> None:
         np.testing.assert_array_equal(fast_daily[key], ref_daily[key], err_msg=key)
 
 
-@needs_numba
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_kernel_gives_the_reference_bits_on_every_shipped_scenario(path):
     assert_kernels_agree(load_scenario(path))
@@ -45,7 +44,6 @@ def test_kernel_gives_the_reference_bits_on_every_shipped_scenario(path):
 BASE = "scenarios/kz-2025-baseline.yaml"
 
 
-@needs_numba
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -78,79 +76,34 @@ def test_kernel_gives_the_reference_bits_on_variants(overrides):
     assert_kernels_agree(make_scenario(base, **overrides))
 
 
-@needs_numba
 def test_the_kernel_sums_each_block_of_paths_as_block_sum_does():
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"simulation.horizon_days": 40})
     cal = Calendar.of(sc)
     p, draws = inputs_for(sc, cal, 5, 0, 2 * 1024 + 9)  # two whole blocks and 9 paths of a third
-    _, full = simulate_paths(sc, cal, p, draws, kernel="numba")
-    _, sums = simulate_paths(sc, cal, p, draws, kernel="numba", block_sums=True)
+    _, full = simulate_paths(sc, cal, p, draws)
+    _, sums = simulate_paths(sc, cal, p, draws, block_sums=True)
     for key, values in full.items():
         assert sums[key].shape == (40, 3)
         for b, (lo, hi) in enumerate([(0, 1024), (1024, 2048), (2048, 2057)]):
             assert sums[key][:, b].tobytes() == block_sum(values[:, lo:hi]).tobytes(), (key, b)
 
 
-@needs_numba
-def test_a_run_has_the_same_bits_on_either_kernel(monkeypatch):
-    sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
-    fast = run_paths(sc, paths=1500, seed=3, chunk_paths=700)
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
-    ref = run_paths(sc, paths=1500, seed=3, chunk_paths=1024)
-    for key in ref.per_path:
-        np.testing.assert_array_equal(fast.per_path[key], ref.per_path[key], err_msg=key)
-    for key in ref.daily_mean:
-        np.testing.assert_array_equal(fast.daily_mean[key], ref.daily_mean[key], err_msg=key)
-        np.testing.assert_array_equal(fast.daily_quantiles[key], ref.daily_quantiles[key], err_msg=key)
-
-
-def test_kernel_choice_from_the_environment(monkeypatch):
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
-    assert kernel.default_kernel() == "numpy"
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "fortran")
-    with pytest.raises(ValueError, match="KZSIM_KERNEL='fortran': expected one of numba, numpy"):
-        kernel.default_kernel()
-    monkeypatch.delenv(kernel.ENV_VARIABLE)
-    assert kernel.default_kernel() == ("numba" if kernel.available() else "numpy")
-    with pytest.raises(ValueError, match="kernel 'gpu'"):
-        kernel.check_kernel("gpu")
-
-
-def test_a_wrong_kernel_in_the_environment_is_refused_by_the_cli_without_a_traceback(tmp_path):
-    from click.testing import CliRunner
-
-    from kzsim.cli import main
-
-    scenario = str(SCENARIOS / "kz-2025-baseline.yaml")
-    result = CliRunner().invoke(
-        main, ["run", scenario, "--paths", "5", "--out", str(tmp_path / "out")], env={kernel.ENV_VARIABLE: "gpu"}
-    )
-    assert result.exit_code == 2
-    assert result.output.strip() == "kzsim: KZSIM_KERNEL='gpu': expected one of numba, numpy"
-    assert not (tmp_path / "out").exists()
-
-
-@needs_numba
 @pytest.mark.parametrize("shape", [(729, 1024), (3, 7), (1, 1), (0, 5), (4000, 1024)])
-def test_compiled_normals_are_numpys_draws(shape, monkeypatch):
+def test_compiled_normals_are_numpys_draws(shape):
     from kzsim.model.rng import stream
 
     fast_stream, numpy_stream = stream(5, "process:btc_price", 3), stream(5, "process:btc_price", 3)
     fast = kernel.standard_normal(fast_stream, shape)
     assert fast.tobytes() == numpy_stream.standard_normal(shape).tobytes()
     assert fast_stream.random(3).tobytes() == numpy_stream.random(3).tobytes()  # the state moved on alike
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
-    assert kernel.standard_normal(stream(5, "process:btc_price", 3), shape).tobytes() == fast.tobytes()
 
 
-@needs_numba
 def test_kernel_gives_the_reference_bits_on_a_replay_of_history():
-    from tests.test_replay import replay_scenario
+    from tests.model.test_replay import replay_scenario
 
     assert_kernels_agree(replay_scenario(**{"farm.economic_shutoff": True}), paths=50)
 
 
-@needs_numba
 @pytest.mark.parametrize("height0", [839_000.0, 1_049_900.0, 6_929_000.0])
 def test_compiled_chain_is_the_numpy_chain(height0):
     from kzsim.model.processes import chain
@@ -169,7 +122,6 @@ def test_compiled_chain_is_the_numpy_chain(height0):
     assert per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
 
 
-@needs_numba
 @pytest.mark.parametrize("per_path", [0.5, 10, 80])  # groups sorted by insertion and by merge sort
 def test_event_order_is_lexsorts(per_path):
     rng = np.random.default_rng(3)
@@ -182,7 +134,6 @@ def test_event_order_is_lexsorts(per_path):
     assert np.array_equal(kernel.event_order(path, start), np.lexsort((start, path)))
 
 
-@needs_numba
 def test_add_at_adds_in_index_order_as_numpy_does():
     rng = np.random.default_rng(4)
     rows, columns = rng.integers(0, 5, 10_000), rng.integers(0, 3, 10_000)
@@ -194,17 +145,6 @@ def test_add_at_adds_in_index_order_as_numpy_does():
     kernel.add_at(fast, rows[:3], columns[:3], 24.0)  # a scalar value, as numpy broadcasts it
     np.add.at(slow, (rows[:3], columns[:3]), 24.0)
     assert fast.tobytes() == slow.tobytes()
-
-
-def test_the_default_chunk_follows_the_kernel(monkeypatch):
-    """The numpy version's temporaries take twice the memory a path: its chunks are half as large."""
-    from kzsim.engine import run as engine
-
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "numpy")
-    assert engine.default_chunk_paths() == engine.NUMPY_CHUNK_PATHS == 512
-    if kernel.available():
-        monkeypatch.setenv(kernel.ENV_VARIABLE, "numba")
-        assert engine.default_chunk_paths() == engine.DEFAULT_CHUNK_PATHS == 1024
 
 
 def _rows_to_select_from(rng) -> list[np.ndarray]:
@@ -224,11 +164,7 @@ def _rows_to_select_from(rng) -> list[np.ndarray]:
     ]
 
 
-@pytest.mark.parametrize("numba_kernel", [True, False])
-def test_order_statistics_are_the_sorted_rows_values(numba_kernel, monkeypatch):
-    if numba_kernel and not kernel.available():
-        pytest.skip("numba is not installed")
-    monkeypatch.setenv(kernel.ENV_VARIABLE, "numba" if numba_kernel else "numpy")
+def test_order_statistics_are_the_sorted_rows_values():
     rng = np.random.default_rng(8)
     ranks = [4095, 0, 204, 205, 177, 233, 2047, 2048, 1000, 3890, 3891]  # any order, the ends included
     for rows in _rows_to_select_from(rng):
@@ -242,7 +178,6 @@ def test_order_statistics_are_the_sorted_rows_values(numba_kernel, monkeypatch):
             kernel.order_statistics(rows, bad)
 
 
-@needs_numba
 @pytest.mark.parametrize("max_partitions", [0, 1, 3])
 def test_order_statistics_out_of_partitions_sort_the_rest(max_partitions):
     """The guard against bad pivots (a row sorts what is left after so many partitions) gives the same values."""

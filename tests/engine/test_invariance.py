@@ -7,7 +7,6 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, run_paths
-from kzsim.model.kernel import ENV_VARIABLE
 from kzsim.model.rng import BLOCK_PATHS, stable_hash
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
@@ -42,21 +41,14 @@ def test_same_seed_same_bits_for_any_chunk_size(short_baseline, reference, chunk
 
 
 @pytest.mark.parametrize(
-    ("kernel", "threads", "chunk_paths"),
-    [
-        ("numba", 1, BLOCK_PATHS),
-        ("numba", 2, None),
-        ("numba", 1, 2 * BLOCK_PATHS),
-        ("numba", 1, 300),
-        ("numpy", 1, BLOCK_PATHS),
-    ],
+    ("threads", "chunk_paths"),
+    [(1, BLOCK_PATHS), (2, None), (1, 2 * BLOCK_PATHS), (1, 300)],
 )
-def test_blocks_past_the_sample_give_the_same_bits(short_baseline, kernel, threads, chunk_paths, monkeypatch):
+def test_blocks_past_the_sample_give_the_same_bits(short_baseline, threads, chunk_paths):
     """Whole blocks past the sampled paths come back as per-day sums taken in the kernel (no
     per-day values): the run is the one chunk's, where every path's per-day values are summed."""
     n = TIMESERIES_SAMPLE_PATHS + BLOCK_PATHS + 9  # a whole block past the sample, and a part
     one_chunk = run_paths(short_baseline, paths=n, chunk_paths=n)
-    monkeypatch.setenv(ENV_VARIABLE, kernel)
     assert_same_run(run_paths(short_baseline, paths=n, chunk_paths=chunk_paths, threads=threads), one_chunk)
 
 

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kzsim.engine.run import inputs_for
-from kzsim.model import kernel
 from kzsim.model.paths import Calendar, simulate_paths
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.schema import scenario_from_dict
 from tests.conftest import EXACT
+from tests.reference.numpy_model import simulate_paths as reference_paths
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -198,12 +198,11 @@ def test_invariants_hold_on_every_valid_scenario(data):
             assert not np.any(np.isnan(value)), key
     for key, value in daily.items():
         assert not np.any(np.isnan(value)), key
-    if kernel.available():  # the compiled day loop gives the numpy reference's bits
-        ref, ref_daily = simulate_paths(sc, cal, p, draws, kernel="numpy")
-        for key in ref:
-            np.testing.assert_array_equal(pp[key], ref[key], err_msg=key)
-        for key in ref_daily:
-            np.testing.assert_array_equal(daily[key], ref_daily[key], err_msg=key)
+    ref, ref_daily = reference_paths(sc, cal, p, draws)  # the independent numpy reference's bits
+    for key in ref:
+        np.testing.assert_array_equal(pp[key], ref[key], err_msg=key)
+    for key in ref_daily:
+        np.testing.assert_array_equal(daily[key], ref_daily[key], err_msg=key)
 
 
 SHARE_FIELDS = [

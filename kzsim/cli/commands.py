@@ -19,10 +19,9 @@ from pathlib import Path
 
 import click
 
-from kzsim.analysis.sensitivity import BREAK_EVEN_PARAMETERS
+from kzsim.analysis.choices import BREAK_EVEN_PARAMETERS
 from kzsim.engine.concurrency import interrupt
-from kzsim.engine.run import default_chunk_paths
-from kzsim.io.outputs import OutputExistsError, check_out_dir, default_out_dir
+from kzsim.io.folders import OutputExistsError, check_out_dir, default_out_dir
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.loading import load_scenario
 from kzsim.scenario.overrides import parse_override
@@ -111,12 +110,9 @@ def _threads(threads: int | None, workers: int, scheduler: str | None) -> int:
 @click.version_option(package_name="kzsim")
 def main() -> None:
     """Monte Carlo risk simulator for Bitcoin mining in Kazakhstan."""
-    from kzsim.model.kernel import default_kernel
+    from kzsim.cli.allocator import keep_freed_memory
 
-    try:  # KZSIM_KERNEL is read by every run: a wrong value is refused before any work
-        default_kernel()
-    except ValueError as exc:
-        raise BadInput(f"kzsim: {exc}") from None
+    keep_freed_memory()  # this command's own process, before any thread starts (see kzsim.cli.allocator)
 
 
 @main.command()
@@ -194,6 +190,8 @@ def run(
     sc = _scenario(scenario, sets)
     out = _out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
+    from kzsim.engine.run import default_chunk_paths
+
     chunk = chunk_paths or default_chunk_paths()
     _check_resources(
         scenario,
@@ -288,7 +286,8 @@ def _cluster(workers: int, scheduler: str | None):
 
     with contextlib.ExitStack() as stack:
         try:
-            client = stack.enter_context(dask_client(workers, scheduler))
+            # the command's local workers keep freed memory for reuse, as this process does
+            client = stack.enter_context(dask_client(workers, scheduler, worker_preload=("kzsim.cli.allocator",)))
         except (OSError, TimeoutError) as exc:
             raise BadInput(
                 f"--scheduler {scheduler}: cannot connect ({exc}) "
@@ -411,6 +410,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     scenario and the differences) and report.pdf.
     """
     from kzsim.api import compare as compare_scenarios
+    from kzsim.engine.run import default_chunk_paths
     from kzsim.results import write_comparison
 
     threads = _threads(threads, workers, scheduler)
@@ -488,7 +488,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     95 % intervals (Saltelli design, --paths base samples); writes sobol.csv and report.pdf.
     """
     from kzsim.analysis.sensitivity import sobol, sobol_reading, tornado
-    from kzsim.io.outputs import write_folder
+    from kzsim.io.folders import write_folder
 
     threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
@@ -562,7 +562,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, work
     """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
     P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
     from kzsim.analysis.sensitivity import break_even
-    from kzsim.io.outputs import _json_safe
+    from kzsim.io.folders import json_safe
 
     threads = _threads(threads, workers, scheduler)
     sc = _scenario(scenario, sets)
@@ -576,7 +576,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, work
             break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, **on)
             for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
         ]
-    click.echo(json.dumps(_json_safe(results), indent=2, default=float))
+    click.echo(json.dumps(json_safe(results), indent=2, default=float))
 
 
 @main.command()
@@ -606,7 +606,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
     """
     from kzsim.analysis.sensitivity import parse_grid
     from kzsim.analysis.sensitivity import sweep as run_sweep
-    from kzsim.io.outputs import write_folder
+    from kzsim.io.folders import write_folder
     from kzsim.scenario.overrides import apply_overrides
     from kzsim.scenario.schema import scenario_from_dict
 
