@@ -17,7 +17,7 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
 * ``numpy draws``: the same draws with numpy's own ``Generator.standard_normal`` for the
   normals (the issue's reference call pattern) instead of kzsim's compiled copy of it (the
-  same generator and the same bits, ~3.5x faster: :func:`kzsim.model.kernel.standard_normal`),
+  same generator and the same bits, ~3.5x faster: :func:`kzsim.model.loops.standard_normal`),
   and ``np ratio`` = sim / numpy draws;
 * ``peak MB``: the process's maximum resident memory;
 * ``working MB``: the peak less the memory before the run (interpreter, numpy, scipy,
@@ -83,8 +83,9 @@ def _resident_mb() -> float:
 
 def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     from kzsim.cli.allocator import keep_freed_memory
+    from kzsim.engine.draws import draw_block
     from kzsim.engine.memory import release_freed_memory
-    from kzsim.engine.run import draw_block, run_paths
+    from kzsim.engine.run import run_paths
     from kzsim.model.paths import Calendar
     from kzsim.model.rng import blocks_for
     from kzsim.scenario.loading import load_scenario
@@ -96,9 +97,9 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
     # first call of a process loads the compiled kernels (~0.3 s), not what is measured here
     keep_freed_memory()
     if mode == "numpy-draws":  # numpy's own calls for the normals (same bits)
-        import kzsim.model.kernel
+        import kzsim.model.loops
 
-        kzsim.model.kernel.standard_normal = lambda generator, shape: generator.standard_normal(shape)
+        kzsim.model.loops.standard_normal = lambda generator, shape: generator.standard_normal(shape)
     if mode == "sim" or mode.startswith("threads="):
         run_paths(sc, paths=1, seed=seed + 1)
     else:
@@ -165,7 +166,7 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("PATHS", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from kzsim.engine.run import default_chunk_paths
+    from kzsim.engine.resources import default_chunk_paths
 
     chunk = args.chunk_paths or default_chunk_paths()
     if args.child:

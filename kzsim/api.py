@@ -16,7 +16,8 @@ from kzsim.analysis.summary import ANALYSES, written_analyses
 from kzsim.engine.cluster import check_workers, dask_client
 from kzsim.engine.concurrency import Background
 from kzsim.engine.memory import release_freed_memory
-from kzsim.engine.run import PathsDone, Progress, RunPrefix, run_paths
+from kzsim.engine.merge import RunPrefix
+from kzsim.engine.run import PathsDone, Progress, run_paths
 from kzsim.engine.system import usable_cpus
 from kzsim.results import Results
 from kzsim.scenario.schema import Scenario

@@ -19,7 +19,7 @@ from kzsim.analysis.summary import (
     shutoff_value,
     summarize,
 )
-from kzsim.engine.run import TIMESERIES_QUANTILES, RunOutput
+from kzsim.engine.merge import TIMESERIES_QUANTILES, RunOutput
 
 
 @dataclass

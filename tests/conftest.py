@@ -127,14 +127,14 @@ def recorded_bars(monkeypatch) -> list:
 
     from rich.console import Console
 
-    import kzsim.cli.commands
+    import kzsim.cli.common
 
     bars = []
 
-    class Recorded(kzsim.cli.commands._progress):
+    class Recorded(kzsim.cli.common.progress_bar):
         def __init__(self, quiet, total, days, console=None):
             super().__init__(quiet, total, days, console=Console(file=io.StringIO(), force_terminal=True))
             bars.append(self)
 
-    monkeypatch.setattr(kzsim.cli.commands, "_progress", Recorded)
+    monkeypatch.setattr(kzsim.cli.common, "progress_bar", Recorded)
     return bars

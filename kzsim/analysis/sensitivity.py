@@ -16,7 +16,8 @@ from scipy import optimize
 
 from kzsim import stats
 from kzsim.engine.cluster import check_workers
-from kzsim.engine.run import TASK_PATHS, PathsDone, RunOutput, run_paths
+from kzsim.engine.merge import RunOutput
+from kzsim.engine.run import TASK_PATHS, PathsDone, run_paths
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.schema import Scenario
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from kzsim import stats
-from kzsim.engine.run import RunOutput
+from kzsim.engine.merge import RunOutput
 from kzsim.model.paths import start_difficulty, start_height
 from kzsim.scenario.schema import Scenario
 from kzsim.units import (

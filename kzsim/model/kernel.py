@@ -1,7 +1,8 @@
-"""Compiled kernels (numba) of the day loops: the farm's economics, the difficulty chain,
-the GBM walks, the fees' AR(1) and the price smoothing.
+"""Compiled kernel (numba) of the farm's economics, day by day: the model's core.
 
-They are the model's only implementation: :mod:`kzsim.model.paths` and
+The processes' day loops (difficulty chain, walks, AR(1), smoothing) are in
+:mod:`kzsim.model.loops`, the order statistics in :mod:`kzsim.model.selection`.
+These kernels are the model's only implementation: :mod:`kzsim.model.paths` and
 :mod:`kzsim.model.processes` call them (see docs/architecture.md for why). A kernel fuses
 what whole-array numpy would do in ~80 passes over (days x paths) arrays into one walk with
 days in the outer loop and paths in the inner one (arrays are (n_days, n_paths), C order: a
@@ -28,41 +29,13 @@ from __future__ import annotations
 import math
 from enum import IntEnum
 
-import numba
 import numpy as np
 
+from kzsim.model.jitting import jit, select_max, select_min
 from kzsim.units import (
-    HALVING_INTERVAL_BLOCKS,
     HOURS_PER_DAY,
     KWH_PER_MWH,
-    RETARGET_BLOCKS,
-    RETARGET_MAX_FACTOR,
-    SECONDS_PER_DAY,
-    TARGET_BLOCK_SECONDS,
-    TH_TO_H,
-    TWO_POW_32,
 )
-
-
-def _jit(function):
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
-
-
-def _inline(function):
-    return numba.njit(inline="always")(function)
-
-
-@_inline
-def _max(a, b):
-    """Python's max(a, b) (a unless b is larger), as a select: numba's builtin is a call
-    that stops LLVM from vectorising the loop around it."""
-    return b if b > a else a
-
-
-@_inline
-def _min(a, b):
-    """Python's min(a, b) (a unless b is smaller), as a select."""
-    return b if b < a else a
 
 
 class Param(IntEnum):
@@ -183,7 +156,7 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
 _DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.paths.DAILY_SUMS' order
 
 
-@_jit
+@jit
 def _economics(
     params,  # (len(Param), n)
     price,  # (n_days, n) BTC price [USD]
@@ -285,21 +258,21 @@ def _economics(
 # that the index is affine, and then it does not vectorise).
 
 
-@_jit
+@jit
 def _load(W, row, x, j0, m):
     at = row * _S
     for j in range(m):
         W[np.uint64(at + j)] = x[np.uint64(j0 + j)]
 
 
-@_jit
+@jit
 def _store(W, row, x, j0, m):
     at = row * _S
     for j in range(m):
         x[np.uint64(j0 + j)] = W[np.uint64(at + j)]
 
 
-@_jit
+@jit
 def _broadcast(W, row, x, j0, m):
     """Paths j0 .. of ``x`` (one value for every path, or one a path) into workspace row ``row``."""
     if x.size == 1:
@@ -308,7 +281,7 @@ def _broadcast(W, row, x, j0, m):
         _load(W, row, x, j0, m)
 
 
-@_jit
+@jit
 def _day(
     W,
     j0,
@@ -359,7 +332,7 @@ def _day(
         _load(W, _SOLD, aifc_days[(t - lag) % ring], 0, m)
     if last:  # the AIFC coins of earlier days still waiting (today's are added last)
         W[_OLDER * S : _OLDER * S + m] = 0.0
-        for i in range(_max(n_days - lag, 0), n_days - 1):  # in day order, as numpy sums them
+        for i in range(select_max(n_days - lag, 0), n_days - 1):  # in day order, as numpy sums them
             row_i = aifc_days[i % ring]
             for j in range(m):
                 W[_OLDER * S + j] += row_i[j]
@@ -371,7 +344,7 @@ def _day(
             * (W[(_P + Param.winter_tariff_factor) * S + j] if winter else 1.0)
         )
         if not lots_mode:
-            tariff = _max(W[(_P + Param.day_ahead_floor_kzt_per_kwh) * S + j], tariff * W[_FACTOR * S + j])
+            tariff = select_max(W[(_P + Param.day_ahead_floor_kzt_per_kwh) * S + j], tariff * W[_FACTOR * S + j])
         W[_TARIFF * S + j] = tariff
         W[_FEE * S + j] = bracket_fees[0]
     for b in range(1, bracket_lows.size):  # the last bracket whose low the tariff reaches (lows increase)
@@ -393,10 +366,10 @@ def _day(
             * btc_per_th_day
             * (1.0 - W[(_P + Param.pool_fee_share) * S + j])
         )
-        grid_h = _min(W[_GRID * S + j], HOURS_PER_DAY)
+        grid_h = select_min(W[_GRID * S + j], HOURS_PER_DAY)
         if lots_mode:
-            lot_power_mw = _min(W[(_P + Param.lot_size_mwh) * S + j], fac)
-            pay_frac = _min(1.0, lot_power_mw * W[_PAYMENT * S + j] / (fac * HOURS_PER_DAY))
+            lot_power_mw = select_min(W[(_P + Param.lot_size_mwh) * S + j], fac)
+            pay_frac = select_min(1.0, lot_power_mw * W[_PAYMENT * S + j] / (fac * HOURS_PER_DAY))
         else:
             pay_frac = W[_PAYMENT * S + j]
         payment_h = (HOURS_PER_DAY - grid_h) * pay_frac
@@ -407,7 +380,7 @@ def _day(
         quota_mwh = fac * HOURS_PER_DAY * W[(_P + Param.quota_fraction) * S + j] * season
         plan_mwh = W[(_P + Param.plan_extra_mwh) * S + j]
         quota_mwh = quota_mwh + plan_mwh if t >= W[(_P + Param.plan_online_day) * S + j] else quota_mwh
-        quota_h = _max(0.0, wanted_h - quota_mwh / fac)
+        quota_h = select_max(0.0, wanted_h - quota_mwh / fac)
         up_h = wanted_h - quota_h
         # ---- price of power, the day's margin
         tariff = W[_TARIFF * S + j]
@@ -537,13 +510,13 @@ def _day(
             _load(W, _PENDING, cum_t, 0, m)
     else:
         W[_PENDING * S : _PENDING * S + m] = 0.0
-        for i in range(_min(lag, t + 1)):
+        for i in range(select_min(lag, t + 1)):
             row_i = aifc_days[(t - i) % ring]
             for j in range(m):
                 W[_PENDING * S + j] += row_i[j]
 
 
-@_jit
+@jit
 def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashprice):
     """Day ``t`` of a tile from its tax: cash, the P&L marked to market, drawdown, NPV."""
     S = _S
@@ -551,7 +524,7 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
     if ye:
         for j in range(m):
             taxable = W[_TAXABLE * S + j]
-            tax = W[(_P + Param.profit_tax_rate) * S + j] * _max(taxable, 0.0)
+            tax = W[(_P + Param.profit_tax_rate) * S + j] * select_max(taxable, 0.0)
             W[_TAX * S + j] = tax
             W[Out.profit_before_tax_usd * S + j] += taxable
             W[Out.profit_tax_usd * S + j] += tax
@@ -572,9 +545,9 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
         if not sell and not last:  # coins held, marked to market ("held" counts today's)
             inventory += W[_HELD * S + j] * p_t * W[(_P + Param.market_factor) * S + j]
         cum_pnl = cum_cash - cum_dep * W[(_P + Param.depreciation_usd_per_day) * S + j] + inventory
-        peak = cum_pnl if t == 0 else _max(W[_PEAK * S + j], cum_pnl)
+        peak = cum_pnl if t == 0 else select_max(W[_PEAK * S + j], cum_pnl)
         W[_PEAK * S + j] = peak
-        W[_DRAWDOWN * S + j] = _max(W[_DRAWDOWN * S + j], _max(peak, 0.0) - cum_pnl)
+        W[_DRAWDOWN * S + j] = select_max(W[_DRAWDOWN * S + j], select_max(peak, 0.0) - cum_pnl)
         W[_NPV * S + j] += cash_flow * W[_DISC * S + j]
         W[_PNL * S + j] = cum_pnl
     if out_pnl.size:
@@ -583,7 +556,7 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
         _store(W, _HASHPRICE, out_hashprice, j0, m)
 
 
-@_jit
+@jit
 def _tree_sum(W, row, m):
     """The sum of workspace row ``row``'s first ``m`` values, in :func:`kzsim.model.paths.block_sum`'s order."""
     tree = _TREE * _S
@@ -601,297 +574,3 @@ def _tree_sum(W, row, m):
 def economics(*args) -> None:
     """Run the economics kernel (see :func:`kzsim.model.paths.simulate_paths` for the meaning)."""
     _economics(*args)
-
-
-# 50 x 2^-era for every era, as numpy computes it (0 past the smallest float): a table, as a
-# call to ldexp or pow in the loop spills registers and made it ~2.5x slower
-_SUBSIDY_BTC = 50.0 * np.exp2(-np.arange(1100.0))
-
-
-@_jit
-def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
-    """The day loop of :func:`kzsim.model.processes.chain` (without a response), giving each day's
-    BTC a day per TH/s from its difficulty, subsidy and fees, and the last day's difficulty."""
-    n_days, n = hashrate_hs.shape
-    d = d0.copy()
-    height = height0.copy()
-    epoch_blocks = epoch_blocks0.copy()
-    window_days = epoch_blocks / (SECONDS_PER_DAY / TARGET_BLOCK_SECONDS)
-    window_hash_days = window_days * d * TWO_POW_32 / TARGET_BLOCK_SECONDS
-    row = np.empty(n)  # a day's values, copied out after: ``out`` may be ``hashrate_hs``
-    for t in range(n_days):  # days outer, paths inner: rows are contiguous
-        if t == n_days - 1:
-            last_d[:] = d
-        for j in range(n):
-            h = hashrate_hs[t, j]
-            dj = d[j]
-            b = SECONDS_PER_DAY * h / (dj * TWO_POW_32)
-            hj = height[j]
-            era = math.floor(hj / HALVING_INTERVAL_BLOCKS)
-            reward_now = _SUBSIDY_BTC[min(int(era), _SUBSIDY_BTC.size - 1)]
-            to_halving = (era + 1) * HALVING_INTERVAL_BLOCKS - hj
-            before = min(b, to_halving)
-            s = (before * reward_now + (b - before) * 0.5 * reward_now) / b
-            row[j] = TH_TO_H * SECONDS_PER_DAY / (dj * TWO_POW_32) * (s + fees[t, j])  # as model.btc_per_th_day
-            height[j] = hj + b
-            epoch_blocks[j] += b
-            window_hash_days[j] += h
-            window_days[j] += 1.0
-            if epoch_blocks[j] >= RETARGET_BLOCKS:
-                target = window_hash_days[j] / window_days[j] * TARGET_BLOCK_SECONDS / TWO_POW_32
-                d[j] = min(max(target, dj / RETARGET_MAX_FACTOR), dj * RETARGET_MAX_FACTOR)
-                epoch_blocks[j] -= RETARGET_BLOCKS
-                window_hash_days[j] = 0.0
-                window_days[j] = 0.0
-        out[t] = row
-
-
-def chain_btc_per_th_day(
-    hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """BTC a day per TH/s (n_days, n) from the chain's difficulty and subsidy and the fees per
-    block, as :func:`kzsim.model.paths.btc_per_th_day` gives them, and the difficulty in force on
-    the last day (n,): what the economics need of the chain, without its (n_days, n)
-    difficulty, blocks and subsidy. ``hashrate_hs`` is overwritten when C-ordered (it is
-    the result then)."""
-    out = hashrate_hs if hashrate_hs.flags.c_contiguous else np.ascontiguousarray(hashrate_hs)
-    last_d = np.empty(out.shape[1])
-    _chain(out, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d)
-    return out, last_d
-
-
-@_jit
-def _log_walk(log0, drift, scale, shocks, out):
-    n_steps, n = shocks.shape
-    total = np.zeros(n)
-    for j in range(n):
-        out[0, j] = log0[j]
-    for t in range(n_steps):
-        for j in range(n):
-            total[j] += drift[j] + scale[j] * shocks[t, j]
-            out[t + 1, j] = total[j] + log0[j]
-
-
-def log_walk(log0, drift, scale, shocks: np.ndarray) -> np.ndarray:
-    """(n_steps + 1, n): ``log0``, then ``log0`` + the running sum of ``drift + scale * shocks``,
-    summed first and shifted after, as :func:`kzsim.model.processes.gbm` does in numpy."""
-    n = shocks.shape[1]
-    out = np.empty((shocks.shape[0] + 1, n))
-    _log_walk(*(_vector(x, n) for x in (log0, drift, scale)), np.ascontiguousarray(shocks), out)
-    return out
-
-
-@_jit
-def _ar1(first, phi, innovation, shocks, out):
-    n_days, n = shocks.shape
-    for j in range(n):
-        out[0, j] = first[j] * shocks[0, j]
-    for t in range(1, n_days):
-        for j in range(n):
-            out[t, j] = phi[j] * out[t - 1, j] + innovation[j] * shocks[t, j]
-
-
-def ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
-    """x_0 = first * z_0, x_t = phi * x_{t-1} + innovation * z_t (n_days, n), as
-    :func:`kzsim.model.processes.fees_per_block` does in numpy."""
-    n = shocks.shape[1]
-    out = np.empty(shocks.shape)
-    _ar1(*(_vector(x, n) for x in (first, phi, innovation)), np.ascontiguousarray(shocks), out)
-    return out
-
-
-@_jit
-def _smooth(alpha, x, out):
-    n_days, n = x.shape
-    for j in range(n):
-        out[0, j] = x[0, j]
-    for t in range(1, n_days):
-        for j in range(n):
-            out[t, j] = out[t - 1, j] + alpha[j] * (x[t, j] - out[t - 1, j])
-
-
-def smooth(alpha, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.model.processes.exponential_smoothing`
-    (into ``out``, which may be ``x`` itself: x_t is read before e_t is written)."""
-    if out is None or not out.flags.c_contiguous:
-        out = np.empty(x.shape)
-    _smooth(_vector(alpha, x.shape[1]), np.ascontiguousarray(x), out)
-    return out
-
-
-@_jit
-def _shifted_product(s, shift, z, out):
-    n_days, n = z.shape
-    for t in range(n_days):
-        zt, ot = z[t], out[t]
-        for j in range(n):
-            ot[j] = s[j] * zt[j] - shift[j]
-
-
-def shifted_product(s, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``s * z - 0.5 * s * s`` (n_days, n) for per-path ``s``: numpy's operations, in one pass
-    (into ``out``, which may be ``z`` itself: each element is read before it is written)."""
-    n = z.shape[1]
-    s = _vector(s, n)
-    if out is None or not out.flags.c_contiguous:
-        out = np.empty(z.shape)
-    _shifted_product(s, 0.5 * s * s, np.ascontiguousarray(z), out)
-    return out
-
-
-def _vector(x, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
-
-
-_SMALL_GROUP = 32  # events of one path sorted by insertion up to this many, by merge sort above
-
-
-@_jit
-def _sort_within_paths(path, start, order):
-    """``order`` (events stably sorted by path) made stably sorted by start within each path."""
-    n = order.size
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and path[order[j]] == path[order[i]]:
-            j += 1
-        if j - i > _SMALL_GROUP:
-            group = order[i:j].copy()
-            order[i:j] = group[np.argsort(start[group], kind="mergesort")]
-        else:
-            for k in range(i + 1, j):
-                o = order[k]
-                s = start[o]
-                m = k - 1
-                while m >= i and start[order[m]] > s:  # strict: equal starts keep their order
-                    order[m + 1] = order[m]
-                    m -= 1
-                order[m + 1] = o
-        i = j
-
-
-def event_order(path: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """``np.lexsort((start, path))``: events by path, then by start, ties in their order.
-
-    numpy's lexsort sorts every start (~1.3 ms for a block's 10,000 outages); here the
-    events are sorted by path (nearly sorted already) and then by start within each path.
-    """
-    order = np.argsort(path, kind="stable")
-    _sort_within_paths(np.ascontiguousarray(path), np.ascontiguousarray(start, dtype=np.float64), order)
-    return order
-
-
-@_jit
-def _add_at(a, rows, columns, values):
-    for k in range(rows.size):
-        a[rows[k], columns[k]] += values[k]
-
-
-def add_at(a: np.ndarray, rows: np.ndarray, columns: np.ndarray, values) -> None:
-    """``np.add.at(a, (rows, columns), values)`` (adds in index order: the same bits), ~10x
-    faster; the indices must be within ``a`` (they are not checked, nor wrapped around)."""
-    values = np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(rows))
-    _add_at(
-        a,
-        np.ascontiguousarray(rows, dtype=np.int64),
-        np.ascontiguousarray(columns, dtype=np.int64),
-        np.ascontiguousarray(values),
-    )
-
-
-@_jit
-def _order_statistics(x, ranks, out, max_partitions):
-    """out[r, k] = the ranks[k]-th smallest value (from 0) of row r of x; ``ranks`` sorted
-    and distinct. Quickselect on every range that holds a wanted rank, with branch-free
-    partitions (random data makes a partition's branches unpredictable: Hoare's took 2.4x
-    as long); a row that needs more than ``max_partitions`` (bad pivots) sorts what is left."""
-    n_rows, n = x.shape
-    n_ranks = ranks.size
-    buf = np.empty(n)
-    # pending ranges [lo, hi] with their wanted ranks ranks[klo:khi]: disjoint, each holding
-    # a rank, so never more than there are ranks
-    lo_at = np.empty(n_ranks + 1, np.int64)
-    hi_at = np.empty(n_ranks + 1, np.int64)
-    klo_at = np.empty(n_ranks + 1, np.int64)
-    khi_at = np.empty(n_ranks + 1, np.int64)
-    for row in range(n_rows):
-        buf[:] = x[row]
-        lo_at[0], hi_at[0], klo_at[0], khi_at[0] = 0, n - 1, 0, n_ranks
-        top = 1 if n_ranks > 0 else 0
-        budget = max_partitions
-        while top > 0:
-            top -= 1
-            lo, hi, klo, khi = lo_at[top], hi_at[top], klo_at[top], khi_at[top]
-            if hi - lo < 32 or budget <= 0:  # small (or stubborn): sorted whole
-                buf[lo : hi + 1].sort()
-                continue
-            budget -= 1
-            a, b, c = buf[lo], buf[(lo + hi) >> 1], buf[hi]
-            pivot = max(min(a, b), min(max(a, b), c))  # the median of three
-            i = lo
-            for j in range(lo, hi + 1):  # [lo, i) < pivot <= [i, j]
-                v = buf[j]
-                below = v < pivot
-                buf[j] = buf[i]
-                buf[i] = v
-                i += below
-            e = i
-            if i == lo:  # the pivot is the range's least value: [lo, e) == pivot < [e, hi]
-                for j in range(lo, hi + 1):
-                    v = buf[j]
-                    equal = v <= pivot
-                    buf[j] = buf[e]
-                    buf[e] = v
-                    e += equal
-            k1 = klo
-            while k1 < khi and ranks[k1] < i:
-                k1 += 1
-            k2 = k1
-            while k2 < khi and ranks[k2] < e:  # ranks among the values equal to the pivot: done
-                k2 += 1
-            if k1 > klo:
-                lo_at[top], hi_at[top], klo_at[top], khi_at[top] = lo, i - 1, klo, k1
-                top += 1
-            if khi > k2:
-                lo_at[top], hi_at[top], klo_at[top], khi_at[top] = e, hi, k2, khi
-                top += 1
-        for k in range(n_ranks):
-            out[row, k] = buf[ranks[k]]
-
-
-def order_statistics(x: np.ndarray, ranks) -> np.ndarray:
-    """``np.sort(x, axis=1)[:, ranks]`` (rows, len(ranks)) for a 2-D array without NaN, by
-    selection: ~2x faster than sorting for the 20 ranks of the per-day percentiles and their
-    intervals (4,096 values a day: 30 ms against 62 for 730 days; numpy's sort runs at
-    scalar speed here, 20 ns a value). ``ranks`` distinct, in [0, n)."""
-    ranks = np.asarray(ranks, dtype=np.int64)
-    order = np.argsort(ranks)
-    ranks_sorted = ranks[order]
-    if ranks.size and (ranks_sorted[0] < 0 or ranks_sorted[-1] >= x.shape[1] or np.any(np.diff(ranks_sorted) == 0)):
-        raise ValueError("ranks must be distinct and within the rows")
-    if not ranks.size:
-        return np.empty((x.shape[0], 0))
-    out = np.empty((x.shape[0], ranks.size))
-    # a good pivot halves a range: each rank needs ~log2(n) partitions; 4x that is plenty
-    max_partitions = 4 * (ranks.size + 1) * (int(math.log2(x.shape[1] + 1)) + 1)
-    _order_statistics(np.ascontiguousarray(x, dtype=np.float64), ranks_sorted, out, max_partitions)
-    result = np.empty_like(out)
-    result[:, order] = out
-    return result
-
-
-@_jit
-def _fill_standard_normal(generator, out):
-    rows, columns = out.shape
-    for i in range(rows):
-        for j in range(columns):
-            out[i, j] = generator.standard_normal()
-
-
-def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """``generator.standard_normal(shape)``, bit for bit, by numba's own support of numpy's
-    ``Generator`` (numpy's ziggurat on the same bit generator, compiled: about 3x the speed
-    of numpy's call); the generator's state moves on as numpy's would."""
-    out = np.empty(shape)
-    _fill_standard_normal(generator, out)
-    return out

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzsim.model import kernel as compiled
-from kzsim.model import prices, processes
+from kzsim.model import kernel, loops, prices, processes
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.schema import Scenario, estimated_block_height
 from kzsim.units import (
@@ -156,7 +155,7 @@ def sum_days(x: np.ndarray) -> np.ndarray:
 
 # the per-day series that the compiled kernel sums over its tiles, in its order (kzsim.model.kernel._DAILY_SUMS)
 DAILY_SUMS = ("cum_pnl_usd", "up_fraction", "hashprice_usd_per_th_day", "btc_price_usd")
-assert compiled.TILE_PATHS == BLOCK_PATHS, "the kernel's tiles must be the blocks for its block sums"
+assert kernel.TILE_PATHS == BLOCK_PATHS, "the kernel's tiles must be the blocks for its block sums"
 
 
 def block_sum(x: np.ndarray) -> np.ndarray:
@@ -378,7 +377,7 @@ def simulate_paths(
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
             final_network_hs = network_hs[-1].copy()
             # written over the hashrate: only its last day is reported
-            per_th, final_difficulty = compiled.chain_btc_per_th_day(
+            per_th, final_difficulty = loops.chain_btc_per_th_day(
                 network_hs, fees_per_block, d0, height0, np.mod(height0, RETARGET_BLOCKS)
             )
             del network_hs, fees_per_block
@@ -415,7 +414,7 @@ def simulate_paths(
 def btc_per_th_day(difficulty: np.ndarray, subsidy: np.ndarray, fees_per_block: np.ndarray) -> np.ndarray:
     """BTC a day per TH/s under FPPS, before the pool fee (n_days, n): a TH/s finds
     1e12 x 86,400 / (difficulty x 2^32) blocks a day, each paying the subsidy and the fees.
-    (The compiled chain computes it in this order too: :func:`kzsim.model.kernel.chain_btc_per_th_day`.)"""
+    (The compiled chain computes it in this order too: :func:`kzsim.model.loops.chain_btc_per_th_day`.)"""
     return TH_TO_H * SECONDS_PER_DAY / (difficulty * TWO_POW_32) * (subsidy + fees_per_block)
 
 
@@ -517,7 +516,7 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
     else:
         payment = draws.prepayment_missed  # bool: the kernel reads True as 1.0
         # s z - s^2 / 2 in one compiled pass, exp in numpy (SIMD: a call inside the kernel spills registers)
-        day_ahead_factor = compiled.shifted_product(
+        day_ahead_factor = loops.shifted_product(
             p["electricity.day_ahead_price_volatility"],
             draws.day_ahead_price,
             out=draws.day_ahead_price if release_draws else None,
@@ -532,7 +531,7 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
     cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)
     sums = np.empty((len(DAILY_SUMS), n_days, -(-n // BLOCK_PATHS) if block_sums else 0))
     out = np.empty((len(Out), n))
-    compiled.economics(
+    kernel.economics(
         np.ascontiguousarray(q),
         *(np.ascontiguousarray(a) for a in (price, usd_kzt, btc_per_th)),
         np.ascontiguousarray(draws.grid_hours),

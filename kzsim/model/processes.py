@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kzsim.model import kernel as compiled
+from kzsim.model import loops
 from kzsim.units import (
     DAYS_PER_YEAR,
     HALVING_INTERVAL_BLOCKS,
@@ -86,7 +86,7 @@ def gbm(start, drift_per_year, volatility_per_year, shocks: np.ndarray) -> np.nd
     dt = 1.0 / DAYS_PER_YEAR
     drift = (drift_per_year - 0.5 * volatility_per_year**2) * dt
     scale = volatility_per_year * np.sqrt(dt)
-    log = compiled.log_walk(np.log(start), drift, scale, shocks)  # one compiled pass over days and paths
+    log = loops.log_walk(np.log(start), drift, scale, shocks)  # one compiled pass over days and paths
     return np.exp(log, out=log)
 
 
@@ -98,9 +98,9 @@ def exponential_smoothing(x: np.ndarray, lag_days, overwrite_input: bool = False
     """
     alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
     if x.ndim == 1:  # one path: a column of one
-        smoothed = compiled.smooth(alpha, x[:, None], out=x[:, None] if overwrite_input else None)
+        smoothed = loops.smooth(alpha, x[:, None], out=x[:, None] if overwrite_input else None)
         return x if overwrite_input else smoothed[:, 0]
-    return compiled.smooth(alpha, x, out=x if overwrite_input else None)
+    return loops.smooth(alpha, x, out=x if overwrite_input else None)
 
 
 def network_hashrate(
@@ -190,8 +190,8 @@ def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=N
 def _ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
     """x_0 = first z_0, x_t = phi x_{t-1} + innovation z_t along days (compiled; one path or many)."""
     if shocks.ndim == 1:
-        return compiled.ar1(first, phi, innovation, shocks[:, None])[:, 0]
-    return compiled.ar1(first, phi, innovation, shocks)
+        return loops.ar1(first, phi, innovation, shocks[:, None])[:, 0]
+    return loops.ar1(first, phi, innovation, shocks)
 
 
 class HashpriceResponse:
@@ -348,7 +348,7 @@ def event_hours_per_day(
     start = np.asarray(start_hour, dtype=np.float64)
     end = start + np.asarray(duration_hours, dtype=np.float64)
     if merge and start.size:
-        order = compiled.event_order(path_index, start)
+        order = loops.event_order(path_index, start)
         path_index, start, end = path_index[order], start[order], end[order]
         offset = (n_days * HOURS_PER_DAY + end.max() + 1.0) * path_index
         running_end = np.maximum.accumulate(end + offset) - offset
@@ -367,11 +367,11 @@ def event_hours_per_day(
     d0 = np.floor(start / HOURS_PER_DAY).astype(np.int64)
     d1 = np.floor(end / HOURS_PER_DAY).astype(np.int64)
     same = d0 == d1
-    compiled.add_at(hours, d0[same], path_index[same], end[same] - start[same])
+    loops.add_at(hours, d0[same], path_index[same], end[same] - start[same])
     span = ~same
     p, a, b = path_index[span], d0[span], d1[span]
-    compiled.add_at(hours, a, p, (a + 1) * HOURS_PER_DAY - start[span])
-    compiled.add_at(hours, b, p, end[span] - b * HOURS_PER_DAY)
+    loops.add_at(hours, a, p, (a + 1) * HOURS_PER_DAY - start[span])
+    loops.add_at(hours, b, p, end[span] - b * HOURS_PER_DAY)
     many = b > a + 1  # whole days inside the event: 24 h on each of days a + 1 .. b - 1
     if many.any():
         inside = b[many] - a[many] - 1

@@ -304,3 +304,28 @@ def write_compare_report(comparison, path: str | Path) -> Path:
                 pdf.savefig(fig)
                 plt.close(fig)
     return path
+
+
+def _write_one_page(fig, path: str | Path) -> Path:
+    with PdfPages(path) as pdf:
+        pdf.savefig(fig)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_sensitivity_pdf(table, scenario_name: str, path: str | Path, method: str) -> Path:
+    """The tornado (``method='tornado'``) or Sobol chart of a sensitivity table as a one-page PDF."""
+    from kzsim.analysis.sensitivity import sobol_reading
+
+    with plt.rc_context(figures.STYLE):
+        if method == "sobol":
+            fig = figures.sobol_chart(table, scenario_name, sobol_reading(table))
+        else:
+            fig = figures.tornado_chart(table, scenario_name)
+        return _write_one_page(fig, path)
+
+
+def write_sweep_pdf(table, grid_names: list[str], scenario_name: str, path: str | Path) -> Path:
+    """The lines (one parameter) or heat maps (two) of a sweep table as a one-page PDF."""
+    with plt.rc_context(figures.STYLE):
+        return _write_one_page(figures.sweep_chart(table, grid_names, scenario_name), path)

@@ -226,7 +226,7 @@ def test_quantile_estimate_levels(q):
 
 
 def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics():
-    from kzsim.engine.run import TIMESERIES_QUANTILES, daily_percentiles
+    from kzsim.engine.merge import TIMESERIES_QUANTILES, daily_percentiles
 
     rng = np.random.default_rng(3)
     samples = [rng.standard_normal((30, n)) for n in (4096, 500, 20, 1)]  # 20 paths and fewer: open sides
@@ -252,7 +252,7 @@ def test_daily_percentiles_and_their_intervals_are_the_samples_order_statistics(
 
 
 def test_uniform_subsets_are_distinct_and_uniform():
-    from kzsim.engine.run import uniform_subsets
+    from kzsim.engine.draws import uniform_subsets
 
     n, k, slots = 20_000, 3, 5
     out = uniform_subsets(np.full(n, k), np.full(n, slots), np.random.default_rng(11)).reshape(n, k)

@@ -276,11 +276,11 @@ def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
 
     from rich.console import Console
 
-    from kzsim.cli.commands import _progress
+    from kzsim.cli.common import progress_bar
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None, get_time=lambda: now[0])
-    bar = _progress(False, 1_000_000, 730, console=screen)
+    bar = progress_bar(False, 1_000_000, 730, console=screen)
     with bar as update:
         update(1_024, 1_000_000)
         now[0] = 5.0
@@ -295,7 +295,7 @@ def test_the_progress_bar_is_one_line_with_paths_rate_and_time_left(width):
     rate = re.search(r" (\d+\.\d) M path-days/s ", line)
     assert rate and rate.group(0).strip() == task.fields["rate"] and float(rate.group(1)) > 0
     assert line.rstrip().endswith(" left") and "━" in line
-    assert _progress(True, 10, 730, console=screen).__enter__() is None  # --quiet: no bar
+    assert progress_bar(True, 10, 730, console=screen).__enter__() is None  # --quiet: no bar
 
 
 def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_the_start():
@@ -306,11 +306,11 @@ def test_the_progress_rate_and_time_left_are_the_recent_ones_not_held_down_by_th
 
     from rich.console import Console
 
-    from kzsim.cli.commands import _progress
+    from kzsim.cli.common import progress_bar
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None, get_time=lambda: now[0])
-    bar = _progress(False, 1_000_000, 730, console=screen)
+    bar = progress_bar(False, 1_000_000, 730, console=screen)
 
     def shown() -> tuple[str, str]:
         fields = bar.bar.tasks[0].fields
@@ -393,11 +393,11 @@ def test_the_progress_of_an_analysis_that_does_not_know_its_total():
 
     from rich.console import Console
 
-    from kzsim.cli.commands import _progress
+    from kzsim.cli.common import progress_bar
 
     now = [0.0]
     screen = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None, get_time=lambda: now[0])
-    bar = _progress(False, None, 730, console=screen)
+    bar = progress_bar(False, None, 730, console=screen)
     with bar as update:
         for i in range(1, 5):
             now[0] += 0.5

@@ -150,7 +150,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
-    from kzsim.engine import run as engine
+    from kzsim.engine import resources as engine
 
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)  # make a tiny run look long
     result = CliRunner().invoke(
@@ -179,7 +179,7 @@ def test_a_large_run_announces_its_time_and_memory(tmp_path, monkeypatch):
 def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     import contextlib
 
-    from kzsim.engine import run as engine
+    from kzsim.engine import resources as engine
     from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)
@@ -192,7 +192,7 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     assert two.memory_bytes < one.memory_bytes + 2 * (engine.BASE_BYTES + working)
     # the announcement says so (the run itself stays in this process here)
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)
-    monkeypatch.setattr("kzsim.cli.commands._cluster", lambda workers, scheduler: contextlib.nullcontext(None))
+    monkeypatch.setattr("kzsim.cli.common.cluster", lambda workers, scheduler: contextlib.nullcontext(None))
     monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--no-report", "--workers", "2"]
     result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=10"])
@@ -202,7 +202,7 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
 
 
 def test_the_estimate_counts_threads(tmp_path, monkeypatch):
-    from kzsim.engine import run as engine
+    from kzsim.engine import resources as engine
     from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)
@@ -369,7 +369,7 @@ def test_a_million_paths_are_announced_and_the_default_run_is_not():
     """What the CLI compares with its thresholds, on this machine's two cores (the million
     paths of the baseline take ~29 s there, the default 20,000 under a second)."""
     from kzsim.cli.commands import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
-    from kzsim.engine.run import estimate_resources
+    from kzsim.engine.resources import estimate_resources
     from kzsim.scenario.loading import load_scenario
 
     sc = load_scenario(BASELINE)

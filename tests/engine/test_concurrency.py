@@ -14,7 +14,7 @@ import kzsim.io.folders
 import kzsim.io.outputs
 from kzsim import api
 from kzsim.analysis.summary import analyses_for_write, written_analyses
-from kzsim.cli.commands import Interrupted, _interruptible
+from kzsim.cli.common import Interrupted, interruptible
 from kzsim.engine import concurrency
 from kzsim.engine.concurrency import Background, critical, interrupt
 from kzsim.results import Results
@@ -167,7 +167,7 @@ def test_an_interruption_during_the_final_rename_is_reported_after_it(tmp_path, 
 
     monkeypatch.setattr(kzsim.io.folders, "_swap", swap_with_a_signal)
     with pytest.raises(SystemExit) as stopped:
-        with _interruptible(out):
+        with interruptible(out):
             kzsim.io.folders.write_folder(out, lambda tmp: (tmp / "new.txt").write_text("new"), force=True)
     assert stopped.value.code == 143
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]  # the rename was not cut short

@@ -111,10 +111,11 @@ def test_a_worker_killed_mid_run_changes_nothing(scenario, plain, make_client):
     [(300, 900), (500, 1000), (1024, 2048), (700, 2100), (3000, 3000), (100, 250)],
 )
 def test_tasks_of_several_chunks_merge_to_the_same_bits_in_any_order(scenario, plain, chunk_paths, task_paths):
-    from kzsim.engine.run import Calendar, _Merger, simulate_task
+    from kzsim.engine.merge import Merger
+    from kzsim.engine.run import Calendar, simulate_task
 
     tasks = [(a, min(a + task_paths, PATHS)) for a in range(0, PATHS, task_paths)]
-    merger = _Merger(PATHS, scenario.simulation.horizon_days)
+    merger = Merger(PATHS, scenario.simulation.horizon_days)
     for a, b in reversed(tasks):  # the last task back first
         merger.add(simulate_task(scenario, plain.seed, a, b, PATHS, chunk_paths))
     assert_same_run(merger.output(scenario, plain.seed, Calendar.of(scenario).dates), plain)
@@ -138,13 +139,14 @@ def test_kzsim_run_with_two_workers_writes_the_files_of_a_run_in_one_process(tmp
 def test_tasks_past_the_sample_merge_to_the_same_bits_in_any_order(scenario, chunk_paths, task_paths):
     """Past the 4,096 sampled paths, whole blocks come back as sums taken in the kernel: a
     task of such chunks, and tasks mixing them with cut blocks, merge to the one-chunk run."""
-    from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, Calendar, _Merger, simulate_task
+    from kzsim.engine.merge import TIMESERIES_SAMPLE_PATHS, Merger
+    from kzsim.engine.run import Calendar, simulate_task
 
     short = scenario.replace(**{"simulation.horizon_days": 30})
     n = TIMESERIES_SAMPLE_PATHS + 3 * 1024 + 100
     one_chunk = run_paths(short, paths=n, chunk_paths=n)
     tasks = [(a, min(a + task_paths, n)) for a in range(0, n, task_paths)]
-    merger = _Merger(n, 30)
+    merger = Merger(n, 30)
     for a, b in reversed(tasks):
         merger.add(simulate_task(short, one_chunk.seed, a, b, n, chunk_paths))
     assert_same_run(merger.output(short, one_chunk.seed, Calendar.of(short).dates), one_chunk)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, run_paths
+from kzsim.engine.merge import TIMESERIES_SAMPLE_PATHS
+from kzsim.engine.run import run_paths
 from kzsim.model.rng import BLOCK_PATHS, stable_hash
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS

@@ -6,14 +6,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kzsim.engine.run import _Column, run_paths
+from kzsim.engine.merge import Column
+from kzsim.engine.run import run_paths
 from kzsim.io import outputs
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS
 
 
 def test_a_column_stays_one_value_until_a_path_differs_in_any_chunk_order():
-    column = _Column(9)
+    column = Column(9)
     column.put(6, np.full(3, 2.5))
     column.put(0, np.full(3, 2.5))
     assert column.array is None and column.values().strides == (0,)
@@ -22,11 +23,11 @@ def test_a_column_stays_one_value_until_a_path_differs_in_any_chunk_order():
 
 
 def test_a_column_compares_bits_so_signed_zeros_and_nans_survive():
-    zeros = _Column(2)
+    zeros = Column(2)
     zeros.put(0, np.array([0.0]))
     zeros.put(1, np.array([-0.0]))
     assert np.signbit(zeros.values()).tolist() == [False, True]
-    nans = _Column(4)
+    nans = Column(4)
     nans.put(0, np.full(4, np.nan))
     assert nans.array is None and np.isnan(nans.values()).all()
 
@@ -57,7 +58,7 @@ def test_the_path_table_is_written_in_row_groups_with_every_bit(tmp_path, monkey
 
 
 def test_the_resource_model_counts_every_per_path_output():
-    from kzsim.engine.run import PER_PATH_OUTPUTS
+    from kzsim.engine.resources import PER_PATH_OUTPUTS
 
     run = run_paths(load_scenario(SCENARIOS / "kz-2025-baseline.yaml"), paths=5)
     assert len(run.per_path) == PER_PATH_OUTPUTS
@@ -86,7 +87,8 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
     column is what the full rows give, whatever is constant in which task."""
     from dataclasses import replace
 
-    from kzsim.engine.run import _compact, _Merger, simulate_chunk
+    from kzsim.engine.merge import Merger, compact_chunk
+    from kzsim.engine.run import simulate_chunk
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
     n = 3000
@@ -98,10 +100,10 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
         table[1] = [np.nan, -0.0, 0.0][i]  # NaN, then signed zeros
         table[2, 1:] = table[2, 0] if i == 1 else table[2, 1:]  # constant in one chunk only
         chunks.append(replace(chunk, per_path=table))
-    compact = [_compact(c) for c in chunks]
+    compact = [compact_chunk(c) for c in chunks]
     assert {chunks[0].per_path_names[k] for k in (0, 1)} <= set(compact[0].per_path_constants)
     assert compact[0].parameter_constants and compact[0].parameters.shape[0] < chunks[0].parameters.shape[0]
-    full, small = _Merger(n, sc.simulation.horizon_days), _Merger(n, sc.simulation.horizon_days)
+    full, small = Merger(n, sc.simulation.horizon_days), Merger(n, sc.simulation.horizon_days)
     for c, d in zip(reversed(chunks), reversed(compact)):
         full.add(c)
         small.add(d)
@@ -114,10 +116,11 @@ def test_constant_columns_travel_as_one_value_and_merge_to_the_same_bits():
 
 def test_compacted_results_are_not_combined_again():
     """combine_chunks concatenates whole tables: given compacted ones it would drop columns, so it refuses."""
-    from kzsim.engine.run import _compact, combine_chunks, simulate_chunk
+    from kzsim.engine.merge import combine_chunks, compact_chunk
+    from kzsim.engine.run import simulate_chunk
 
     sc = load_scenario(SCENARIOS / "kz-2025-baseline.yaml")
-    parts = [_compact(simulate_chunk(sc, 5, 0, 100, 200)), simulate_chunk(sc, 5, 100, 200, 200)]
+    parts = [compact_chunk(simulate_chunk(sc, 5, 0, 100, 200)), simulate_chunk(sc, 5, 100, 200, 200)]
     with pytest.raises(ValueError, match="compacted"):
         combine_chunks(parts, 200)
 
@@ -128,7 +131,8 @@ def test_a_block_past_the_sample_holds_no_per_day_values(monkeypatch):
     tracemalloc (which counts numpy's buffers, whatever the timing) as the kernel starts."""
     import tracemalloc
 
-    from kzsim.engine.run import TIMESERIES_SAMPLE_PATHS, simulate_chunk
+    from kzsim.engine.merge import TIMESERIES_SAMPLE_PATHS
+    from kzsim.engine.run import simulate_chunk
     from kzsim.model import kernel
     from kzsim.model.rng import BLOCK_PATHS
 

@@ -128,7 +128,7 @@ def test_profit_tax_per_fiscal_year():
 
 def test_difficulty_matched_chain_finds_144_blocks_a_day(exact):
     """Constant hashrate matched to difficulty: the retarget in the horizon changes nothing."""
-    from kzsim.engine.run import inputs_for
+    from kzsim.engine.draws import inputs_for
     from kzsim.model.paths import Calendar, simulate_paths
 
     cal = Calendar.of(exact)

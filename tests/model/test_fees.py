@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kzsim.analysis import calibration
 from kzsim.cli import main
-from kzsim.engine.run import draw_block
+from kzsim.engine.draws import draw_block
 from kzsim.model import processes
 from kzsim.model.paths import Calendar
 from kzsim.model.rng import BLOCK_PATHS

@@ -43,7 +43,7 @@ def test_no_elasticity_means_the_same_bits_either_way():
 
 
 def test_hashrate_is_flat_before_the_halving_and_falls_after():
-    from kzsim.engine.run import draw_block
+    from kzsim.engine.draws import draw_block
     from kzsim.model.paths import Calendar, simulate_paths
 
     sc = make_scenario(**SETS, **{"market.hashrate_price_elasticity": 1.0, "market.hashrate_responds_to": "hashprice"})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kzsim.engine.run import inputs_for
-from kzsim.model import kernel
+from kzsim.engine.draws import inputs_for
+from kzsim.model import loops, selection
 from kzsim.model.paths import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS, make_scenario
@@ -93,7 +93,7 @@ def test_compiled_normals_are_numpys_draws(shape):
     from kzsim.model.rng import stream
 
     fast_stream, numpy_stream = stream(5, "process:btc_price", 3), stream(5, "process:btc_price", 3)
-    fast = kernel.standard_normal(fast_stream, shape)
+    fast = loops.standard_normal(fast_stream, shape)
     assert fast.tobytes() == numpy_stream.standard_normal(shape).tobytes()
     assert fast_stream.random(3).tobytes() == numpy_stream.random(3).tobytes()  # the state moved on alike
 
@@ -115,10 +115,10 @@ def test_compiled_chain_is_the_numpy_chain(height0):
     # what the economics take of it: BTC a day per TH/s with the fees, over the hashrate
     fees = 0.03 * np.exp(rng.normal(0.0, 0.5, hashrate.shape))
     over = hashrate.copy()
-    per_th, last_difficulty = kernel.chain_btc_per_th_day(over, fees, d0, h0, np.mod(h0, 2016))
+    per_th, last_difficulty = loops.chain_btc_per_th_day(over, fees, d0, h0, np.mod(h0, 2016))
     assert per_th is over and per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
     assert last_difficulty.tobytes() == difficulty[-1].tobytes()
-    per_th, _ = kernel.chain_btc_per_th_day(np.asfortranarray(hashrate), fees, d0, h0, np.mod(h0, 2016))
+    per_th, _ = loops.chain_btc_per_th_day(np.asfortranarray(hashrate), fees, d0, h0, np.mod(h0, 2016))
     assert per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
 
 
@@ -131,7 +131,7 @@ def test_event_order_is_lexsorts(per_path):
     start = np.round(rng.uniform(0, 500, path.size), 1)  # rounded: many equal starts on a path
     path = np.append(path, np.arange(n_paths))  # forced events appended, out of path order
     start = np.append(start, np.full(n_paths, 100.0))
-    assert np.array_equal(kernel.event_order(path, start), np.lexsort((start, path)))
+    assert np.array_equal(loops.event_order(path, start), np.lexsort((start, path)))
 
 
 def test_add_at_adds_in_index_order_as_numpy_does():
@@ -139,10 +139,10 @@ def test_add_at_adds_in_index_order_as_numpy_does():
     rows, columns = rng.integers(0, 5, 10_000), rng.integers(0, 3, 10_000)
     values = rng.lognormal(0.0, 3.0, 10_000)  # very different magnitudes: the order of the adds shows in the bits
     fast, slow = np.zeros((5, 3)), np.zeros((5, 3))
-    kernel.add_at(fast, rows, columns, values)
+    loops.add_at(fast, rows, columns, values)
     np.add.at(slow, (rows, columns), values)
     assert fast.tobytes() == slow.tobytes()
-    kernel.add_at(fast, rows[:3], columns[:3], 24.0)  # a scalar value, as numpy broadcasts it
+    loops.add_at(fast, rows[:3], columns[:3], 24.0)  # a scalar value, as numpy broadcasts it
     np.add.at(slow, (rows[:3], columns[:3]), 24.0)
     assert fast.tobytes() == slow.tobytes()
 
@@ -168,14 +168,14 @@ def test_order_statistics_are_the_sorted_rows_values():
     rng = np.random.default_rng(8)
     ranks = [4095, 0, 204, 205, 177, 233, 2047, 2048, 1000, 3890, 3891]  # any order, the ends included
     for rows in _rows_to_select_from(rng):
-        assert np.array_equal(kernel.order_statistics(rows, ranks), np.sort(rows, axis=1)[:, ranks])
+        assert np.array_equal(selection.order_statistics(rows, ranks), np.sort(rows, axis=1)[:, ranks])
     for n in (1, 2, 5, 31, 32, 33, 100):  # ranges below the partition threshold, and every rank
         rows = rng.standard_normal((4, n))
-        assert np.array_equal(kernel.order_statistics(rows, np.arange(n)), np.sort(rows, axis=1))
-    assert kernel.order_statistics(rows, []).shape == (4, 0)
+        assert np.array_equal(selection.order_statistics(rows, np.arange(n)), np.sort(rows, axis=1))
+    assert selection.order_statistics(rows, []).shape == (4, 0)
     for bad in ([0, 0], [-1], [100]):
         with pytest.raises(ValueError, match="distinct and within"):
-            kernel.order_statistics(rows, bad)
+            selection.order_statistics(rows, bad)
 
 
 @pytest.mark.parametrize("max_partitions", [0, 1, 3])
@@ -185,5 +185,5 @@ def test_order_statistics_out_of_partitions_sort_the_rest(max_partitions):
     ranks = np.array([0, 17, 204, 205, 2047, 3891, 4095])
     for rows in _rows_to_select_from(rng):
         out = np.empty((rows.shape[0], ranks.size))
-        kernel._order_statistics(np.ascontiguousarray(rows), ranks, out, max_partitions)
+        selection._order_statistics(np.ascontiguousarray(rows), ranks, out, max_partitions)
         assert np.array_equal(out, np.sort(rows, axis=1)[:, ranks])

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kzsim.engine.run import draw_block
+from kzsim.engine.draws import draw_block
 from kzsim.model.paths import Calendar, btc_price_paths
 from kzsim.model.prices import jump_compensator
 from kzsim.model.rng import BLOCK_PATHS

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kzsim.engine.run import inputs_for
+from kzsim.engine.draws import inputs_for
 from kzsim.model.paths import Calendar, simulate_paths
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.schema import scenario_from_dict

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kzsim.engine.run import draw_block, draw_parameters, run_paths
+from kzsim.engine.draws import draw_block, draw_parameters
+from kzsim.engine.run import run_paths
 from kzsim.model.paths import Calendar
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.errors import ScenarioError

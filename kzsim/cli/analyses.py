@@ -1,0 +1,317 @@
+"""Commands that analyse a scenario or a history: sensitivity, breakeven, sweep, calibrate, backtest."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+import kzsim.cli.common as common
+from kzsim.analysis.choices import BREAK_EVEN_PARAMETERS
+from kzsim.cli.commands import main
+from kzsim.cli.common import BadInput
+from kzsim.scenario.errors import ScenarioError
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--method",
+    type=click.Choice(["tornado", "sobol"]),
+    default="tornado",
+    show_default=True,
+    help="tornado: one input at a time at its low/high percentile; sobol: Sobol indices (SALib).",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option(
+    "--low",
+    type=click.FloatRange(0.0, 0.5, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Low percentile of each input.",
+)
+@click.option(
+    "--high",
+    type=click.FloatRange(0.5, 1.0, max_open=True),
+    default=0.9,
+    show_default=True,
+    help="High percentile of each input.",
+)
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-tornado/).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@common.WORKERS_OPTION
+@common.SCHEDULER_OPTION
+@common.THREADS_OPTION
+def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, quiet, workers, scheduler, threads):
+    """What drives the result, on common random numbers.
+
+    tornado: each uncertain input at its low and high percentile; writes tornado.csv (one
+    row per input: values, mean profit and P(loss) at both ends, and their changes) and
+    report.pdf. sobol: first-order and total Sobol indices of profit after tax with their
+    95 % intervals (Saltelli design, --paths base samples); writes sobol.csv and report.pdf.
+    """
+    from kzsim.analysis.sensitivity import sobol, sobol_reading, tornado
+    from kzsim.io.folders import write_folder
+
+    threads = common.threads_for(threads, workers, scheduler)
+    sc = common.scenario_arg(scenario, sets)
+    out = common.out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
+    if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
+        raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
+    with common.interruptible(out), common.cluster(workers, scheduler) as client:
+        on = {"threads": threads, "client": client}
+        with common.progress_bar(quiet, None, sc.simulation.horizon_days) as progress:  # the analysis gives the total
+            if method == "sobol":
+                table = sobol(sc, paths=paths, seed=seed, progress=progress, **on)
+            else:
+                table = tornado(sc, paths=paths, seed=seed, low=low, high=high, progress=progress, **on)
+
+        def fill(tmp: Path) -> None:
+            from kzsim.report.pdf import write_sensitivity_pdf
+
+            table.to_csv(tmp / f"{method}.csv", index=False)
+            write_sensitivity_pdf(table, sc.name, tmp / "report.pdf", method)
+
+        write_folder(out, fill, force=force)
+    from kzsim.report.figures import usd
+
+    if method == "sobol":
+        click.echo(sobol_reading(table))
+        click.echo(f"results in {out}/")
+        return
+    click.echo(f"{sc.name}: mean profit {usd(table.attrs['base_mean_profit_usd'])}; inputs by swing of mean profit:")
+    for row in table.itertuples():
+        click.echo(
+            f"  {row.parameter:45s} {usd(row.delta_mean_profit_low_usd):>10} .. "
+            f"{usd(row.delta_mean_profit_high_usd):>10}"
+        )
+    click.echo(f"results in {out}/")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    type=click.Choice(list(BREAK_EVEN_PARAMETERS)),
+    help="What to solve for (default: both).",
+)
+@click.option(
+    "--p-loss",
+    "p_loss_level",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="P(loss) level of the second break-even.",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@common.WORKERS_OPTION
+@common.SCHEDULER_OPTION
+@common.THREADS_OPTION
+def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, workers, scheduler, threads):
+    """Break-even BTC start price and tariff: where mean profit after tax is zero, and where
+    P(loss) equals --p-loss; found by root-finding on common random numbers. Prints JSON."""
+    from kzsim.analysis.sensitivity import break_even
+    from kzsim.io.folders import json_safe
+
+    threads = common.threads_for(threads, workers, scheduler)
+    sc = common.scenario_arg(scenario, sets)
+    with (
+        common.interruptible(None),
+        common.cluster(workers, scheduler) as client,
+        common.progress_bar(quiet, None, sc.simulation.horizon_days) as progress,  # runs until the roots are found
+    ):
+        on = {"threads": threads, "client": client, "progress": progress}
+        results = [
+            break_even(sc, name, p_loss_level=p_loss_level, paths=paths, seed=seed, **on)
+            for name in (parameters or tuple(BREAK_EVEN_PARAMETERS))
+        ]
+    click.echo(json.dumps(json_safe(results), indent=2, default=float))
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    required=True,
+    metavar="SECTION.KEY=START:STOP:STEP",
+    help="A parameter to sweep (START:STOP:STEP, stop included, or V1,V2,...); one or two of them. "
+    "A plain SECTION.KEY=VALUE is an override.",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per grid point (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@common.WORKERS_OPTION
+@common.SCHEDULER_OPTION
+@common.THREADS_OPTION
+def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler, threads):
+    """P(loss), mean profit and cost per BTC on a grid of one or two parameters.
+
+    Writes sweep.csv, sweep.parquet and report.pdf (lines for one parameter, heat maps
+    for two). Example: kzsim sweep S.yaml --set electricity.tariff_kzt_per_kwh=20:40:5
+    """
+    from kzsim.analysis.sensitivity import parse_grid
+    from kzsim.analysis.sensitivity import sweep as run_sweep
+    from kzsim.io.folders import write_folder
+    from kzsim.scenario.overrides import apply_overrides
+    from kzsim.scenario.schema import scenario_from_dict
+
+    threads = common.threads_for(threads, workers, scheduler)
+    grid, plain = {}, []
+    for text in sets:
+        value = text.split("=", 1)[1] if "=" in text else ""
+        if ":" in value or ("," in value and not value.lstrip().startswith(("{", "["))):
+            try:
+                key, values = parse_grid(text)
+            except ValueError as exc:
+                raise BadInput(f"--set {exc}") from None
+            grid[key] = values
+        else:
+            plain.append(text)
+    if not 1 <= len(grid) <= 2:
+        raise BadInput("kzsim sweep: give one or two --set SECTION.KEY=START:STOP:STEP (allowed: 1 or 2 grids)")
+    sc = common.scenario_arg(scenario, tuple(plain))
+    base = sc.to_dict()
+    for key, values in grid.items():  # every grid value is checked like the file, before any run
+        for v in values:
+            try:
+                scenario_from_dict(apply_overrides(base, {key: v}, source=scenario), source=scenario)
+            except ScenarioError as exc:
+                raise BadInput(str(exc)) from None
+    out = common.out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-sweep", force)
+    with common.interruptible(out), common.cluster(workers, scheduler) as client:
+        with common.progress_bar(quiet, None, sc.simulation.horizon_days) as progress:  # the sweep gives the total
+            table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads, client=client, progress=progress)
+
+        def fill(tmp: Path) -> None:
+            from kzsim.report.pdf import write_sweep_pdf
+
+            table.to_csv(tmp / "sweep.csv", index=False)
+            table.to_parquet(tmp / "sweep.parquet", index=False)
+            write_sweep_pdf(table, list(grid), sc.name, tmp / "report.pdf")
+
+        write_folder(out, fill, force=force)
+    click.echo(table.to_string(index=False))
+    click.echo(f"results in {out}/")
+
+
+@main.command()
+@click.argument("prices_csv", type=click.Path())
+@click.option(
+    "--model",
+    type=click.Choice(["gbm", "jump_diffusion", "garch", "bootstrap", "fees"]),
+    default="gbm",
+    show_default=True,
+    help="Price model to fit; 'fees': the fee process from a CSV of daily fees.",
+)
+@click.option("--from", "from_date", type=click.DateTime(["%Y-%m-%d"]), help="First day used (YYYY-MM-DD).")
+@click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day used (YYYY-MM-DD).")
+@click.option("--date-column", help="Name of the date column (default: recognised: Date, date, timestamp...).")
+@click.option("--price-column", help="Name of the close column (default: recognised: Close, price, Price...).")
+@click.option("--block-days", type=click.FloatRange(min=1, max=3650), help="bootstrap: mean block length [days].")
+@click.option(
+    "--fees-per-block", is_flag=True, help="fees: the file holds BTC per block (default: BTC per day, / 144)."
+)
+def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block):
+    """Fit a BTC price model to a CSV of daily closes; print a block to paste under `market:`.
+
+    Reads Yahoo-style (Date,Open,High,Low,Close,...), date,price and similar exports.
+    Gaps, duplicated days, unsorted rows and non-positive prices are refused with the
+    lines to fix; cut around them with --from/--to. With --model fees the file holds total
+    transaction fees a day (blockchain.com's transaction-fees export: date, fees_btc).
+    """
+    from kzsim.analysis import calibration
+    from kzsim.scenario.history import FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
+
+    start = from_date.date() if from_date else None
+    end = to_date.date() if to_date else None
+    if start and end and end <= start:
+        raise BadInput(f"--from {start} --to {end}: the window is empty (allowed: --to after --from)")
+    fees = model == "fees"
+    try:
+        series = read_daily_csv(
+            prices_csv,
+            date_column=date_column,
+            value_column=price_column,
+            value_names=FEE_NAMES if fees else PRICE_NAMES,
+            what="fees" if fees else "closing price",
+            start=start,
+            end=end,
+        )
+    except HistoryError as exc:
+        raise BadInput(str(exc)) from None
+    try:
+        if fees:
+            fit = calibration.fit_fees(series.values if fees_per_block else series.values / 144.0)
+        else:
+            options = {}
+            if model == "bootstrap":
+                options = {
+                    "csv_path": str(Path(prices_csv).resolve()),
+                    "from_date": start or series.first,
+                    "to_date": end or series.last,
+                    "mean_block_days": block_days,
+                }
+            fit = calibration.fit(model, series.log_returns(), **options)
+    except ValueError as exc:
+        raise BadInput(f"{prices_csv}: {exc}") from None
+    if fees:
+        read = "" if fees_per_block else " (BTC a day / 144 blocks)"
+        paste = "paste under `market:` in a scenario"
+    else:
+        read = f", last close {series.values[-1]:,.2f}"
+        paste = "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)"
+    header = [
+        f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",
+        f"{prices_csv}: column {series.column!r}, {series.first} to {series.last}{read}",
+        paste,
+    ]
+    click.echo(calibration.to_yaml(fit, header), nl=False)
+
+
+@main.command()
+@click.argument("prices_csv", type=click.Path())
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last day of the fit window (repeatable); the days after it are the test.",
+)
+@click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day of history used.")
+@click.option("--paths", type=click.IntRange(min=100), default=2000, show_default=True, help="Paths a forecast.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=20260101, show_default=True)
+@click.option("--date-column", help="Name of the date column (default: recognised).")
+@click.option("--price-column", help="Name of the close column (default: recognised).")
+def backtest(prices_csv, splits, to_date, paths, seed, date_column, price_column):
+    """Back-test every price model: coverage of realised closes by the simulated bands (Markdown)."""
+    from kzsim.analysis import backtest as bt
+    from kzsim.scenario.history import HistoryError, read_daily_csv
+
+    try:
+        series = read_daily_csv(
+            prices_csv, date_column=date_column, value_column=price_column, end=to_date.date() if to_date else None
+        )
+        text = bt.report(series.dates, series.values, [d.date() for d in splits], n_paths=paths, seed=seed)
+    except HistoryError as exc:
+        raise BadInput(str(exc)) from None
+    except ValueError as exc:
+        raise BadInput(
+            f"{prices_csv}: {exc} (allowed: --split inside the file's {series.first} to {series.last})"
+        ) from None
+    click.echo(text, nl=False)
