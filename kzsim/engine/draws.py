@@ -162,6 +162,7 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
 
     btc_jumps, btc_history_index = _price_events(scenario, cal, p, seed, block)
     fee_spikes = _fee_spikes(scenario, cal, p, seed, block)
+    hashrate_drawdown = _hashrate_drawdowns(scenario, cal, p, seed, block)
 
     if scenario.simulation.variance_reduction == "antithetic":
         half = loops.standard_normal(stream(seed, "process:btc_price", block), (n_days - 1, B // 2))
@@ -182,8 +183,42 @@ def draw_block(scenario: Scenario, cal: Calendar, seed: int, block: int, overrid
         btc_jumps=btc_jumps,
         btc_history_index=btc_history_index,
         fee_spikes=fee_spikes,
+        hashrate_drawdown=hashrate_drawdown,
     )
     return p, draws
+
+
+def _hashrate_drawdowns(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], seed: int, block: int):
+    """Share of the network's trend hashrate left on by drawdown events (n_days, B), or None without them.
+
+    Notes
+    -----
+    Events are Poisson in time with a rate per calendar month proportional to
+    ``hashrate_drawdown_month_weights`` (averaging the yearly rate over a year), on days
+    1 .. n_days - 1 (day 0 is the start value). A path's count is Poisson with the
+    integrated rate; each event falls on a day drawn with probability proportional to
+    that day's rate (the process exactly, a few draws a path). Depth and recovery are
+    drawn per event (streams ``process:hashrate_drawdown.*``).
+    """
+    rate = p["market.hashrate_drawdown_rate_per_year"]
+    if not np.any(rate > 0) or cal.n_days < 2:
+        return None
+    m, n_days, B = scenario.market, cal.n_days, BLOCK_PATHS
+    weights = (
+        np.ones(12) if m.hashrate_drawdown_month_weights is None else np.asarray(m.hashrate_drawdown_month_weights)
+    )
+    month_days = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    day_weight = weights[cal.month[1:] - 1] / (np.dot(weights, month_days) / DAYS_PER_YEAR)  # mean 1 over a year
+    cumulative = np.cumsum(day_weight)
+    counts = stream(seed, "process:hashrate_drawdown.count", block).poisson(rate / DAYS_PER_YEAR * cumulative[-1])
+    path = np.repeat(np.arange(B), counts)
+    u_day = stream(seed, "process:hashrate_drawdown.day", block).random(path.size)
+    day = 1 + np.minimum(np.searchsorted(cumulative, u_day * cumulative[-1], side="right"), n_days - 2)
+    depth = m.hashrate_drawdown_depth.ppf(stream(seed, "process:hashrate_drawdown.depth", block).random(path.size))
+    recovery = m.hashrate_drawdown_recovery_days.ppf(
+        stream(seed, "process:hashrate_drawdown.recovery", block).random(path.size)
+    )
+    return loops.drawdown_factor(n_days, B, day, path, depth, recovery)
 
 
 def _fee_spikes(scenario: Scenario, cal: Calendar, p: dict[str, np.ndarray], seed: int, block: int):

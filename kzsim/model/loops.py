@@ -196,6 +196,39 @@ def event_order(path: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 @jit
+def _drawdown_factor(out, day, path, depth, recovery_days):
+    for k in range(day.size):
+        d0, j, d, r = day[k], path[k], depth[k], recovery_days[k]
+        t = d0
+        while t < out.shape[0] and t - d0 < r:
+            out[t, j] *= 1.0 - d * (1.0 - (t - d0) / r)
+            t += 1
+
+
+def drawdown_factor(n_days: int, n_paths: int, day, path, depth, recovery_days) -> np.ndarray:
+    """Share of the hashrate left on by drawdown events (n_days, n_paths), in (0, 1].
+
+    An event on day t0 of depth d (a share) recovering over r days leaves
+    1 - d (1 - (t - t0) / r) of the hashrate on, on days t0 <= t < t0 + r, and all of it
+    after; events that overlap multiply (each takes its share of what is still on).
+
+    Examples
+    --------
+    >>> drawdown_factor(5, 1, [1], [0], [0.4], [2.0]).ravel().tolist()
+    [1.0, 0.6, 0.8, 1.0, 1.0]
+    """
+    out = np.ones((n_days, n_paths))
+    _drawdown_factor(
+        out,
+        np.ascontiguousarray(day, dtype=np.int64),
+        np.ascontiguousarray(path, dtype=np.int64),
+        np.ascontiguousarray(depth, dtype=np.float64),
+        np.ascontiguousarray(recovery_days, dtype=np.float64),
+    )
+    return out
+
+
+@jit
 def _add_at(a, rows, columns, values):
     for k in range(rows.size):
         a[rows[k], columns[k]] += values[k]

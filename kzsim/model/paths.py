@@ -35,6 +35,7 @@ class Calendar:
 
     dates: np.ndarray  # datetime64[D], (n_days,)
     is_winter: np.ndarray  # bool
+    month: np.ndarray  # calendar month of each day, 1 .. 12
     year_index: np.ndarray  # 0 for the start year, 1 for the next calendar year, ...
     fiscal_year_starts: np.ndarray  # first day index of each fiscal year in the horizon
 
@@ -53,6 +54,7 @@ class Calendar:
         return cls(
             dates=dates,
             is_winter=np.isin(months, sim.winter_months),
+            month=months,
             year_index=year_index,
             fiscal_year_starts=starts,
         )
@@ -200,6 +202,8 @@ class Draws:
     plan_built: np.ndarray | None  # (n,) bool (70/30 plan)
     btc_jumps: np.ndarray | None = None  # (n_days - 1, n) sum of jump log sizes a day (jump_diffusion)
     btc_history_index: np.ndarray | None = None  # (n_days - 1, n) day of history resampled (bootstrap)
+    # (n_days, n) share of the network's trend hashrate that drawdown events leave on, in (0, 1]
+    hashrate_drawdown: np.ndarray | None = None
     fee_spikes: np.ndarray | None = None  # (n_days, n) extra fees (a multiple of the usual) on each spike's first day
 
     def take(self, rows: slice) -> Draws:
@@ -337,9 +341,10 @@ def simulate_paths(
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
         overwrite_log_price_ratio=True,  # made for it
+        drawdown=draws.hashrate_drawdown,
     )
     if release_draws:
-        draws.network_hashrate = None
+        draws.network_hashrate = draws.hashrate_drawdown = None
     replay = m.replay
     history_fees = replay and replay.window("fees_btc_per_day_csv", sc.simulation.start_date, n_days)
     if history_fees is not None:

@@ -113,6 +113,7 @@ def network_hashrate(
     price_elasticity=0.0,
     lag_days=90.0,
     overwrite_log_price_ratio: bool = False,
+    drawdown: np.ndarray | None = None,
 ) -> np.ndarray:
     """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price
     (``overwrite_log_price_ratio=True``: worked out over ``log_price_ratio``, one array less).
@@ -122,8 +123,12 @@ def network_hashrate(
     log H_t = log H^trend_t + elasticity * EMA_lag(log(P_t / P_0)), where H^trend is a GBM
     with drift ``growth_per_year`` and volatility ``volatility_per_year``. Miners switch
     machines on when the price (and so hashprice) rises, off when it falls, with a lag.
+    ``drawdown`` (n_days, n_paths), the share of the hashrate that drawdown events leave on
+    (:func:`kzsim.model.loops.drawdown_factor`), multiplies the trend before the response.
     """
     trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
+    if drawdown is not None:
+        trend *= drawdown
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend

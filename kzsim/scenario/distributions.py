@@ -438,11 +438,11 @@ def param(
     ]
 
 
-def event_distribution(low: float = 0.0, what: str = "durations >= 0 hours"):
-    """Type of a per-event distribution (drawn once per event, not per path), with support >= ``low``."""
+def event_distribution(low: float = 0.0, what: str = "durations >= 0 hours", high: float = math.inf):
+    """Type of a per-event distribution (drawn once per event, not per path), with support in [``low``, ``high``]."""
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
-        AfterValidator(Bounds(low, what=what)),
+        AfterValidator(Bounds(low, high, what=what)),
         PlainSerializer(_serialize),
     ]

@@ -126,7 +126,7 @@ def _describe(err: dict, loc: tuple, raw_loc: tuple, root: type[BaseModel]) -> s
     if kind == "finite_number":
         return f"{_show(given)} is not a finite number (allowed: a finite number)"
     if kind == "too_long":
-        return f"list has too many items (allowed: at most {ctx.get('max_length')})"
+        return f"list has {ctx.get('actual_length')} items (allowed: at most {ctx.get('max_length')})"
     if kind in ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"):
         return f"{_show(given)} is not a date (allowed: YYYY-MM-DD)"
     if kind in ("string_type",):
@@ -140,6 +140,9 @@ def _describe(err: dict, loc: tuple, raw_loc: tuple, root: type[BaseModel]) -> s
     if kind in ("tuple_type", "list_type"):
         return f"{_show(given)} is not a list (allowed: a YAML list)"
     if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        if least > 1:
+            return f"list has {ctx.get('actual_length')} items (allowed: {least} or more)"
         return "list is empty (allowed: at least one item)"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")

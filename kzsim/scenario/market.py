@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -196,6 +196,31 @@ class Market(Section):
     hashrate_response_lag_days: param(1.0, 3650.0) = Field(
         90.0, description="time constant of the hashrate's response to price [days] (param)"
     )
+    hashrate_drawdown_rate_per_year: param(0.0, cap=52.0) = Field(
+        0.0,
+        description="network hashrate drawdown events a year: curtailment (heat waves, winter storms), bans, "
+        "capitulations after price falls; Poisson [1/year] (param)",
+    )
+    hashrate_drawdown_depth: event_distribution(0.0, "shares in [0, 0.95] of the hashrate on before it", 0.95) = Field(
+        Fixed(value=0.1),
+        description="share of the network's hashrate that a drawdown switches off on its first day [share] (per event)",
+        json_schema_extra=PER_EVENT,
+    )
+    hashrate_drawdown_recovery_days: event_distribution(0.0, "durations >= 0 days") = Field(
+        Fixed(value=30.0),
+        description="days for a drawdown's lost hashrate to come back, linearly (days: curtailment; months: a ban "
+        "or a capitulation) [days] (per event)",
+        json_schema_extra=PER_EVENT,
+    )
+    hashrate_drawdown_month_weights: list[Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]] | None = (
+        Field(
+            None,
+            min_length=12,
+            max_length=12,
+            description="relative rate of drawdowns in each calendar month, January first (12 values >= 0, not all "
+            "0; the yearly rate stays hashrate_drawdown_rate_per_year; default: the same every month)",
+        )
+    )
     fees_btc_per_block: param(0.0, cap=1000.0) = Field(
         0.03, description="median transaction fees per block [BTC/block] (param)"
     )
@@ -236,6 +261,11 @@ class Market(Section):
 
     @model_validator(mode="after")
     def _model_section(self):
+        weights = self.hashrate_drawdown_month_weights
+        if weights is not None and not sum(weights) > 0:
+            raise ValueError(
+                at("hashrate_drawdown_month_weights", "every month's weight is 0 (allowed: 12 values >= 0, not all 0)")
+            )
         if self.price_model == "replay":
             if self.replay is None or self.replay.btc_price_csv is None:
                 raise ValueError(

@@ -101,6 +101,7 @@ def network_hashrate(
     price_elasticity=0.0,
     lag_days=90.0,
     overwrite_log_price_ratio: bool = False,
+    drawdown: np.ndarray | None = None,
 ) -> np.ndarray:
     """Network hashrate [H/s]: a GBM trend that follows the lagged BTC price
     (``overwrite_log_price_ratio=True``: worked out over ``log_price_ratio``, one array less).
@@ -112,6 +113,8 @@ def network_hashrate(
     machines on when the price (and so hashprice) rises, off when it falls, with a lag.
     """
     trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
+    if drawdown is not None:  # the share that drawdown events leave on
+        trend = trend * drawdown
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
     if log_price_ratio is None or not np.any(elasticity):
         return trend
@@ -255,6 +258,7 @@ def simulate_paths(
         price_elasticity=p["market.hashrate_price_elasticity"],
         lag_days=p["market.hashrate_response_lag_days"],
         overwrite_log_price_ratio=True,  # made for it
+        drawdown=draws.hashrate_drawdown,
     )
     replay = m.replay
     history_fees = replay and replay.window("fees_btc_per_day_csv", sc.simulation.start_date, n_days)
