@@ -376,13 +376,33 @@ def fit(model: str, r: np.ndarray, **bootstrap_options) -> Fit:
     raise ValueError(f"unknown model {model!r} (allowed: {', '.join(MODELS)})")
 
 
+def neutral_drift(fit_: Fit) -> Fit:
+    """The fit with ``btc_drift_per_year: 0`` (no view on direction), the fitted drift and its
+    standard error kept as a comment: a few years of history barely know the drift, and
+    pasted as printed it would make one bull (or bear) market the scenario's central case."""
+    fitted = fit_.keys.get("btc_drift_per_year")
+    if fitted is None or fit_.model == "bootstrap":  # bootstrap already removes it ('drift: scenario')
+        return fit_
+    se = fit_.standard_errors.get("btc_drift_per_year")
+    keys = {**fit_.keys, "btc_drift_per_year": 0.0}
+    errors = {k: v for k, v in fit_.standard_errors.items() if k != "btc_drift_per_year"}
+    note = (
+        f"btc_drift_per_year is set to 0 (no view on direction); the history's fitted drift is {fitted:+.3f}/year"
+        + (f" (standard error {se:.3f})" if se is not None else "")
+        + ": --drift historical prints it"
+    )
+    return Fit(
+        fit_.model, keys, fit_.log_likelihood, fit_.n_parameters, fit_.n_returns, [*fit_.diagnostics, note], errors
+    )
+
+
 def to_yaml(fit_: Fit, header: list[str]) -> str:
     """The fit as a block to paste under ``market:``, with its diagnostics as comments."""
     lines = [f"# {h}" for h in header]
     lines += [f"# {d}" for d in fit_.diagnostics]
     if fit_.log_likelihood is not None:
         lines.append(f"# log-likelihood {fit_.log_likelihood:.1f}, AIC {fit_.aic:.1f} ({fit_.n_parameters} parameters)")
-    if fit_.model != "fees":
+    if fit_.model in MODELS:
         lines.append(f"price_model: {fit_.model}")
 
     def fmt(v):
@@ -399,5 +419,6 @@ def to_yaml(fit_: Fit, header: list[str]) -> str:
             lines.append(f"{key}:")
             lines += [f"  {k}: {fmt(v)}" for k, v in value.items()]
         else:
-            lines.append(f"{key}: {fmt(value)}")
+            se = fit_.standard_errors.get(key)
+            lines.append(f"{key}: {fmt(value)}" + (f"  # standard error {se:.3g}" if se is not None else ""))
     return "\n".join(lines) + "\n"

@@ -213,50 +213,85 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
 @click.argument("prices_csv", type=click.Path())
 @click.option(
     "--model",
-    type=click.Choice(["gbm", "jump_diffusion", "garch", "bootstrap", "fees"]),
+    type=click.Choice(["gbm", "jump_diffusion", "garch", "bootstrap", "fees", "network"]),
     default="gbm",
     show_default=True,
-    help="Price model to fit; 'fees': the fee process from a CSV of daily fees.",
+    help="Price model to fit; 'fees': the fee process from a CSV of daily fees; 'network': the network "
+    "(growth, volatility, drawdowns, response) from a CSV of daily difficulty.",
 )
 @click.option("--from", "from_date", type=click.DateTime(["%Y-%m-%d"]), help="First day used (YYYY-MM-DD).")
 @click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day used (YYYY-MM-DD).")
 @click.option("--date-column", help="Name of the date column (default: recognised: Date, date, timestamp...).")
-@click.option("--price-column", help="Name of the close column (default: recognised: Close, price, Price...).")
+@click.option("--price-column", help="Name of the value column (default: recognised: Close, price, fees_btc...).")
 @click.option("--block-days", type=click.FloatRange(min=1, max=3650), help="bootstrap: mean block length [days].")
 @click.option(
     "--fees-per-block", is_flag=True, help="fees: the file holds BTC per block (default: BTC per day, / 144)."
 )
-def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block):
-    """Fit a BTC price model to a CSV of daily closes; print a block to paste under `market:`.
+@click.option(
+    "--drift",
+    type=click.Choice(["neutral", "historical"]),
+    default="neutral",
+    show_default=True,
+    help="Price models: print btc_drift_per_year: 0 with the fitted drift as a comment (neutral), or the fit.",
+)
+@click.option(
+    "--price-csv",
+    type=click.Path(),
+    help="network: a CSV of daily BTC closes (from a year before --from) to fit the hashrate's price response.",
+)
+def calibrate(
+    prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block, drift, price_csv
+):
+    """Fit a model to a daily history; print a block to paste under `market:`.
 
-    Reads Yahoo-style (Date,Open,High,Low,Close,...), date,price and similar exports.
-    Gaps, duplicated days, unsorted rows and non-positive prices are refused with the
-    lines to fix; cut around them with --from/--to. With --model fees the file holds total
-    transaction fees a day (blockchain.com's transaction-fees export: date, fees_btc).
+    Price models read a CSV of daily closes (Yahoo-style Date,Open,High,Low,Close,...,
+    date,price and similar exports); --model fees a CSV of total fees a day (blockchain.com's
+    transaction-fees or Coin Metrics' FeeTotNtv export); --model network a CSV of daily
+    difficulty (blockchain.com's difficulty export, date,difficulty), with --price-csv for
+    the price response. Gaps, duplicated days, unsorted rows and non-positive values are
+    refused with the lines to fix; cut around them with --from/--to. Price fits print a
+    neutral drift (0) unless --drift historical.
     """
     from kzsim.analysis import calibration
-    from kzsim.scenario.history import FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
+    from kzsim.scenario.history import DIFFICULTY_NAMES, FEE_NAMES, PRICE_NAMES, HistoryError, read_daily_csv
 
     start = from_date.date() if from_date else None
     end = to_date.date() if to_date else None
     if start and end and end <= start:
         raise BadInput(f"--from {start} --to {end}: the window is empty (allowed: --to after --from)")
-    fees = model == "fees"
+    if price_csv and model != "network":
+        raise BadInput(f"--price-csv {price_csv}: used by --model network only (allowed: --model network)")
+    names, what = {"fees": (FEE_NAMES, "fees"), "network": (DIFFICULTY_NAMES, "difficulty")}.get(
+        model, (PRICE_NAMES, "closing price")
+    )
     try:
         series = read_daily_csv(
             prices_csv,
             date_column=date_column,
             value_column=price_column,
-            value_names=FEE_NAMES if fees else PRICE_NAMES,
-            what="fees" if fees else "closing price",
+            value_names=names,
+            what=what,
             start=start,
             end=end,
+            fill="previous" if model == "network" else None,  # difficulty holds between retargets
         )
+        prices = None
+        if price_csv:
+            prices = read_daily_csv(price_csv, end=end)
     except HistoryError as exc:
         raise BadInput(str(exc)) from None
     try:
-        if fees:
+        if model == "fees":
             fit = calibration.fit_fees(series.values if fees_per_block else series.values / 144.0)
+        elif model == "network":
+            from kzsim.analysis.network_fit import fit_network
+
+            fit = fit_network(
+                series.dates,
+                series.values,
+                price_dates=None if prices is None else prices.dates,
+                price_usd=None if prices is None else prices.values,
+            )
         else:
             options = {}
             if model == "bootstrap":
@@ -267,11 +302,21 @@ def calibrate(prices_csv, model, from_date, to_date, date_column, price_column, 
                     "mean_block_days": block_days,
                 }
             fit = calibration.fit(model, series.log_returns(), **options)
+            if drift == "neutral":
+                fit = calibration.neutral_drift(fit)
     except ValueError as exc:
-        raise BadInput(f"{prices_csv}: {exc}") from None
-    if fees:
+        raise BadInput(
+            f"{price_csv if prices is not None and 'price history' in str(exc) else prices_csv}: {exc}"
+        ) from None
+    if model == "fees":
         read = "" if fees_per_block else " (BTC a day / 144 blocks)"
         paste = "paste under `market:` in a scenario"
+    elif model == "network":
+        read = f", last difficulty {series.values[-1]:.6g}"
+        if series.filled_days:
+            read += f"; {series.filled_days} missing day(s) given the day before's difficulty"
+        read += f"; prices {price_csv}" if price_csv else "; no --price-csv: the price response is not fitted"
+        paste = "paste under `market:` in a scenario (network_difficulty and network_hashrate_eh: the last day's)"
     else:
         read = f", last close {series.values[-1]:,.2f}"
         paste = "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)"

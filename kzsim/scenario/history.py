@@ -41,6 +41,7 @@ class DailySeries:
     values: np.ndarray  # float64
     source: str
     column: str
+    filled_days: int = 0  # missing days given the previous day's value (read_daily_csv's fill="previous")
 
     @property
     def first(self) -> dt.date:
@@ -152,11 +153,14 @@ def read_daily_csv(
     what: str = "closing price",
     start: dt.date | None = None,
     end: dt.date | None = None,
+    fill: str | None = None,
 ) -> DailySeries:
     """Read one daily series from a CSV file.
 
     Rows newest-first are reversed. Rows outside ``start`` .. ``end`` are dropped before the
-    checks, so a file with a bad stretch can be used around it.
+    checks, so a file with a bad stretch can be used around it. ``fill="previous"`` gives
+    missing days the value of the day before (right for a step series such as difficulty);
+    without it a gap is refused.
 
     Raises
     ------
@@ -180,11 +184,14 @@ def read_daily_csv(
         what,
         start,
         end,
+        fill,
     )
 
 
 @functools.lru_cache(maxsize=32)
-def _read_cached(path, _mtime, _size, source, date_column, value_column, value_names, what, start, end) -> DailySeries:
+def _read_cached(
+    path, _mtime, _size, source, date_column, value_column, value_names, what, start, end, fill
+) -> DailySeries:
     try:
         frame = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -227,6 +234,10 @@ def _read_cached(path, _mtime, _size, source, date_column, value_column, value_n
             f"{_rows(line[back + 1])} (allowed: dates ascending, or all descending)"
         )
     gaps = np.flatnonzero(step > 1)
+    if gaps.size and fill == "previous":
+        every = np.arange(dates[0], dates[-1] + np.timedelta64(1, "D"))
+        position = np.searchsorted(dates, every, side="right") - 1  # the last day on or before
+        return DailySeries(every, values[position], source, value_col, int(every.size - dates.size))
     if gaps.size:
         missing = int((step[gaps] - 1).sum())
         first = dates[gaps[0]] + np.timedelta64(1, "D")
