@@ -68,19 +68,33 @@ def _autocorrelation(x: np.ndarray, lag: int) -> float:
     return float(np.dot(x[:-lag], x[lag:]) / denom) if denom > 0 else 0.0
 
 
-def fit_gbm(r: np.ndarray) -> Fit:
+def _elapsed(r: np.ndarray, days) -> np.ndarray:
+    """Days each return spans: 1 unless ``days`` says (a file with missing days)."""
+    if days is None:
+        return np.ones(r.size)
+    days = np.asarray(days, dtype=np.float64)
+    if days.shape != r.shape or not (days >= 1).all():
+        raise ValueError("elapsed days must be >= 1, one per return")
+    return days
+
+
+def fit_gbm(r: np.ndarray, days=None) -> Fit:
     """GBM: mean and variance of log returns (the MLE, with the unbiased variance).
 
     mu = (mean + var/2) * 365, sigma = sd * sqrt(365). The standard error of mu is
-    sigma / sqrt(years): the drift of a few years of BTC is barely known.
+    sigma / sqrt(years): the drift of a few years of BTC is barely known. With ``days``
+    (the days each return spans, for a file with missing days) the likelihood is the exact
+    one of returns over those spans: r_i ~ N(m d_i, s^2 d_i), m = sum r / sum d.
     """
     r = _check(r)
-    m, s = float(np.mean(r)), float(np.std(r, ddof=1))
+    dt = _elapsed(r, days)
+    m = float(np.sum(r) / np.sum(dt))
+    s = float(math.sqrt(np.sum((r - m * dt) ** 2 / dt) / (r.size - 1)))
     drift = (m + 0.5 * s * s) * DAYS_PER_YEAR
     vol = s * math.sqrt(DAYS_PER_YEAR)
-    years = r.size / DAYS_PER_YEAR
-    ll = float(np.sum(stats.norm.logpdf(r, m, s)))
-    diag = describe(r) + [
+    years = float(np.sum(dt)) / DAYS_PER_YEAR
+    ll = float(np.sum(stats.norm.logpdf(r, m * dt, s * np.sqrt(dt))))
+    diag = describe(r / np.sqrt(dt)) + [
         f"drift {drift:+.3f}/year has standard error {vol / math.sqrt(years):.3f}: "
         "history says little about the future drift (a view of 0 is common)",
         f"Jarque-Bera p-value {stats.jarque_bera(r).pvalue:.2g} (small: the returns are not normal)",
@@ -93,29 +107,34 @@ def fit_gbm(r: np.ndarray) -> Fit:
     return out
 
 
-def merton_log_density(r, mu_day, sigma_day, lam_day, m, s):
-    """Log density of a day's log return under Merton's model (jumps a day truncated at 12).
+def merton_log_density(r, mu_day, sigma_day, lam_day, m, s, days=1.0):
+    """Log density of a log return over ``days`` days under Merton's model (jumps truncated at 12 a day).
 
-    r = (mu_day - sigma_day^2/2 - lam_day k) + sigma_day Z + sum of N jumps, N ~ Poisson(lam_day).
+    r = (mu_day - sigma_day^2/2 - lam_day k) d + sigma_day sqrt(d) Z + sum of N jumps, N ~ Poisson(lam_day d).
     """
     k = math.expm1(m + 0.5 * s * s)
-    centre = mu_day - 0.5 * sigma_day**2 - lam_day * k
+    d = np.asarray(days, dtype=np.float64)
+    centre = (mu_day - 0.5 * sigma_day**2 - lam_day * k) * d
     n = np.arange(MAX_JUMPS_A_DAY + 1)[:, None]
-    log_pois = n * math.log(max(lam_day, 1e-300)) - lam_day - special.gammaln(n + 1)
-    var = sigma_day**2 + n * s * s
+    rate = max(lam_day, 1e-300) * d
+    log_pois = n * np.log(rate) - rate - special.gammaln(n + 1)
+    var = sigma_day**2 * d + n * s * s
     log_norm = -0.5 * (np.log(2 * np.pi * var) + (r[None, :] - centre - n * m) ** 2 / var)
     return special.logsumexp(log_pois + log_norm, axis=0)
 
 
-def fit_jump_diffusion(r: np.ndarray) -> Fit:
-    """Merton jump diffusion by maximum likelihood (L-BFGS-B from several starts)."""
+def fit_jump_diffusion(r: np.ndarray, days=None) -> Fit:
+    """Merton jump diffusion by maximum likelihood (L-BFGS-B from several starts); ``days``:
+    the days each return spans (the likelihood over them is exact)."""
     r = _check(r)
-    s_all = float(np.std(r, ddof=1))
-    m_all = float(np.mean(r))
+    dt = _elapsed(r, days)
+    s_all = float(np.std(r / np.sqrt(dt), ddof=1))
+    m_all = float(np.sum(r) / np.sum(dt))
 
     def nll(theta):
         mu, log_sig, log_lam, jm, log_js = theta
-        return -float(np.sum(merton_log_density(r, mu, math.exp(log_sig), math.exp(log_lam), jm, math.exp(log_js))))
+        density = merton_log_density(r, mu, math.exp(log_sig), math.exp(log_lam), jm, math.exp(log_js), dt)
+        return -float(np.sum(density))
 
     bounds = [
         (m_all - 10 * s_all, m_all + 10 * s_all),
@@ -136,9 +155,9 @@ def fit_jump_diffusion(r: np.ndarray) -> Fit:
     jumps_per_year = lam * DAYS_PER_YEAR
     k = math.expm1(jm + 0.5 * js * js)
     drift = mu_d * DAYS_PER_YEAR  # mu_day is mu dt in merton_log_density: E[S_t] = S_0 exp(mu t)
-    gbm = fit_gbm(r)
+    gbm = fit_gbm(r, dt)
     lr = 2 * (-best.fun - gbm.log_likelihood)
-    diag = describe(r) + [
+    diag = describe(r / np.sqrt(dt)) + [
         f"diffusion volatility {vol:.3f}/sqrt(year); {jumps_per_year:.1f} jumps a year of log size "
         f"N({jm:+.3f}, {js:.3f}^2) (mean move {k:+.1%})",
         f"log-likelihood {-best.fun:.1f} vs {gbm.log_likelihood:.1f} for GBM: likelihood-ratio {lr:.0f} "
@@ -180,7 +199,10 @@ def hessian_se(nll, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
         for j in range(i, n):
             e_i, e_j = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
             f = nll(x + e_i + e_j) - nll(x + e_i - e_j) - nll(x - e_i + e_j) + nll(x - e_i - e_j)
-            hess[i, j] = hess[j, i] = f / (4 * h[i] * h[j])
+            with np.errstate(over="ignore", invalid="ignore"):  # a step past a bound, where nll is 1e300
+                hess[i, j] = hess[j, i] = f / (4 * h[i] * h[j])
+    if not np.isfinite(hess).all():
+        return np.full(n, np.nan)
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
@@ -364,11 +386,19 @@ def fit_fees(fees_per_block: np.ndarray) -> Fit:
     return Fit("fees", keys, None, 0, f.size, diag)
 
 
-def fit(model: str, r: np.ndarray, **bootstrap_options) -> Fit:
+GAP_MODELS = ("gbm", "jump_diffusion")  # exact likelihoods over returns that span several days
+
+
+def fit(model: str, r: np.ndarray, days=None, **bootstrap_options) -> Fit:
+    """Fit ``model`` to log returns ``r``; ``days`` (the days each spans) for GBM and jumps only."""
+    if days is not None and model not in GAP_MODELS and np.any(np.asarray(days) != 1):
+        raise ValueError(
+            f"returns over several days (missing days) cannot be fitted by {model!r} (allowed: gbm, jump_diffusion)"
+        )
     if model == "gbm":
-        return fit_gbm(r)
+        return fit_gbm(r, days)
     if model == "jump_diffusion":
-        return fit_jump_diffusion(r)
+        return fit_jump_diffusion(r, days)
     if model == "garch":
         return fit_garch(r)
     if model == "bootstrap":

@@ -235,12 +235,18 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
     help="Price models: print btc_drift_per_year: 0 with the fitted drift as a comment (neutral), or the fit.",
 )
 @click.option(
+    "--fill",
+    type=click.Choice(["previous"]),
+    help="Give a missing day the value of the day before (needed for garch, bootstrap and fees when the file "
+    "misses days; gbm and jump_diffusion fit the returns over the days that elapsed instead).",
+)
+@click.option(
     "--price-csv",
     type=click.Path(),
     help="network: a CSV of daily BTC closes (from a year before --from) to fit the hashrate's price response.",
 )
 def calibrate(
-    prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block, drift, price_csv
+    prices_csv, model, from_date, to_date, date_column, price_column, block_days, fees_per_block, drift, fill, price_csv
 ):
     """Fit a model to a daily history; print a block to paste under `market:`.
 
@@ -248,8 +254,10 @@ def calibrate(
     date,price and similar exports); --model fees a CSV of total fees a day (blockchain.com's
     transaction-fees or Coin Metrics' FeeTotNtv export); --model network a CSV of daily
     difficulty (blockchain.com's difficulty export, date,difficulty), with --price-csv for
-    the price response. Gaps, duplicated days, unsorted rows and non-positive values are
-    refused with the lines to fix; cut around them with --from/--to. Price fits print a
+    the price response. Missing days: gbm and jump_diffusion fit the returns over the days
+    that elapsed (exact), difficulty takes the day before's value, the others need
+    --fill previous. Duplicated days, unsorted rows and non-positive values are refused
+    with the file's lines to fix; cut around them with --from/--to. Price fits print a
     neutral drift (0) unless --drift historical.
     """
     from kzsim.analysis import calibration
@@ -273,13 +281,18 @@ def calibrate(
             what=what,
             start=start,
             end=end,
-            fill="previous" if model == "network" else None,  # difficulty holds between retargets
+            fill=fill or {"network": "previous", "gbm": "keep", "jump_diffusion": "keep"}.get(model),
         )
         prices = None
         if price_csv:
             prices = read_daily_csv(price_csv, end=end)
     except HistoryError as exc:
-        raise BadInput(str(exc)) from None
+        hint = (
+            " - or --fill previous (a missing day takes the value of the day before)"
+            if "missing day" in str(exc)
+            else ""
+        )
+        raise BadInput(f"{exc}{hint}") from None
     try:
         if model == "fees":
             fit = calibration.fit_fees(series.values if fees_per_block else series.values / 144.0)
@@ -301,7 +314,8 @@ def calibrate(
                     "to_date": end or series.last,
                     "mean_block_days": block_days,
                 }
-            fit = calibration.fit(model, series.log_returns(), **options)
+            days = series.elapsed_days() if series.missing_days and not fill else None
+            fit = calibration.fit(model, series.log_returns(), days, **options)
             if drift == "neutral":
                 fit = calibration.neutral_drift(fit)
     except ValueError as exc:
@@ -313,12 +327,18 @@ def calibrate(
         paste = "paste under `market:` in a scenario"
     elif model == "network":
         read = f", last difficulty {series.values[-1]:.6g}"
-        if series.filled_days:
-            read += f"; {series.filled_days} missing day(s) given the day before's difficulty"
+        if series.missing_days:
+            read += f"; {series.missing_days} missing day(s) given the day before's difficulty"
         read += f"; prices {price_csv}" if price_csv else "; no --price-csv: the price response is not fitted"
         paste = "paste under `market:` in a scenario (network_difficulty and network_hashrate_eh: the last day's)"
     else:
         read = f", last close {series.values[-1]:,.2f}"
+        if series.missing_days:
+            read += (
+                f"; {series.missing_days} missing day(s) given the close before"
+                if fill
+                else f"; {series.missing_days} missing day(s): the likelihood is over the days that elapsed"
+            )
         paste = "paste under `market:` in a scenario (btc_price_usd stays the scenario's start price)"
     header = [
         f"kzsim calibrate {shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else prices_csv}",

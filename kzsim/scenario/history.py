@@ -41,7 +41,9 @@ class DailySeries:
     values: np.ndarray  # float64
     source: str
     column: str
-    filled_days: int = 0  # missing days given the previous day's value (read_daily_csv's fill="previous")
+    # calendar days missing from the file: given the day before's value (fill="previous") or
+    # left out, so that ``dates`` has gaps (fill="keep")
+    missing_days: int = 0
 
     @property
     def first(self) -> dt.date:
@@ -61,6 +63,10 @@ class DailySeries:
             )
         i = int((np.datetime64(start, "D") - self.dates[0]).astype(np.int64))
         return self.values[i : i + n_days]
+
+    def elapsed_days(self) -> np.ndarray:
+        """Days between consecutive values (1 on every day unless the file had gaps)."""
+        return np.diff(self.dates).astype(np.int64).astype(np.float64)
 
     def log_returns(self) -> np.ndarray:
         """Daily log returns, ``log(v[t+1] / v[t])``."""
@@ -93,7 +99,8 @@ def _rows(index: np.ndarray, limit: int = MAX_SHOWN) -> str:
     return f"line{'s' if index.size > 1 else ''} {shown}{more}"
 
 
-def _parse_dates(raw: pd.Series, source: str, column: str) -> np.ndarray:
+def _parse_dates(raw: pd.Series, source: str, column: str, rows: np.ndarray) -> np.ndarray:
+    """Days of ``raw``; ``rows`` are the rows' positions among the file's data rows, for messages."""
     text = raw.astype(str).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all() and (numeric > 1e9).all():  # UNIX time, seconds or milliseconds
@@ -110,7 +117,7 @@ def _parse_dates(raw: pd.Series, source: str, column: str) -> np.ndarray:
     if bad.size:
         raise HistoryError(
             f"{source}: column {column!r}: {bad.size} value(s) are not dates, e.g. {text.iloc[bad[0]]!r} on "
-            f"{_rows(bad)} (allowed: ISO dates YYYY-MM-DD, or UNIX time)"
+            f"{_rows(rows[bad])} (allowed: ISO dates YYYY-MM-DD, or UNIX time)"
         )
     if (stamps.dt.tz_convert(None).dt.normalize() != stamps.dt.tz_convert(None)).any():
         days = stamps.dt.tz_convert(None).dt.normalize()
@@ -122,7 +129,7 @@ def _parse_dates(raw: pd.Series, source: str, column: str) -> np.ndarray:
     return stamps.dt.tz_convert(None).to_numpy().astype("datetime64[D]")
 
 
-def _parse_values(raw: pd.Series, source: str, column: str) -> np.ndarray:
+def _parse_values(raw: pd.Series, source: str, column: str, rows: np.ndarray) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(raw):
         text = raw.astype(str).str.strip().str.replace(",", "", regex=False).str.replace("$", "", regex=False)
         values = pd.to_numeric(text, errors="coerce")
@@ -132,13 +139,13 @@ def _parse_values(raw: pd.Series, source: str, column: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise HistoryError(
-            f"{source}: column {column!r}: {bad.size} empty or non-numeric value(s) on {_rows(bad)} "
+            f"{source}: column {column!r}: {bad.size} empty or non-numeric value(s) on {_rows(rows[bad])} "
             "(allowed: a number on every row)"
         )
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         raise HistoryError(
-            f"{source}: column {column!r}: {bad.size} value(s) <= 0, e.g. {values[bad[0]]:g} on {_rows(bad)} "
+            f"{source}: column {column!r}: {bad.size} value(s) <= 0, e.g. {values[bad[0]]:g} on {_rows(rows[bad])} "
             "(allowed: positive values; cut the file with --from/--to or from_date/to_date to skip them)"
         )
     return values
@@ -159,8 +166,9 @@ def read_daily_csv(
 
     Rows newest-first are reversed. Rows outside ``start`` .. ``end`` are dropped before the
     checks, so a file with a bad stretch can be used around it. ``fill="previous"`` gives
-    missing days the value of the day before (right for a step series such as difficulty);
-    without it a gap is refused.
+    missing days the value of the day before (right for a step series such as difficulty),
+    ``fill="keep"`` leaves them out (``dates`` then has gaps: :meth:`DailySeries.elapsed_days`);
+    without either a gap is refused.
 
     Raises
     ------
@@ -204,20 +212,21 @@ def _read_cached(
     frame = frame[[date_col, value_col]].dropna(how="all")
     if frame.empty:
         raise HistoryError(f"{source}: no data rows (allowed: a header and one row per day)")
-    dates = _parse_dates(frame[date_col], source, date_col)
+    rows = frame.index.to_numpy()  # data rows of the file (0 = line 2), empty rows dropped
+    dates = _parse_dates(frame[date_col], source, date_col, rows)
     keep = np.ones(dates.size, dtype=bool)
     if start is not None:
         keep &= dates >= np.datetime64(start, "D")
     if end is not None:
         keep &= dates <= np.datetime64(end, "D")
-    line = np.flatnonzero(keep)  # positions in the file, for messages
+    line = rows[keep]  # data rows of the file, for messages (also when --from/--to cut it)
     dates = dates[keep]
     if dates.size < 2:
         raise HistoryError(
             f"{source}: {dates.size} day(s) between {start or 'the start'} and {end or 'the end'} "
             "(allowed: at least 2 days)"
         )
-    values = _parse_values(frame[value_col].iloc[line].reset_index(drop=True), source, value_col)
+    values = _parse_values(frame[value_col].iloc[np.flatnonzero(keep)].reset_index(drop=True), source, value_col, line)
     step = np.diff(dates).astype(np.int64)
     if (step < 0).all():  # newest first, as many exports are
         dates, values, line, step = dates[::-1], values[::-1], line[::-1], -step[::-1]
@@ -234,6 +243,8 @@ def _read_cached(
             f"{_rows(line[back + 1])} (allowed: dates ascending, or all descending)"
         )
     gaps = np.flatnonzero(step > 1)
+    if gaps.size and fill == "keep":
+        return DailySeries(dates, values, source, value_col, int((step[gaps] - 1).sum()))
     if gaps.size and fill == "previous":
         every = np.arange(dates[0], dates[-1] + np.timedelta64(1, "D"))
         position = np.searchsorted(dates, every, side="right") - 1  # the last day on or before

@@ -122,12 +122,62 @@ def test_calibrate_prints_a_block_that_runs(tmp_path, model):
 def test_calibrate_refuses_bad_files_with_exit_2(tmp_path):
     bad = tmp_path / "p.csv"
     bad.write_text("date,price\n2024-01-01,1\n2024-01-03,2\n")
-    res = CliRunner().invoke(main, ["calibrate", str(bad)])
+    res = CliRunner().invoke(main, ["calibrate", str(bad), "--model", "garch"])
     assert res.exit_code == 2
-    assert "missing day" in res.output and "Traceback" not in res.output
+    assert "missing day" in res.output and "--fill previous" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(
         main, ["calibrate", str(SHARED_DATA / "btc_usd_daily.csv"), "--from", "2020-01-01", "--to", "2020-01-20"]
     )
     assert res.exit_code == 2 and "at least 30" in res.output
     res = CliRunner().invoke(main, ["calibrate", str(SHARED_DATA / "btc_usd_daily.csv"), "--price-column", "Close"])
     assert res.exit_code == 2 and "no column 'Close'" in res.output
+
+
+def test_gbm_over_missing_days_uses_the_elapsed_days_and_recovers_the_volatility():
+    """Returns over d days are N(m d, s^2 d): dropping a tenth of the days leaves the fit unbiased."""
+    rng = np.random.default_rng(5)
+    n, sigma = 4000, 0.6
+    daily = rng.normal(0.0, sigma / math.sqrt(365), n)
+    level = np.concatenate([[0.0], np.cumsum(daily)])
+    kept = np.sort(np.r_[0, n, rng.choice(np.arange(1, n), size=int(0.9 * (n - 1)), replace=False)])
+    r, days = np.diff(level[kept]), np.diff(kept).astype(float)
+    fit = calibration.fit_gbm(r, days)
+    se = fit.standard_errors["btc_volatility_per_year"]
+    assert abs(fit.keys["btc_volatility_per_year"] - sigma) < 4 * se
+    plain = calibration.fit_gbm(daily)
+    assert calibration.fit_gbm(daily, np.ones(n)).keys == plain.keys  # all one-day spans: the plain fit
+    # the jump likelihood over d days reduces to the daily one at d = 1
+    args = (daily[:50], 0.0, 0.03, 0.1, -0.02, 0.05)
+    np.testing.assert_allclose(
+        calibration.merton_log_density(*args), calibration.merton_log_density(*args, np.ones(50))
+    )
+    with pytest.raises(ValueError, match="missing days"):
+        calibration.fit("garch", r, days)
+
+
+def test_calibrate_a_file_with_missing_days(tmp_path):
+    rng = np.random.default_rng(8)
+    dates = np.arange(np.datetime64("2022-01-01"), np.datetime64("2023-01-01"))
+    price = 30000 * np.exp(np.cumsum(rng.normal(0, 0.03, dates.size)))
+    keep = np.ones(dates.size, bool)
+    keep[[40, 41, 200]] = False  # three missing days, as CoinMarketCap's file has
+    path = tmp_path / "cmc.csv"
+    path.write_text("date,close\n" + "".join(f"{d},{p:.2f}\n" for d, p in zip(dates[keep], price[keep])))
+    for model in ("gbm", "jump_diffusion"):
+        res = CliRunner().invoke(main, ["calibrate", str(path), "--model", model])
+        assert res.exit_code == 0, res.output
+        assert "3 missing day(s): the likelihood is over the days that elapsed" in res.output
+    res = CliRunner().invoke(main, ["calibrate", str(path), "--model", "garch"])
+    assert res.exit_code == 2 and "--fill previous" in res.output
+    res = CliRunner().invoke(main, ["calibrate", str(path), "--model", "garch", "--fill", "previous"])
+    assert res.exit_code == 0 and "3 missing day(s) given the close before" in res.output
+
+
+def test_messages_give_the_files_line_also_when_a_window_cuts_it(tmp_path):
+    dates = np.arange(np.datetime64("2022-01-01"), np.datetime64("2022-03-01"))
+    rows = [f"{d},{100 + i}" for i, d in enumerate(dates)]
+    rows[45] = f"{dates[45]},-5"  # line 47 of the file (header = line 1)
+    path = tmp_path / "p.csv"
+    path.write_text("date,close\n" + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(main, ["calibrate", str(path), "--from", "2022-02-01"])
+    assert res.exit_code == 2 and "on line 47 " in res.output, res.output
