@@ -25,7 +25,15 @@ TIMESERIES_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 TRIM_AFTER_SAMPLE_PATHS = 65_536
 
 
-DAILY_SERIES = ("cum_pnl_usd", "btc_price_usd", "up_fraction", "hashprice_usd_per_th_day")
+DAILY_SERIES = (
+    "cum_pnl_usd",
+    "btc_price_usd",
+    "up_fraction",
+    "hashprice_usd_per_th_day",
+    "difficulty",
+    "network_hashrate_eh",
+    "fees_btc_per_day",
+)
 
 
 @dataclass

@@ -23,9 +23,10 @@ _SUBSIDY_BTC = 50.0 * np.exp2(-np.arange(1100.0))
 
 
 @jit
-def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
+def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficulty_out, fees_day_out):
     """The day loop of :func:`kzsim.model.processes.chain` (without a response), giving each day's
-    BTC a day per TH/s from its difficulty, subsidy and fees, and the last day's difficulty."""
+    BTC a day per TH/s from its difficulty, subsidy and fees, the last day's difficulty, each
+    day's difficulty and the network's fees a day [BTC]."""
     n_days, n = hashrate_hs.shape
     d = d0.copy()
     height = height0.copy()
@@ -47,6 +48,8 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
             before = min(b, to_halving)
             s = (before * reward_now + (b - before) * 0.5 * reward_now) / b
             row[j] = TH_TO_H * SECONDS_PER_DAY / (dj * TWO_POW_32) * (s + fees[t, j])  # as model.btc_per_th_day
+            difficulty_out[t, j] = dj
+            fees_day_out[t, j] = b * fees[t, j]
             height[j] = hj + b
             epoch_blocks[j] += b
             window_hash_days[j] += h
@@ -62,16 +65,17 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d):
 
 def chain_btc_per_th_day(
     hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """BTC a day per TH/s (n_days, n) from the chain's difficulty and subsidy and the fees per
-    block, as :func:`kzsim.model.paths.btc_per_th_day` gives them, and the difficulty in force on
-    the last day (n,): what the economics need of the chain, without its (n_days, n)
-    difficulty, blocks and subsidy. ``hashrate_hs`` is overwritten when C-ordered (it is
-    the result then)."""
-    out = hashrate_hs if hashrate_hs.flags.c_contiguous else np.ascontiguousarray(hashrate_hs)
+    block, as :func:`kzsim.model.paths.btc_per_th_day` gives them; the difficulty in force on
+    the last day (n,); each day's difficulty and the network's fees a day [BTC] (n_days, n):
+    what the economics and the per-day outputs need of the chain, without its blocks and
+    subsidy a day."""
+    hashrate = np.ascontiguousarray(hashrate_hs)
+    out, difficulty, fees_day = np.empty_like(hashrate), np.empty_like(hashrate), np.empty_like(hashrate)
     last_d = np.empty(out.shape[1])
-    _chain(out, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d)
-    return out, last_d
+    _chain(hashrate, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d, difficulty, fees_day)
+    return out, last_d, difficulty, fees_day
 
 
 @jit

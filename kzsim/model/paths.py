@@ -306,7 +306,8 @@ def simulate_paths(
     per_path : dict of (n,) arrays
         Every per-path output (see the README's output reference).
     daily : dict of (n_days, n) arrays, or (n_days, n_blocks) with ``block_sums``
-        ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``.
+        ``cum_pnl_usd``, ``btc_price_usd``, ``up_fraction``, ``hashprice_usd_per_th_day``,
+        ``difficulty``, ``network_hashrate_eh``, ``fees_btc_per_day`` (the network's).
     """
     sc = scenario
     m = sc.market
@@ -367,6 +368,7 @@ def simulate_paths(
         network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
         blocks = np.full((n_days, n_paths), BLOCKS_PER_DAY_TARGET)
         subsidy = processes.subsidy_per_block(start_height(sc), blocks)
+        fees_day = fees_per_block * blocks
     else:
         response = None
         if follows_hashprice and np.any(p["market.hashrate_price_elasticity"]):
@@ -381,26 +383,33 @@ def simulate_paths(
             height0 = np.full(n_paths, float(start_height(sc)))
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
             final_network_hs = network_hs[-1].copy()
-            # written over the hashrate: only its last day is reported
-            per_th, final_difficulty = loops.chain_btc_per_th_day(
+            per_th, final_difficulty, difficulty, fees_day = loops.chain_btc_per_th_day(
                 network_hs, fees_per_block, d0, height0, np.mod(height0, RETARGET_BLOCKS)
             )
-            del network_hs, fees_per_block
+            del fees_per_block
         else:
-            chained = processes.chain(network_hs, start_difficulty(p), start_height(sc), response=response)
-            difficulty, subsidy = chained[0], chained[2]  # blocks a day are not kept
-            del chained
+            difficulty, blocks, subsidy = processes.chain(
+                network_hs, start_difficulty(p), start_height(sc), response=response
+            )
+            fees_day = fees_per_block * blocks
+            del blocks
             if response is not None:
                 network_hs = response.realised
     if per_th is None:
         final_network_hs, final_difficulty = network_hs[-1].copy(), difficulty[-1]
-        del network_hs  # only its last day is reported: freed before the economics
     farm = (farm_hashrate_th, facility_mw)
     if per_th is None:
         per_th = btc_per_th_day(difficulty, subsidy, fees_per_block)
-        del difficulty, subsidy, fees_per_block
+        del subsidy, fees_per_block
+    # the network's per-day outputs, as sums over blocks of paths when only those are asked for
+    network_hs /= EH_TO_TH * TH_TO_H  # EH/s, in place: the hashrate is not used after
+    network = {"difficulty": difficulty, "network_hashrate_eh": network_hs, "fees_btc_per_day": fees_day}
+    if block_sums:
+        network = {k: per_block_sums(v) for k, v in network.items()}
+    del difficulty, network_hs, fees_day
     inputs = (sc, cal, p, draws, farm, price, usd_kzt, per_th)
     per_path, daily = _economics(*inputs, release_draws=release_draws, block_sums=block_sums)
+    daily.update(network)
     per_path.update(
         {
             "grid_outages": draws.grid_outages.astype(np.float64),

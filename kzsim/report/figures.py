@@ -196,6 +196,37 @@ def hashprice_fan(results, reading: str = "") -> Figure:
     return fig
 
 
+def network_fans(results) -> Figure:
+    """Difficulty and the network's fees a day over time, against their start values."""
+    run = results.run
+    fig, ax = _page(
+        "The network: difficulty and fees",
+        "Top: difficulty in force each day, as a multiple of the start's (retargets every 2,016 blocks follow the "
+        "network's hashrate: its trend, drawdown events and response to the price). Bottom: transaction fees the "
+        f"whole network earns a day [BTC], with the start's level dotted. {_bands_note(run)} The dashed lines are "
+        f"the means of all {run.paths:,} paths.",
+    )
+    dates = run.dates.astype("datetime64[D]").astype(object)
+    ax.set_position([0.14, 0.58, 0.80, 0.32])
+    start = run.daily_mean["difficulty"][0]
+    _fan(ax, dates, run.daily_quantiles["difficulty"] / start, BLUE, "difficulty")
+    ax.plot(dates, run.daily_mean["difficulty"] / start, color=GREEN, lw=1.5, ls="--", label="mean (all paths)")
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_ylabel("difficulty / start")
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    low = fig.add_axes([0.14, 0.20, 0.80, 0.28])
+    low.grid(True, alpha=0.3)
+    _fan(low, dates, run.daily_quantiles["fees_btc_per_day"], ORANGE, "fees")
+    low.plot(dates, run.daily_mean["fees_btc_per_day"], color=GREEN, lw=1.5, ls="--", label="mean (all paths)")
+    low.axhline(run.daily_quantiles["fees_btc_per_day"][2][0], color="black", lw=1, ls=":", label="start (median)")
+    low.set_ylabel("network fees [BTC per day]")
+    low.set_ylim(bottom=0)
+    low.legend(loc="upper left", fontsize=8)
+    _date_axis(low)
+    return fig
+
+
 def cost_vs_price(results) -> Figure:
     run, s = results.run, results.summary
     cash = s["cost_per_btc_usd"]["cash"]

@@ -111,14 +111,20 @@ def test_compiled_chain_is_the_numpy_chain(height0):
     rng = np.random.default_rng(1)
     hashrate = 7e20 * np.exp(np.cumsum(rng.normal(0.0, 0.05, (400, 64)), axis=0))
     d0, h0 = np.full(64, 1.2e14), np.full(64, height0)
-    difficulty, _, subsidy = chain(hashrate, d0, height0)
-    # what the economics take of it: BTC a day per TH/s with the fees, over the hashrate
+    difficulty, blocks, subsidy = chain(hashrate, d0, height0)
+    # what the economics and the per-day outputs take of it: BTC a day per TH/s with the
+    # fees, each day's difficulty and the network's fees a day
     fees = 0.03 * np.exp(rng.normal(0.0, 0.5, hashrate.shape))
-    over = hashrate.copy()
-    per_th, last_difficulty = loops.chain_btc_per_th_day(over, fees, d0, h0, np.mod(h0, 2016))
-    assert per_th is over and per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
+    given = hashrate.copy()
+    per_th, last_difficulty, daily_difficulty, fees_day = loops.chain_btc_per_th_day(
+        given, fees, d0, h0, np.mod(h0, 2016)
+    )
+    assert given.tobytes() == hashrate.tobytes()  # the hashrate is left as it was
+    assert per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
     assert last_difficulty.tobytes() == difficulty[-1].tobytes()
-    per_th, _ = loops.chain_btc_per_th_day(np.asfortranarray(hashrate), fees, d0, h0, np.mod(h0, 2016))
+    assert daily_difficulty.tobytes() == difficulty.tobytes()
+    assert fees_day.tobytes() == (fees * blocks).tobytes()
+    per_th, *_ = loops.chain_btc_per_th_day(np.asfortranarray(hashrate), fees, d0, h0, np.mod(h0, 2016))
     assert per_th.tobytes() == btc_per_th_day(difficulty, subsidy, fees).tobytes()
 
 

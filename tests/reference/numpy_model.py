@@ -289,8 +289,9 @@ def simulate_paths(
                 p["market.hashrate_price_elasticity"],
                 p["market.hashrate_response_lag_days"],
             )
-        chained = processes.chain(network_hs, start_difficulty(p), start_height(sc), response=response)
-        difficulty, subsidy = chained[0], chained[2]  # blocks a day are not kept
+        difficulty, blocks, subsidy = processes.chain(
+            network_hs, start_difficulty(p), start_height(sc), response=response
+        )
         if response is not None:
             network_hs = response.realised
     final_network_hs, final_difficulty = network_hs[-1].copy(), difficulty[-1]
@@ -298,6 +299,9 @@ def simulate_paths(
     inputs = (sc, cal, p, draws, farm, price, usd_kzt, btc_per_th_day(difficulty, subsidy, fees_per_block))
     per_path, daily = _economics_numpy(*inputs)
     daily["btc_price_usd"] = price
+    daily["difficulty"] = difficulty
+    daily["network_hashrate_eh"] = network_hs / (EH_TO_TH * TH_TO_H)
+    daily["fees_btc_per_day"] = fees_per_block * blocks
     if block_sums:
         daily = {k: per_block_sums(v) for k, v in daily.items()}
     per_path.update(
