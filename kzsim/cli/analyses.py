@@ -363,10 +363,25 @@ def calibrate(
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=20260101, show_default=True)
 @click.option("--date-column", help="Name of the date column (default: recognised).")
 @click.option("--price-column", help="Name of the close column (default: recognised).")
-def backtest(prices_csv, splits, to_date, paths, seed, date_column, price_column):
-    """Back-test every price model: coverage of realised closes by the simulated bands (Markdown)."""
+@click.option("--difficulty-csv", type=click.Path(), help="Also back-test the network on this daily difficulty CSV.")
+@click.option(
+    "--fees-csv", type=click.Path(), help="With --difficulty-csv: also the fees, from this CSV of fees a day."
+)
+@click.option(
+    "--network-from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day of the difficulty and fee files used (e.g. 2016-01-01: the early years hold zeros).",
+)
+def backtest(
+    prices_csv, splits, to_date, paths, seed, date_column, price_column, difficulty_csv, fees_csv, network_from
+):
+    """Back-test every price model: coverage of realised closes by the simulated bands (Markdown).
+
+    With --difficulty-csv (and --fees-csv) the network too: rolling forecasts of difficulty
+    and of the network's fees a day, 42, 182 and 365 days ahead, against what came next.
+    """
     from kzsim.analysis import backtest as bt
-    from kzsim.scenario.history import HistoryError, read_daily_csv
+    from kzsim.scenario.history import DIFFICULTY_NAMES, FEE_NAMES, HistoryError, read_daily_csv
 
     try:
         series = read_daily_csv(
@@ -380,3 +395,27 @@ def backtest(prices_csv, splits, to_date, paths, seed, date_column, price_column
             f"{prices_csv}: {exc} (allowed: --split inside the file's {series.first} to {series.last})"
         ) from None
     click.echo(text, nl=False)
+    if difficulty_csv:
+        from kzsim.analysis import network_backtest as nbt
+
+        window = {"start": network_from.date() if network_from else None, "end": to_date.date() if to_date else None}
+        try:
+            network = read_daily_csv(
+                difficulty_csv, value_names=DIFFICULTY_NAMES, what="difficulty", fill="previous", **window
+            )
+            fees = read_daily_csv(fees_csv, value_names=FEE_NAMES, what="fees", **window) if fees_csv else None
+            table = nbt.report(
+                network.dates,
+                network.values,
+                None if fees is None else fees.dates,
+                None if fees is None else fees.values,
+                series.dates,  # the hashprice, rebuilt from the three files
+                series.values,
+                n_paths=min(paths, 1000),
+                seed=seed,
+            )
+        except HistoryError as exc:
+            raise BadInput(str(exc)) from None
+        except ValueError as exc:
+            raise BadInput(f"{difficulty_csv}: {exc}") from None
+        click.echo("\n" + table, nl=False)
