@@ -290,11 +290,10 @@ def simulate_paths(
     hashrate and fee shocks are set to None as soon as their process has used them, so that
     they are freed early when nothing else holds them, and the compiled kernel turns the
     day-ahead normals into the day-ahead price factor where they lie (their columns are the
-    paths' own: a chunk of a cached block writes only its own). The compiled chain writes
-    the BTC a day per TH/s over the network hashrate (only its last day is reported) instead
-    of a difficulty, blocks and subsidy a day, and the kernel keeps the AIFC coins of the last
-    ``lag + 1`` days instead of every day's: a chunk of 1,024 paths of the baseline peaks at
-    47 MiB instead of 77 (tracemalloc), while the market's processes run.
+    paths' own: a chunk of a cached block writes only its own). The compiled chain gives the
+    BTC a day per TH/s, each day's difficulty and the network's fees a day, not the blocks
+    and subsidy a day, and the kernel keeps the AIFC coins of the last ``lag + 1`` days
+    instead of every day's, so that a chunk holds few (days x paths) arrays at a time.
 
     ``block_sums=True`` returns, instead of each path's per-day values, their sums over each
     block of :data:`~kzsim.model.rng.BLOCK_PATHS` paths (from the first; the last block may be
