@@ -17,6 +17,7 @@ RANKS = {
     "units": 0,
     "stats": 0,
     "version": 0,
+    "inputs": 0,
     "scenario": 1,
     "model": 2,
     "engine": 3,

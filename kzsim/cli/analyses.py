@@ -293,6 +293,13 @@ def calibrate(
             else ""
         )
         raise BadInput(f"{exc}{hint}") from None
+    for source, read in ((prices_csv, series), (price_csv, prices)):
+        if read is not None and (len(read.values) < 3 or float(read.values.min()) == float(read.values.max())):
+            raise BadInput(
+                f"{source}: column '{read.column}' holds {len(read.values):,} value(s), all {read.values[0]:g}, "
+                f"from {read.first} to {read.last} (allowed: a daily series of {what if read is series else 'closing prices'} "
+                "that changes over the window; is it the right column? name it with --price-column)"
+            )
     try:
         if model == "fees":
             fit = calibration.fit_fees(series.values if fees_per_block else series.values / 144.0)

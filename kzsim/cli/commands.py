@@ -18,7 +18,7 @@ import click
 
 import kzsim.cli.common as common
 from kzsim.cli.common import BadInput
-from kzsim.io.folders import OutputExistsError, default_out_dir
+from kzsim.io.folders import NonFiniteResults, OutputExistsError, default_out_dir
 from kzsim.scenario.errors import ScenarioError
 
 
@@ -188,6 +188,8 @@ def run(
             results.write(out, force=force, scenario_file=scenario, report=not no_report, command=command)
         except OutputExistsError as exc:
             raise BadInput(str(exc)) from None
+        except NonFiniteResults as exc:
+            raise BadInput(f"{scenario}: {exc}") from None
     if not quiet:
         _print_summary(results.summary, out)
 

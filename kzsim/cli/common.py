@@ -16,7 +16,7 @@ from kzsim.engine.concurrency import interrupt
 from kzsim.io.folders import OutputExistsError, check_out_dir
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.loading import load_scenario
-from kzsim.scenario.overrides import parse_override
+from kzsim.scenario.overrides import split_override
 
 
 class BadInput(click.ClickException):
@@ -41,7 +41,12 @@ def out_folder(out_dir: str | None, default: Path, force: bool) -> Path:
 
 def scenario_arg(path: str, sets: tuple[str, ...] = ()):
     try:
-        overrides = dict(parse_override(s) for s in sets)
+        overrides: dict[str, str] = {}
+        for text in sets:
+            key, value = split_override(text)
+            if key in overrides:
+                raise ScenarioError([f"--set {key}: given twice (allowed: each key once)"])
+            overrides[key] = value  # parsed once, by load_scenario
         return load_scenario(path, overrides)
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None

@@ -24,6 +24,11 @@ class OutputExistsError(Exception):
     given, it is a file, or it cannot be made where it is."""
 
 
+class NonFiniteResults(ValueError):
+    """A run whose outputs overflowed (an infinite value, or a profit that is not a number):
+    nothing is written from it."""
+
+
 def default_out_dir(scenario_file: str | Path) -> Path:
     return Path("reports") / Path(scenario_file).stem
 

@@ -19,7 +19,7 @@ import yaml
 
 from kzsim.engine.concurrency import Background
 from kzsim.engine.system import usable_cpus
-from kzsim.io.folders import write_folder, write_json
+from kzsim.io.folders import NonFiniteResults, write_folder, write_json
 from kzsim.model.rng import BIT_GENERATOR, BLOCK_PATHS
 
 OUTPUT_FILES = (
@@ -79,6 +79,28 @@ def manifest(results, scenario_file: str | Path | None, command: str | None) -> 
     }
 
 
+def check_finite(per_path: dict[str, np.ndarray]) -> None:
+    """Refuse per-path outputs holding an infinity, or a profit that is not a number (NaN
+    elsewhere means "none": no BTC mined, no payback within the horizon)."""
+    bad = {}
+    for name, values in per_path.items():
+        values = np.asarray(values)
+        if values.dtype.kind != "f":
+            continue
+        count = int(np.count_nonzero(np.isinf(values)))
+        if name == "profit_usd":
+            count = int(np.count_nonzero(~np.isfinite(values)))
+        if count:
+            bad[name] = count
+    if bad:
+        shown = ", ".join(f"{name} on {count:,} paths" for name, count in list(bad.items())[:4])
+        raise NonFiniteResults(
+            f"the run's outputs are not finite ({shown}{', ...' if len(bad) > 4 else ''}): the scenario's values "
+            "overflow the arithmetic (allowed: values that keep every output finite; lower the largest rates, "
+            "prices or the horizon)"
+        )
+
+
 def write_results(
     results,
     out_dir: str | Path,
@@ -88,7 +110,9 @@ def write_results(
     report: bool = True,
     command: str | None = None,
 ) -> Path:
-    """Write summary, tables, report, resolved scenario and manifest into ``out_dir``."""
+    """Write summary, tables, report, resolved scenario and manifest into ``out_dir``
+    (:class:`NonFiniteResults` if an output overflowed: nothing is written)."""
+    check_finite(results.run.per_path)
     from kzsim.analysis.summary import analyses_for_write
     from kzsim.report.pdf import write_report
 

@@ -102,8 +102,40 @@ def _beta_ppf(dist: _Dist, a: float, b: float, low: float, scale: float, u: np.n
     return _beta_quantile(a, b)(u) * scale + low
 
 
+def _is_numeric(annotation) -> bool:
+    """Whether a field's type takes numbers and not booleans (int, float, optional or in a tuple)."""
+    import typing
+
+    if annotation in (int, float):
+        return True
+    args = typing.get_args(annotation)
+    return bool(args) and bool not in args and any(_is_numeric(a) for a in args if a is not type(None))
+
+
+def refuse_booleans(model: type[BaseModel], data):
+    """``data`` as given, unless a key whose type is a number holds a boolean (``paths: true``):
+    pydantic would read it as 1, a silent wrong answer."""
+    if not isinstance(data, dict):
+        return data
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    fields.update(model.model_fields)
+    for key, value in data.items():
+        info = fields.get(key) if isinstance(key, str) else None
+        if info is None or not _is_numeric(info.annotation):
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(item, bool) for item in items):
+            raise ValueError(f"@{key}: {str(value).lower()} is a boolean, not a number (allowed: a number)")
+    return data
+
+
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data):
+        return refuse_booleans(cls, data)
 
     def frozen(self):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -384,14 +416,18 @@ class Bounds:
         *,
         open_low: bool = False,
         cap: float = math.inf,
+        floor: float = 0.0,
         what: str = "",
     ):
         self.low, self.high, self.open_low, self.cap, self.what = low, high, open_low, cap, what
+        self.floor = floor  # a positive quantity's least size (the arithmetic stays finite)
 
     def allowed(self) -> str:
         if self.what:
             return self.what
         low, high = max(self.low, -self.cap), min(self.high, self.cap)
+        if self.floor > 0:
+            return f"values in [{self.floor:g}, {high:g}]"
         if high == math.inf:
             return f"values {'>' if self.open_low else '>='} {low:g}"
         if low == -math.inf:
@@ -418,7 +454,23 @@ class Bounds:
             )
         if too_big:
             raise ValueError(f"the {value.dist} distribution reaches [{low:g}, {high:g}] (allowed: {self.allowed()})")
+        if value.is_fixed:
+            if self.floor > 0 and abs(value.value) < self.floor:
+                raise ValueError(f"{value.value:g} is out of range (allowed: {self.allowed()})")
+            return value
+        if self.floor > 0 or not (math.isfinite(low) and math.isfinite(high)):
+            # a tail that is unbounded (or may come near 0) keeps its draws finite: its central
+            # 99.8 % must lie within the sizes allowed
+            q_low, q_high = (float(q) for q in value.ppf(np.array([CENTRAL_TAIL, 1 - CENTRAL_TAIL])))
+            if max(abs(q_low), abs(q_high)) > self.cap or min(abs(q_low), abs(q_high)) < self.floor:
+                raise ValueError(
+                    f"the {value.dist} distribution's central 99.8 % is [{q_low:g}, {q_high:g}] "
+                    f"(allowed: {self.allowed()})"
+                )
         return value
+
+
+CENTRAL_TAIL = 0.001
 
 
 def param(
@@ -427,13 +479,15 @@ def param(
     *,
     open_low: bool = False,
     cap: float = math.inf,
+    floor: float = 0.0,
     what: str = "",
 ):
-    """Type of a scenario scalar: a number or a distribution, within [low, high], |x| <= cap."""
+    """Type of a scenario scalar: a number or a distribution, within [low, high], |x| <= cap,
+    and |x| >= floor for a positive quantity that divides (a price, an exchange rate)."""
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
-        AfterValidator(Bounds(low, high, open_low=open_low, cap=cap, what=what)),
+        AfterValidator(Bounds(low, high, open_low=open_low or floor > 0, cap=cap, floor=floor, what=what)),
         PlainSerializer(_serialize),
     ]
 

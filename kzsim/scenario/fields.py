@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from kzsim.scenario.distributions import event_distribution, param
+from kzsim.scenario.distributions import event_distribution, param, refuse_booleans
 from kzsim.scenario.history import DailySeries, HistoryError, read_daily_csv
 
 Share = param(0.0, 1.0)
@@ -29,6 +29,11 @@ LAST_SUBSIDY_DATE = dt.date(2139, 12, 31)  # the subsidy reaches zero around 214
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data):
+        return refuse_booleans(cls, data)
 
 
 def at(key: str, message: str) -> str:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from kzsim.inputs import InputError, read_bounded, regular_file_or_error
 
 DATE_NAMES = ("date", "day", "time", "timestamp", "datetime", "x")
 PRICE_NAMES = ("close", "adj close", "adj_close", "close price", "price", "value", "closing price", "y")
@@ -178,8 +181,9 @@ def read_daily_csv(
     """
     p = Path(path)
     source = str(path)
-    if not p.is_file():
-        raise HistoryError(f"{source}: {'is a directory' if p.is_dir() else 'file not found'} (allowed: a CSV file)")
+    problem = regular_file_or_error(p, "a CSV file")
+    if problem:
+        raise HistoryError(problem)
     stat = p.stat()
     return _read_cached(
         str(p.resolve()),
@@ -196,12 +200,19 @@ def read_daily_csv(
     )
 
 
+MAX_CSV_BYTES = 200_000_000  # a daily series since 2009 is ~0.3 MB; minute data of years, ~200 MB
+
+
 @functools.lru_cache(maxsize=32)
 def _read_cached(
     path, _mtime, _size, source, date_column, value_column, value_names, what, start, end, fill
 ) -> DailySeries:
     try:
-        frame = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="utf-8-sig")
+        raw = read_bounded(path, MAX_CSV_BYTES, "a CSV file")
+    except InputError as exc:
+        raise HistoryError(str(exc).replace(path, source, 1)) from None
+    try:
+        frame = pd.read_csv(io.BytesIO(raw), dtype=str, skipinitialspace=True, encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise HistoryError(f"{source}: not a text file (allowed: a UTF-8 CSV file)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
@@ -209,6 +220,11 @@ def _read_cached(
     columns = [str(c) for c in frame.columns]
     date_col = _pick(columns, date_column, DATE_NAMES, "dates", source, "--date-column")
     value_col = _pick(columns, value_column, value_names, what, source, "--price-column")
+    if value_col == date_col:
+        raise HistoryError(
+            f"{source}: column '{value_col}' holds the dates (allowed: another column for the {what}, "
+            "named with --price-column)"
+        )
     frame = frame[[date_col, value_col]].dropna(how="all")
     if frame.empty:
         raise HistoryError(f"{source}: no data rows (allowed: a header and one row per day)")

@@ -11,7 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from kzsim.scenario.overrides import apply_overrides
+from kzsim.scenario.overrides import apply_overrides, parse_value
 from kzsim.scenario.reading import read_yaml
 from kzsim.scenario.schema import Scenario, scenario_from_dict
 
@@ -19,13 +19,14 @@ from kzsim.scenario.schema import Scenario, scenario_from_dict
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Read, override and validate a scenario file.
 
-    ``overrides`` maps dotted keys to values (already parsed, or strings that are
-    parsed as YAML scalars/flow mappings, as ``--set`` gives them).
+    ``overrides`` maps dotted keys to values; a string is YAML text, as ``--set`` gives it
+    (``"25"`` is the number 25, ``'"2024"'`` the text 2024), parsed once.
     """
     source = str(path)
     data = read_yaml(path)
     if overrides:
-        data = apply_overrides(data, overrides, source=source)
+        parsed = {k: parse_value(k, v) if isinstance(v, str) else v for k, v in overrides.items()}
+        data = apply_overrides(data, parsed, source=source)
     return scenario_from_dict(resolve_csv_paths(data, Path(path).parent), source=source)
 
 

@@ -149,7 +149,7 @@ PRICE_MODELS = ("gbm", "jump_diffusion", "garch", "bootstrap", "replay")
 class Market(Section):
     """BTC price, network, fees and the tenge."""
 
-    btc_price_usd: param(0.0, open_low=True, cap=1e9) = Field(description="BTC price on the start date [USD] (param)")
+    btc_price_usd: param(0.0, floor=0.01, cap=1e9) = Field(description="BTC price on the start date [USD] (param)")
     price_model: Literal[PRICE_MODELS] = Field(
         "gbm",
         description="BTC price process: 'gbm'; 'jump_diffusion', 'garch', 'bootstrap' (each with its section "
@@ -165,10 +165,10 @@ class Market(Section):
     btc_volatility_per_year: Volatility = Field(
         0.5, description="annualised volatility of BTC daily log-returns [1/sqrt(year)] (param)"
     )
-    network_hashrate_eh: param(0.0, open_low=True, cap=1e9) = Field(
+    network_hashrate_eh: param(0.0, floor=1e-6, cap=1e9) = Field(
         description="network hashrate on the start date [EH/s] (param)"
     )
-    network_difficulty: param(0.0, open_low=True, cap=1e30) | None = Field(
+    network_difficulty: param(0.0, floor=1.0, cap=1e30) | None = Field(
         None,
         description="difficulty on the start date (default: the one matching the hashrate, "
         "hashrate * 600 / 2^32) (param)",
@@ -244,9 +244,7 @@ class Market(Section):
     fees_spike_half_life_days: param(0.0, 365.0) = Field(
         3.0, description="days for a spike's extra fees to halve [days] (param)"
     )
-    usd_kzt: param(0.0, open_low=True, cap=1e6) = Field(
-        description="exchange rate on the start date [KZT per USD] (param)"
-    )
+    usd_kzt: param(0.0, floor=1.0, cap=1e6) = Field(description="exchange rate on the start date [KZT per USD] (param)")
     kzt_devaluation_per_year: param(cap=10.0) = Field(0.05, description="drift of log(KZT per USD) [1/year] (param)")
     kzt_volatility_per_year: Volatility = Field(
         0.1, description="volatility of log(KZT per USD) [1/sqrt(year)] (param)"

@@ -13,9 +13,10 @@ import difflib
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from kzsim.scenario.distributions import Fixed, _Dist, param
+from kzsim.scenario.distributions import CENTRAL_TAIL, Fixed, _Dist, param
 from kzsim.scenario.errors import ScenarioError, format_validation_error
 from kzsim.scenario.fields import (
     FIRST_BLOCK_DATE,
@@ -73,8 +74,8 @@ class Asic(Section):
 
     model: str = Field(min_length=1, description="ASIC model name, e.g. 'Antminer S21'")
     count: int = Field(ge=1, le=10_000_000, description="number of machines")
-    hashrate_th: param(0.0, open_low=True, cap=1e6) = Field(description="hashrate of one machine [TH/s] (param)")
-    efficiency_j_per_th: param(0.0, open_low=True, cap=1e6) = Field(description="energy per hash [J/TH] (param)")
+    hashrate_th: param(0.0, floor=1e-6, cap=1e6) = Field(description="hashrate of one machine [TH/s] (param)")
+    efficiency_j_per_th: param(0.0, floor=0.01, cap=1e6) = Field(description="energy per hash [J/TH] (param)")
     unit_price_usd: param(0.0, cap=1e8) = Field(0.0, description="purchase price of one machine [USD]")
 
 
@@ -175,7 +176,7 @@ class Electricity(Section):
         description="'lots': 1 MWh transactions with per-lot fees (the article); "
         "'day_ahead': one prepaid purchase a day (the regulator's auction)",
     )
-    lot_size_mwh: param(0.0, open_low=True, cap=1e5) = Field(1.0, description="energy per transaction [MWh] (param)")
+    lot_size_mwh: param(0.0, floor=0.001, cap=1e5) = Field(1.0, description="energy per transaction [MWh] (param)")
     lot_fee_kzt: param(0.0, cap=1e9) = Field(0.0, description="platform fee per lot [KZT/lot] (param)")
     lot_admin_cost_kzt: param(0.0, cap=1e9) = Field(0.0, description="staff and bank cost per lot [KZT/lot] (param)")
     payment_failure_probability: Share = Field(
@@ -391,6 +392,53 @@ class Scenario(Section):
         return self
 
     @model_validator(mode="after")
+    def _finite_over_horizon(self):
+        """Refuse drifts and volatilities that would overflow over the horizon: a log process
+        (the BTC price, the network hashrate, the tenge) may move by at most
+        :data:`MAX_LOG_MOVE` = |drift| x years + 6 sd x sqrt(years) (e^200 ~ 7e86)."""
+        years = self.simulation.horizon_days / 365.0
+        m = self.market
+        price_var = _size(m.btc_volatility_per_year) ** 2
+        if m.price_model == "garch" and m.garch is not None:
+            vols = [m.garch.long_run_volatility_per_year, m.garch.start_volatility_per_year]
+            price_var = max(_size(v) ** 2 for v in vols if v is not None)
+        if m.price_model == "jump_diffusion" and m.jump_diffusion is not None:
+            j = m.jump_diffusion
+            price_var += _size(j.jumps_per_year) * (_size(j.jump_mean_log) ** 2 + _size(j.jump_volatility_log) ** 2)
+        processes = (
+            ("btc_drift_per_year", "btc_volatility_per_year", "the BTC price", m.btc_drift_per_year, price_var**0.5),
+            (
+                "hashrate_growth_per_year",
+                "hashrate_volatility_per_year",
+                "the network hashrate",
+                m.hashrate_growth_per_year,
+                _size(m.hashrate_volatility_per_year),
+            ),
+            (
+                "kzt_devaluation_per_year",
+                "kzt_volatility_per_year",
+                "KZT per USD",
+                m.kzt_devaluation_per_year,
+                _size(m.kzt_volatility_per_year),
+            ),
+        )
+        for drift_key, sd_key, what, drift_param, sd in processes:
+            drift = _size(drift_param)
+            move = drift * years + 6.0 * sd * math.sqrt(years)
+            key = "market." + (drift_key if drift * years >= 6.0 * sd * math.sqrt(years) else sd_key)
+            if move > MAX_LOG_MOVE:
+                raise ValueError(
+                    at(
+                        key,
+                        f"over {self.simulation.horizon_days:,} days the log of {what} can move by {move:,.0f} "
+                        f"(drift {drift:g} a year, volatility {sd:g}) (allowed: |drift| x years + 6 x volatility "
+                        f"x sqrt(years) <= {MAX_LOG_MOVE:g}, so that every value stays finite: lower them or "
+                        "simulation.horizon_days)",
+                    )
+                )
+        return self
+
+    @model_validator(mode="after")
     def _history_covers_run(self):
         replay = self.market.replay
         if replay is not None:
@@ -422,6 +470,22 @@ class Scenario(Section):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+MAX_LOG_MOVE = 200.0
+
+
+def _size(value: _Dist | None) -> float:
+    """The largest |x| a parameter takes: a constant's, a bounded distribution's support's,
+    or an unbounded one's central 99.8 % (the range :class:`Bounds` checks)."""
+    if value is None:
+        return 0.0
+    if value.is_fixed:
+        return abs(value.value)
+    low, high = value.support()
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = (float(q) for q in value.ppf(np.array([CENTRAL_TAIL, 1 - CENTRAL_TAIL])))
+    return max(abs(low), abs(high))
 
 
 def _walk(model: BaseModel, prefix: str, out: dict[str, _Dist]) -> None:

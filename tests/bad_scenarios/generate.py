@@ -312,6 +312,49 @@ CASES: dict[str, tuple[str, str, str]] = {
         "    - {between: [market.btc_drift_per_year, market.hashrate_growth_per_year], rank_correlation: 0.9}\n"
         "    - {between: [market.btc_volatility_per_year, market.hashrate_growth_per_year], rank_correlation: -0.9}\n",
     ),
+    # silent wrong answers: keys given twice, booleans for numbers, sizes that overflow
+    "duplicate-key-top": ("line 3, column 1", "key `name` is given twice", edit("name: corpus-base", "name: a\nname: b")),
+    "duplicate-key-nested": (
+        "line 23, column 3",
+        "key `tariff_kzt_per_kwh` is given twice (first on line 21)",
+        edit("  procurement_mode: day_ahead", "  procurement_mode: day_ahead\n  tariff_kzt_per_kwh: 40"),
+    ),
+    "duplicate-key-in-flow": (
+        "line 26, column 67",
+        "key `median` is given twice",
+        edit("median: 4, sigma: 1.0}", "median: 4, sigma: 1.0, median: 8}"),
+    ),
+    "bool-for-paths": ("simulation.paths", "is a boolean, not a number", edit("paths: 10", "paths: true")),
+    "bool-for-float": (
+        "farm.cooling_overhead_fraction",
+        "boolean",
+        edit("cooling_overhead_fraction: 0.1", "cooling_overhead_fraction: false"),
+    ),
+    "bool-in-distribution": (
+        "grid.outage_duration_hours.median",
+        "is a boolean, not a number",
+        edit("median: 4, sigma: 1.0}", "median: true, sigma: 1.0}"),
+    ),
+    "bool-in-month-list": (
+        "simulation.winter_months",
+        "is a boolean",
+        edit("  seed: 1", "  seed: 1\n  winter_months: [1, true]"),
+    ),
+    "tiny-exchange-rate": ("market.usd_kzt", "values in [1, 1e+06]", edit("usd_kzt: 520", "usd_kzt: 1e-300")),
+    "tiny-price-in-distribution": (
+        "market.btc_price_usd",
+        "central 99.8 %",
+        edit("btc_price_usd: 90000", "btc_price_usd: {dist: lognormal, median: 1e-200, sigma: 1}"),
+    ),
+    "drift-overflows-horizon": (
+        "market.btc_drift_per_year",
+        "can move by",
+        edit("  horizon_days: 30", "  horizon_days: 36000").replace(
+            "  btc_volatility_per_year: 0.5", "  btc_volatility_per_year: 0.5\n  btc_drift_per_year: 20"
+        ),
+    ),
+    "octal-looking-seed-is-decimal": ("simulation.paths", "out of range", edit("paths: 10", "paths: 0000")),
+    "deep-nesting": ("line", "nests over 64 levels", edit("name: corpus-base", "name: " + "[" * 70 + "]" * 70)),
     "dependence-correlation-above-one": (
         "dependence.rank_correlations.0.rank_correlation",
         "out of range",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -103,7 +101,21 @@ def test_bounds_are_checked_against_the_support():
         M(x=1.5)
 
 
-def test_positive_parameters_refuse_zero():
+def test_positive_parameters_refuse_zero_and_sizes_that_overflow():
     with pytest.raises(ScenarioError, match="out of range"):
         make_scenario(**{"market.btc_price_usd": 0})
-    assert math.isfinite(make_scenario(**{"market.btc_price_usd": 1e-6}).market.btc_price_usd.value)
+    assert make_scenario(**{"market.btc_price_usd": 0.01}).market.btc_price_usd.value == 0.01
+    # a divisor so small that the costs in USD overflow (usd_kzt: 1e-300 gave NaN with exit 0)
+    for key, value in (
+        ("market.usd_kzt", 1e-300),
+        ("market.btc_price_usd", 1e-6),
+        ("market.network_hashrate_eh", 1e-300),
+    ):
+        with pytest.raises(ScenarioError, match=r"out of range \(allowed: values in \["):
+            make_scenario(**{key: value})
+    # an unbounded distribution is held to the same sizes by its central 99.8 %
+    with pytest.raises(ScenarioError, match="central 99.8 %"):
+        make_scenario(**{"market.usd_kzt": {"dist": "lognormal", "median": 1e-250, "sigma": 0.1}})
+    with pytest.raises(ScenarioError, match="central 99.8 %"):
+        make_scenario(**{"market.btc_price_usd": {"dist": "lognormal", "median": 1e12, "sigma": 0.1}})
+    assert make_scenario(**{"market.usd_kzt": {"dist": "lognormal", "median": 500, "sigma": 0.2}})
