@@ -313,7 +313,11 @@ CASES: dict[str, tuple[str, str, str]] = {
         "    - {between: [market.btc_volatility_per_year, market.hashrate_growth_per_year], rank_correlation: -0.9}\n",
     ),
     # silent wrong answers: keys given twice, booleans for numbers, sizes that overflow
-    "duplicate-key-top": ("line 3, column 1", "key `name` is given twice", edit("name: corpus-base", "name: a\nname: b")),
+    "duplicate-key-top": (
+        "line 3, column 1",
+        "key `name` is given twice",
+        edit("name: corpus-base", "name: a\nname: b"),
+    ),
     "duplicate-key-nested": (
         "line 23, column 3",
         "key `tariff_kzt_per_kwh` is given twice (first on line 21)",

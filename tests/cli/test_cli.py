@@ -204,7 +204,10 @@ def test_the_command_flushes_its_output_and_keeps_its_exit_code(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines() == [f"{p}: ok" for p in scenarios]
     bad = subprocess.run([*cmd, "run", str(tmp_path / "missing.yaml")], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.strip() == f"{tmp_path / 'missing.yaml'}: file not found (allowed: a YAML scenario file)"
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == f"{tmp_path / 'missing.yaml'}: file not found (allowed: a YAML scenario file)"
+    )
     usage = subprocess.run([*cmd, "run"], capture_output=True, text=True)  # click's usage error
     assert usage.returncode == 2 and "Missing argument 'SCENARIO'" in usage.stderr
 

@@ -61,7 +61,9 @@ def test_a_named_pipe_or_device_as_a_csv_is_refused(tmp_path):
     refused(["calibrate", "/dev/zero"], starts="/dev/zero: ", words="is a character device")
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
-        Path(BASELINE).read_text().replace("  btc_price_usd:", f"  bootstrap: {{returns_csv: {fifo}}}\n  btc_price_usd:", 1)
+        Path(BASELINE)
+        .read_text()
+        .replace("  btc_price_usd:", f"  bootstrap: {{returns_csv: {fifo}}}\n  btc_price_usd:", 1)
     )
     refused(["validate", str(scenario)], starts=f"{scenario}: market.bootstrap.returns_csv: ", words="named pipe")
 

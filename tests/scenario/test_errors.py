@@ -151,7 +151,9 @@ def test_unreadable_files(tmp_path, case, content, words):
 def test_missing_file_and_directory(tmp_path):
     missing = tmp_path / "nope.yaml"
     result = CliRunner().invoke(main, ["validate", str(missing)])
-    assert result.exit_code == 2 and result.output.strip() == f"{missing}: file not found (allowed: a YAML scenario file)"
+    assert (
+        result.exit_code == 2 and result.output.strip() == f"{missing}: file not found (allowed: a YAML scenario file)"
+    )
     result = CliRunner().invoke(main, ["run", str(tmp_path)])
     assert result.exit_code == 2 and "is a directory" in result.output
 
