@@ -1,4 +1,4 @@
-from kzsim.cli import entry
+from kzsim.launch import entry
 
 if __name__ == "__main__":
     entry()

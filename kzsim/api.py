@@ -162,10 +162,10 @@ def simulate_to_precision(
 
     if measure not in PRECISION_MEASURES:
         raise ValueError(f"measure {measure!r}: expected one of {', '.join(PRECISION_MEASURES)}")
+    if not (math.isfinite(target_se) and target_se > 0):
+        raise ValueError("target_se must be a finite number > 0")
     if measure == "p_loss" and not 0 < target_se < 0.5:
         raise ValueError("target_se of p_loss must be in (0, 0.5)")
-    if not target_se > 0:
-        raise ValueError("target_se must be > 0")
     n = min(scenario.simulation.paths if paths is None else paths, max_paths)
     progress = kwargs.pop("progress", None)
     rounds = []
@@ -193,10 +193,12 @@ def simulate_to_precision(
             break
         if measure == "p_loss":
             p = min(max(s["p_loss"], 1.0 / n), 1 - 1.0 / n)
-            wanted = p * (1 - p) / target_se**2
+            wanted = p * (1 - p) / target_se / target_se  # inf, not an error, when it overflows
         else:
-            wanted = n * (achieved / target_se) ** 2 if math.isfinite(achieved) else 2 * n
-        needed = math.ceil(wanted / BLOCK_PATHS) * BLOCK_PATHS
+            ratio = achieved / target_se
+            wanted = n * ratio * ratio if math.isfinite(achieved) else 2 * n
+        # a tiny target asks for more paths than any run (or than a float holds): the cap
+        needed = max_paths if not wanted < max_paths else math.ceil(wanted / BLOCK_PATHS) * BLOCK_PATHS
         n = min(max_paths, max(2 * n, needed))
         prefix, results = results.run.prefix, None
     results.summary["precision"] = {

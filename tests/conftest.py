@@ -119,6 +119,17 @@ def _pdf_pages_keep_their_words_in_place(monkeypatch):
     monkeypatch.setattr(PdfPages, "savefig", checked_savefig)
 
 
+@pytest.fixture(autouse=True)
+def _each_test_is_a_new_command():
+    """An interruption a test raised in this process is not remembered by the next one (a
+    command remembers the first it receives: kzsim.engine.concurrency.raise_if_interrupted)."""
+    import kzsim.engine.concurrency as concurrency
+
+    concurrency._received = None
+    yield
+    concurrency._received = None
+
+
 @pytest.fixture
 def recorded_bars(monkeypatch) -> list:
     """The CLI's progress bars, drawn as on a terminal (into memory) and kept for the test:

@@ -29,6 +29,7 @@ RANKS = {
     "cli": 9,
     "__init__": 10,
     "__main__": 11,
+    "launch": 11,
 }
 # what the layers of arrays in, arrays out may not import: no files, tables, plots or terminals
 PURE = {"units", "stats", "model", "engine"}

@@ -299,26 +299,40 @@ def sweep(
     return pd.DataFrame(rows)
 
 
+MAX_GRID_VALUES = 200
+
+
 def parse_grid(text: str) -> tuple[str, list[float]]:
-    """``key=start:stop:step`` (stop included) or ``key=v1,v2,...`` -> (key, values)."""
+    """``key=start:stop:step`` (stop included) or ``key=v1,v2,...`` -> (key, values).
+
+    The values are counted before any is made (``0:1e12:1`` is refused at once), and every
+    bound, step and value must be a finite number."""
     if "=" not in text:
         raise ValueError(f"{text}: expected section.key=start:stop:step or section.key=v1,v2,...")
     key, spec = (part.strip() for part in text.split("=", 1))
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    allowed = f"allowed: start:stop:step with finite numbers, step > 0 and stop >= start, or v1,v2,...; 1 to {MAX_GRID_VALUES} values"
     try:
         if ":" in spec:
             start, stop, step = (float(x) for x in spec.split(":"))
-            if step <= 0 or stop < start:
+            if not all(math.isfinite(x) for x in (start, stop, step)) or step <= 0 or stop < start:
                 raise ValueError
-            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            span = (stop - start) / step  # inf when it overflows
+            if not span < MAX_GRID_VALUES:
+                many = f"{span + 1:,.0f}" if math.isfinite(span) else f"over {MAX_GRID_VALUES}"
+                raise ValueError(f"{shown}: {many} values ({allowed})")
+            count = math.floor(span + 1e-9) + 1
             values = [start + i * step for i in range(count)]
         else:
+            if spec.count(",") >= MAX_GRID_VALUES:
+                raise ValueError(f"{shown}: {spec.count(',') + 1:,} values ({allowed})")
             values = [float(x) for x in spec.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"{text}: not a grid (allowed: start:stop:step with step > 0 and stop >= start, or v1,v2,...)"
-        ) from None
-    if not values or len(values) > 200:
-        raise ValueError(f"{text}: {len(values)} values (allowed: 1 to 200)")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError
+    except ValueError as exc:
+        if str(exc).startswith(shown):
+            raise
+        raise ValueError(f"{shown}: not a grid ({allowed})") from None
     return key, values
 
 

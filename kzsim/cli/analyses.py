@@ -62,7 +62,8 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     threads = common.threads_for(threads, workers, scheduler)
     sc = common.scenario_arg(scenario, sets)
     out = common.out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
-    if method == "sobol" and all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
+    common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
+    if all(dist.is_fixed for dist in sc.uncertain_parameters().values()):
         raise BadInput(f"{scenario}: no uncertain parameter (allowed: a scenario with some inputs as distributions)")
     with common.interruptible(out), common.cluster(workers, scheduler) as client:
         on = {"threads": threads, "client": client}
@@ -126,6 +127,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, work
 
     threads = common.threads_for(threads, workers, scheduler)
     sc = common.scenario_arg(scenario, sets)
+    common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
     with (
         common.interruptible(None),
         common.cluster(workers, scheduler) as client,
@@ -185,6 +187,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
     if not 1 <= len(grid) <= 2:
         raise BadInput("kzsim sweep: give one or two --set SECTION.KEY=START:STOP:STEP (allowed: 1 or 2 grids)")
     sc = common.scenario_arg(scenario, tuple(plain))
+    common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
     base = sc.to_dict()
     for key, values in grid.items():  # every grid value is checked like the file, before any run
         for v in values:
@@ -366,7 +369,7 @@ def calibrate(
     help="Last day of the fit window (repeatable); the days after it are the test.",
 )
 @click.option("--to", "to_date", type=click.DateTime(["%Y-%m-%d"]), help="Last day of history used.")
-@click.option("--paths", type=click.IntRange(min=100), default=2000, show_default=True, help="Paths a forecast.")
+@click.option("--paths", type=click.IntRange(100, 1_000_000), default=2000, show_default=True, help="Paths a forecast.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=20260101, show_default=True)
 @click.option("--date-column", help="Name of the date column (default: recognised).")
 @click.option("--price-column", help="Name of the close column (default: recognised).")

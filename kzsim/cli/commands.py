@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import click
 
 import kzsim.cli.common as common
 from kzsim.cli.common import BadInput
+from kzsim.engine.concurrency import Interrupted
 from kzsim.io.folders import NonFiniteResults, OutputExistsError, default_out_dir
 from kzsim.scenario.errors import ScenarioError
 
@@ -32,6 +34,9 @@ def entry() -> None:
         code = 0  # pragma: no cover - click's standalone mode always raises SystemExit
     except SystemExit as exc:
         code = exc.code
+    except (Interrupted, KeyboardInterrupt) as exc:  # before a command's own handling, or after it
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        click.echo(f"kzsim: stopped by {'SIGTERM' if code == 128 + signal.SIGTERM else 'Ctrl-C'}", err=True)
     if code is None:
         code = 0
     elif not isinstance(code, int):
@@ -119,6 +124,8 @@ def run(
     from kzsim.analysis.summary import analyses_for_write
     from kzsim.api import simulate
 
+    if target_se is not None and not math.isfinite(target_se):
+        raise BadInput(f"--target-se: {target_se} (allowed: a finite number > 0, e.g. 0.005)")
     if target_se and target_of == "p_loss" and target_se >= 0.5:
         raise BadInput(f"--target-se: {target_se:g} for P(loss) (allowed: between 0 and 0.5, e.g. 0.005)")
     if target_of != "p_loss" and not target_se:
@@ -130,7 +137,7 @@ def run(
     from kzsim.engine.resources import default_chunk_paths
 
     chunk = chunk_paths or default_chunk_paths()
-    _check_resources(
+    common.check_resources(
         scenario,
         sc,
         max(n, max_paths) if target_se else n,
@@ -205,46 +212,6 @@ def _round_text(r: dict, measure: str = "p_loss") -> str:
     return f"{r['paths']:,} paths ({new}SE {se})"
 
 
-# a run expected to take longer or hold more than this says so before it starts (a million
-# paths of the baseline: ~29 s on two cores); the default 20,000 paths do not
-ANNOUNCE_SECONDS = 10.0
-ANNOUNCE_BYTES = 1e9
-
-
-def _check_resources(
-    path: str, sc, paths: int, chunk: int, quiet: bool, workers: int = 1, threads: int = 1, up_to: bool = False
-) -> None:
-    """Refuse a run that would not fit in memory; announce a long or large one (with
-    ``workers`` local worker processes or ``threads`` threads: their memory counts, and
-    they share the time). ``up_to``: ``paths`` is the most a --target-se run may reach
-    (its rounds simulate each path once, so its time is about that of one run of them)."""
-    from kzsim.engine.resources import estimate_resources, threads_used
-    from kzsim.engine.system import available_memory_bytes, usable_cpus
-
-    est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus(), threads=threads)
-    available = available_memory_bytes()
-    if available is not None and est.memory_bytes > 0.9 * available:
-        per_path = est.table_bytes / paths
-        fits = int(max(0.0, 0.9 * available - (est.memory_bytes - est.table_bytes)) / per_path)
-        raise BadInput(
-            f"{path}: simulation.paths: {paths:,} paths x {sc.simulation.horizon_days} days need about "
-            f"{est.memory_bytes / 1e9:.1f} GB of memory and {available / 1e9:.1f} GB are available "
-            f"(allowed: at most about {fits:,} paths here, or a shorter horizon)"
-        )
-    if not quiet and (est.seconds > ANNOUNCE_SECONDS or est.memory_bytes > ANNOUNCE_BYTES):
-        if workers > 1:
-            where = f" on {workers} local workers"
-        else:
-            used = threads_used(paths, chunk, threads)
-            where = f" on {used} threads" if used > 1 else ""
-        about = "at most about" if up_to else "about"
-        click.echo(
-            f"kzsim: {'up to ' if up_to else ''}{paths:,} paths x {sc.simulation.horizon_days} days: {about} "
-            f"{est.seconds:,.0f} s{where} and {est.memory_bytes / 1e9:.1f} GB of memory",
-            err=True,
-        )
-
-
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per scenario (default: the first scenario's).")
@@ -253,7 +220,9 @@ def _check_resources(
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
 @click.option("--no-report", is_flag=True, help="Skip the PDF.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option(
+    "--workers", type=click.IntRange(1, common.MAX_WORKERS), default=1, show_default=True, help="Local processes."
+)
 @click.option("--scheduler", metavar="ADDRESS", help="An existing Dask cluster, e.g. tcp://host:8786.")
 @common.THREADS_OPTION
 def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, scheduler, threads):
@@ -283,7 +252,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     n = paths or loaded[0].simulation.paths
     s = loaded[0].simulation.seed if seed is None else seed
     for f, sc in zip(scenarios, loaded, strict=True):
-        _check_resources(
+        common.check_resources(
             f, sc, n, default_chunk_paths(), quiet=True, workers=1 if scheduler else workers, threads=threads
         )
     with common.interruptible(out), common.cluster(workers, scheduler) as client:
@@ -313,28 +282,28 @@ def rerun(results_dir, out_dir, force, quiet):
     Uses the folder's scenario.resolved.yaml and manifest.json (seed, paths); exits 0 when
     paths.parquet, timeseries.parquet and summary.json are identical, 1 when they differ.
     """
-    import json
 
     from kzsim.api import simulate
-    from kzsim.io.reproduce import compare_runs, version_differences
+    from kzsim.engine.resources import default_chunk_paths
+    from kzsim.io.reproduce import ResultsFolderError, compare_runs, read_results_folder, version_differences
     from kzsim.scenario.reading import read_yaml
     from kzsim.scenario.schema import scenario_from_dict
 
     src = Path(results_dir)
-    manifest_file, scenario_file = src / "manifest.json", src / "scenario.resolved.yaml"
-    for f in (manifest_file, scenario_file):
-        if not f.is_file():
-            raise BadInput(f"{f}: file not found (allowed: a folder written by kzsim run)")
+    scenario_file = src / "scenario.resolved.yaml"
     try:
-        manifest = json.loads(manifest_file.read_text())
-        paths, seed = int(manifest["paths"]), int(manifest["seed"])
-    except (ValueError, KeyError, TypeError):
-        raise BadInput(f"{manifest_file}: not a kzsim manifest (allowed: a folder written by kzsim run)") from None
-    try:
+        manifest = read_results_folder(src)
         sc = scenario_from_dict(read_yaml(scenario_file), source=str(scenario_file))
-    except ScenarioError as exc:
+    except (ResultsFolderError, ScenarioError) as exc:
         raise BadInput(str(exc)) from None
+    paths, seed = manifest["paths"], manifest["seed"]
+    target = Path(out_dir) if out_dir else src.with_name(src.name + "-rerun")
+    if os.path.realpath(target) == os.path.realpath(src) or Path(os.path.realpath(target)).is_relative_to(
+        os.path.realpath(src)
+    ):
+        raise BadInput(f"--out {target}: is the folder being re-run (allowed: another folder, e.g. {src}-rerun)")
     out = common.out_folder(out_dir, src.with_name(src.name + "-rerun"), force)
+    common.check_resources(str(src / "manifest.json"), sc, paths, default_chunk_paths(), quiet)
     for line in version_differences(manifest):
         click.echo(f"kzsim: {line}", err=True)
     with common.interruptible(out):
@@ -347,7 +316,13 @@ def rerun(results_dir, out_dir, force, quiet):
             report=(src / "report.pdf").exists(),
             command="kzsim " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         )
-    differences = compare_runs(src, out)
+    try:
+        differences = compare_runs(src, out)
+    except (OSError, ValueError, KeyError) as exc:  # a source file damaged inside, past its footer
+        raise BadInput(
+            f"{src}: cannot be compared with the new run in {out}: {str(exc).splitlines()[0][:200]} "
+            "(allowed: a folder written by kzsim run, undamaged)"
+        ) from None
     if differences:
         click.echo(f"{out}: differs from {src}:", err=True)
         for line in differences:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import re
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from kzsim.engine.concurrency import interrupt
+from kzsim.engine.concurrency import Interrupted, interrupt
 from kzsim.io.folders import OutputExistsError, check_out_dir
 from kzsim.scenario.errors import ScenarioError
 from kzsim.scenario.loading import load_scenario
@@ -52,9 +53,12 @@ def scenario_arg(path: str, sets: tuple[str, ...] = ()):
         raise BadInput(str(exc)) from None
 
 
+MAX_WORKERS = 256
+
+
 WORKERS_OPTION = click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_WORKERS),
     default=1,
     show_default=True,
     help="Run the chunks on this many local processes (a local Dask cluster); same results.",
@@ -68,7 +72,7 @@ SCHEDULER_OPTION = click.option(
 
 THREADS_OPTION = click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     default=None,
     help="Threads of this process that run chunks, each with a chunk's memory (default: one a CPU).",
 )
@@ -96,6 +100,25 @@ def import_in_background(module: str) -> None:
     threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
+_ADDRESS = re.compile(
+    r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::(\d{1,5}))?$"
+)
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Refuse a --scheduler that is not an address (before Dask parses it)."""
+    if re.fullmatch(r"inproc://[\w.:/-]+", scheduler):  # a scheduler in this process (tests, notebooks)
+        return
+    match = _ADDRESS.match(scheduler)
+    port = match and match.group(1)
+    if not match or (port is not None and not 1 <= int(port) <= 65535):
+        shown = scheduler if len(scheduler) <= 60 else scheduler[:57] + "..."
+        raise BadInput(
+            f"--scheduler {shown}: not a scheduler address "
+            "(allowed: [tcp|tls|ws|wss|ucx://]HOST[:PORT] or inproc://..., e.g. tcp://127.0.0.1:8786)"
+        )
+
+
 @contextlib.contextmanager
 def cluster(workers: int, scheduler: str | None):
     """A Dask client (or None), with a connection failure or workers that run other code
@@ -104,11 +127,13 @@ def cluster(workers: int, scheduler: str | None):
 
     from kzsim.engine.cluster import WorkerMismatch, check_workers, dask_client
 
+    if scheduler is not None:
+        check_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
         try:
             # the command's local workers keep freed memory for reuse, as this process does
             client = stack.enter_context(dask_client(workers, scheduler, worker_preload=("kzsim.cli.allocator",)))
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise BadInput(
                 f"--scheduler {scheduler}: cannot connect ({exc}) "
                 "(allowed: the address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786)"
@@ -123,14 +148,6 @@ def cluster(workers: int, scheduler: str | None):
             for note in notes:
                 click.echo(f"kzsim: --scheduler {scheduler}: {note.message}", err=True)
         yield client
-
-
-class Interrupted(BaseException):
-    """Raised by the SIGINT/SIGTERM handlers so that cleanup code runs."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.exit_code = 128 + signum
 
 
 class interruptible:
@@ -247,3 +264,75 @@ class progress_bar:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+# a run expected to take longer or hold more than this says so before it starts (a million
+# paths of the baseline: ~29 s on two cores); the default 20,000 paths do not
+ANNOUNCE_SECONDS = 10.0
+ANNOUNCE_BYTES = 1e9
+
+
+def check_resources(
+    path: str, sc, paths: int, chunk: int | None, quiet: bool, workers: int = 1, threads: int = 1, up_to: bool = False
+) -> None:
+    """Refuse a run that would not fit in memory; announce a long or large one (with
+    ``workers`` local worker processes or ``threads`` threads: their memory counts, and
+    they share the time). ``up_to``: ``paths`` is the most a --target-se run may reach
+    (its rounds simulate each path once, so its time is about that of one run of them)."""
+    from kzsim.engine.resources import default_chunk_paths, estimate_resources, threads_used
+    from kzsim.engine.system import available_memory_bytes, usable_cpus
+
+    chunk = chunk or default_chunk_paths()
+
+    est = estimate_resources(sc, paths, chunk, workers=workers, cpus=usable_cpus(), threads=threads)
+    available = available_memory_bytes()
+    if available is not None and est.memory_bytes - est.table_bytes > 0.9 * available:
+        # not the paths' table: the processes, threads or event arrays alone do not fit
+        def fits(chunk_paths: int = chunk, **how) -> bool:
+            e = estimate_resources(sc, paths, chunk_paths, cpus=usable_cpus(), **how)
+            return e.memory_bytes - e.table_bytes <= 0.9 * available
+
+        need = f"need about {(est.memory_bytes - est.table_bytes) / 1e9:.1f} GB of memory before any path's results"
+        if workers > 1:
+            most = max((w for w in range(1, workers) if fits(workers=w)), default=1)
+            raise BadInput(
+                f"--workers {workers}: {workers} local workers {need} and {available / 1e9:.1f} GB are available "
+                f"(allowed: at most {most} here)"
+            )
+        if threads > 1 and fits(threads=1):
+            most = max(t for t in range(1, threads) if fits(threads=t))
+            raise BadInput(
+                f"--threads {threads}: {threads} threads {need} and {available / 1e9:.1f} GB are available "
+                f"(allowed: at most {most} here)"
+            )
+        if chunk > default_chunk_paths() and fits(default_chunk_paths(), threads=threads):
+            raise BadInput(
+                f"--chunk-paths {chunk:,}: chunks of {chunk:,} paths {need} and {available / 1e9:.1f} GB are "
+                f"available (allowed: the default, {default_chunk_paths():,}, or a smaller chunk)"
+            )
+        events = max(sc.expected_events_per_path().items(), key=lambda kv: kv[1])
+        raise BadInput(
+            f"{path}: {events[0]}: up to {events[1]:,.0f} events a path, {sc.simulation.horizon_days:,} days: "
+            f"a block of paths would {need[5:]} and {available / 1e9:.1f} GB are available "
+            "(allowed: a lower rate, a shorter horizon or --chunk-paths below 1,024)"
+        )
+    if available is not None and est.memory_bytes > 0.9 * available:
+        per_path = est.table_bytes / paths
+        fits = int(max(0.0, 0.9 * available - (est.memory_bytes - est.table_bytes)) / per_path)
+        raise BadInput(
+            f"{path}: simulation.paths: {paths:,} paths x {sc.simulation.horizon_days} days need about "
+            f"{est.memory_bytes / 1e9:.1f} GB of memory and {available / 1e9:.1f} GB are available "
+            f"(allowed: at most about {fits:,} paths here, or a shorter horizon)"
+        )
+    if not quiet and (est.seconds > ANNOUNCE_SECONDS or est.memory_bytes > ANNOUNCE_BYTES):
+        if workers > 1:
+            where = f" on {workers} local workers"
+        else:
+            used = threads_used(paths, chunk, threads)
+            where = f" on {used} threads" if used > 1 else ""
+        about = "at most about" if up_to else "about"
+        click.echo(
+            f"kzsim: {'up to ' if up_to else ''}{paths:,} paths x {sc.simulation.horizon_days} days: {about} "
+            f"{est.seconds:,.0f} s{where} and {est.memory_bytes / 1e9:.1f} GB of memory",
+            err=True,
+        )

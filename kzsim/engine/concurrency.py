@@ -17,16 +17,37 @@ from collections.abc import Callable, Iterator
 
 _critical_depth = 0
 _held: BaseException | None = None
+_received: BaseException | None = None
+
+
+class Interrupted(BaseException):
+    """Raised by the command's SIGINT/SIGTERM handlers so that cleanup code runs (a
+    BaseException: neither ``except Exception`` nor click's own Ctrl-C handling takes it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
 
 
 def interrupt(exc: BaseException) -> None:
-    """Raise ``exc`` now, or at the end of the :func:`critical` block running (for signal handlers)."""
-    global _held
+    """Raise ``exc`` now, or at the end of the :func:`critical` block running (for signal
+    handlers). The first one is also remembered: :func:`raise_if_interrupted` raises it
+    again where a step must not go on after an interruption that code between (a
+    finaliser, a library's ``except BaseException``) swallowed."""
+    global _held, _received
+    if _received is None:
+        _received = exc
     if _critical_depth > 0:
         if _held is None:
             _held = exc
         return
     raise exc
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interruption this process received, if it received one (and it was lost)."""
+    if _received is not None:
+        raise _received
 
 
 @contextlib.contextmanager

@@ -492,11 +492,17 @@ def param(
     ]
 
 
-def event_distribution(low: float = 0.0, what: str = "durations >= 0 hours", high: float = math.inf):
-    """Type of a per-event distribution (drawn once per event, not per path), with support in [``low``, ``high``]."""
+def event_distribution(
+    low: float = 0.0,
+    what: str = "durations in [0, 87,600] hours (10 years)",
+    high: float = math.inf,
+    cap: float = 87_600.0,
+):
+    """Type of a per-event distribution (drawn once per event, not per path), with support in
+    [``low``, ``high``] and sizes up to ``cap`` (a constant, or an unbounded tail's central 99.8 %)."""
     return Annotated[
         Distribution,
         BeforeValidator(_coerce, json_schema_input_type=Union[float, Distribution]),
-        AfterValidator(Bounds(low, high, what=what)),
+        AfterValidator(Bounds(low, high, cap=cap, what=what)),
         PlainSerializer(_serialize),
     ]

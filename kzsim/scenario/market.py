@@ -206,7 +206,9 @@ class Market(Section):
         description="share of the network's hashrate that a drawdown switches off on its first day [share] (per event)",
         json_schema_extra=PER_EVENT,
     )
-    hashrate_drawdown_recovery_days: event_distribution(0.0, "durations >= 0 days") = Field(
+    hashrate_drawdown_recovery_days: event_distribution(
+        0.0, "durations in [0, 1e12] days (1e12: as good as never)", cap=1e12
+    ) = Field(
         Fixed(value=30.0),
         description="days for a drawdown's lost hashrate to come back, linearly (days: curtailment; months: a ban "
         "or a capitulation) [days] (per event)",
@@ -235,7 +237,7 @@ class Market(Section):
     fees_spike_rate_per_year: param(0.0, cap=365.0) = Field(
         0.0, description="fee spikes a year (inscription waves, halving day, congestion) [1/year] (param)"
     )
-    fees_spike_extra: event_distribution(0.0, "values >= 0") = Field(
+    fees_spike_extra: event_distribution(0.0, "values in [0, 1,000]", cap=1_000.0) = Field(
         Fixed(value=4.0),
         description="extra fees on a spike's first day, as a multiple of the fees without it "
         "(4 = five times the usual fees) [dimensionless] (per event)",

@@ -439,6 +439,48 @@ class Scenario(Section):
         return self
 
     @model_validator(mode="after")
+    def _events_fit(self):
+        """Refuse event rates whose events a path could not be held: each process's expected
+        events over the horizon, at the top of its parameters' ranges, at most
+        :data:`MAX_EVENTS_PER_PATH` (a block of 1,024 paths holds them at once)."""
+        for key, events in self.expected_events_per_path().items():
+            if events > MAX_EVENTS_PER_PATH:
+                raise ValueError(
+                    at(
+                        key,
+                        f"up to {events:,.0f} events a path over {self.simulation.horizon_days:,} days "
+                        f"(allowed: at most {MAX_EVENTS_PER_PATH:,} expected a path, so that a block of paths' "
+                        "events fits in memory: lower the rate or its multipliers)",
+                    )
+                )
+        return self
+
+    def expected_events_per_path(self) -> dict[str, float]:
+        """Expected events a path over the horizon of each event process, at the top of the
+        ranges of its rates (what a block of paths' event arrays hold), by the key of its rate."""
+        years = self.simulation.horizon_days / 365.0
+        winter = sum(
+            1
+            for d in range(self.simulation.horizon_days)
+            if (self.simulation.start_date + dt.timedelta(days=d)).month in self.simulation.winter_months
+        )
+        g, m = self.grid, self.market
+        outages = (
+            _size(g.outage_rate_per_year)
+            * _size(g.grid_stress_multiplier)
+            * (self.simulation.horizon_days - winter + winter * _size(g.winter_rate_multiplier))
+            / 365.0
+        )
+        events = {
+            "grid.outage_rate_per_year": outages + len(g.forced_outages),
+            "market.fees_spike_rate_per_year": _size(m.fees_spike_rate_per_year) * years,
+            "market.hashrate_drawdown_rate_per_year": _size(m.hashrate_drawdown_rate_per_year) * years,
+        }
+        if m.price_model == "jump_diffusion" and m.jump_diffusion is not None:
+            events["market.jump_diffusion.jumps_per_year"] = _size(m.jump_diffusion.jumps_per_year) * years
+        return events
+
+    @model_validator(mode="after")
     def _history_covers_run(self):
         replay = self.market.replay
         if replay is not None:
@@ -473,6 +515,9 @@ class Scenario(Section):
 
 
 MAX_LOG_MOVE = 200.0
+
+
+MAX_EVENTS_PER_PATH = 10_000  # ~2.5 GB of event arrays for a block of 1,024 paths (engine.resources)
 
 
 def _size(value: _Dist | None) -> float:

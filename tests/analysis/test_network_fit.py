@@ -94,7 +94,7 @@ def test_the_price_response_needs_a_price_history_covering_the_window(tmp_path):
     (tmp_path / "d.csv").write_text(
         "date,difficulty\n" + "".join(f"{d},{1e12 * 1.001**i}\n" for i, d in enumerate(days))
     )
-    (tmp_path / "p.csv").write_text("date,close\n" + "".join(f"{d},50000\n" for d in days))
+    (tmp_path / "p.csv").write_text("date,close\n" + "".join(f"{d},{50000 + i}\n" for i, d in enumerate(days)))
     result = CliRunner().invoke(
         main, ["calibrate", str(tmp_path / "d.csv"), "--model", "network", "--price-csv", str(tmp_path / "p.csv")]
     )

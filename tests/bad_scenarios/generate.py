@@ -145,7 +145,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     "negative-outage-duration": (
         "grid.outage_duration_hours",
-        "durations >= 0",
+        "durations in [0, 87,600] hours",
         edit("{dist: lognormal, median: 4, sigma: 1.0}", "-4"),
     ),
     "zero-machines": ("farm.fleet.0.count", ">= 1", edit("count: 100", "count: 0")),
@@ -289,7 +289,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     "fee-spike-extra-negative": (
         "market.fees_spike_extra",
-        "values >= 0",
+        "values in [0, 1,000]",
         edit("  btc_price_usd: 90000", "  btc_price_usd: 90000\n  fees_spike_extra: {dist: normal, mean: 1, sd: 1}"),
     ),
     "dependence-unknown-parameter": (

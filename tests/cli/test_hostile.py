@@ -224,3 +224,167 @@ def test_nothing_hangs_on_a_fifo_that_someone_opens_for_writing(tmp_path):
     t.start()
     refused(["validate", str(fifo)], starts=f"{fifo}: ", words="named pipe", seconds=10)
     t.join(5)
+
+
+# ---- 2. grids counted before they are built -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grid", "words"),
+    [
+        ("0:1e12:1", "1,000,000,000,001 values"),
+        ("0:1e308:1e-308", "over 200 values"),
+        ("-1e308:1e308:1", "over 200 values"),
+        ("0:inf:1", "not a grid"),
+        ("nan:1:0.1", "not a grid"),
+        ("1:2:0", "not a grid"),
+        ("2:1:1", "not a grid"),
+        ("1,2,nan", "not a grid"),
+        (",".join(["1"] * 100_000), "100,000 values"),
+    ],
+)
+def test_sweep_grids_are_counted_before_they_are_built(tmp_path, grid, words):
+    refused(
+        ["sweep", BASELINE, "--set", f"electricity.tariff_kzt_per_kwh={grid}", "--out", str(tmp_path / "s")],
+        starts="--set electricity.tariff_kzt_per_kwh=",
+        words=words,
+        seconds=10,
+    )
+    assert not (tmp_path / "s").exists()
+
+
+# ---- 3. rates that size allocations --------------------------------------------------------
+
+
+def test_event_rates_that_cannot_be_held_are_refused_before_any_allocation():
+    sets = ["grid.outage_rate_per_year=3650", "grid.winter_rate_multiplier=100", "grid.grid_stress_multiplier=100"]
+    text = refused(
+        ["validate", BASELINE, *(a for s in sets for a in ("--set", s))],
+        starts=f"{BASELINE}: grid.outage_rate_per_year: up to ",
+        words="at most 10,000 expected a path",
+    )
+    assert "events a path over 730 days" in text
+    refused(
+        [
+            "validate",
+            BASELINE,
+            "--set",
+            "market.fees_spike_rate_per_year=365",
+            "--set",
+            "simulation.horizon_days=36000",
+        ],
+        starts=f"{BASELINE}: market.fees_spike_rate_per_year: ",
+        words="events a path",
+    )
+
+
+def test_the_memory_estimate_counts_a_blocks_events():
+    import kzsim
+    from kzsim.engine.resources import BYTES_PER_EVENT, estimate_resources
+
+    base = kzsim.load_scenario(BASELINE)
+    busy = base.replace(**{"grid.outage_rate_per_year": 3000.0})
+    events = busy.expected_events_per_path()["grid.outage_rate_per_year"]
+    assert events > 9_000
+    extra = estimate_resources(busy, 1024).memory_bytes - estimate_resources(base, 1024).memory_bytes
+    assert extra == pytest.approx(
+        1024 * BYTES_PER_EVENT * (events - base.expected_events_per_path()["grid.outage_rate_per_year"])
+    )
+
+
+# ---- 6. options that reached deep code unchecked -----------------------------------------
+
+
+@pytest.mark.parametrize("address", ["not an address", "tcp://", "tcp://127.0.0.1:99999", "http://host:1", "a b:1"])
+def test_scheduler_must_be_an_address(tmp_path, address):
+    refused(
+        ["run", BASELINE, "--paths", "10", "--scheduler", address, "--out", str(tmp_path / "o")],
+        starts=f"--scheduler {address}: ",
+        words="not a scheduler address",
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_target_se_must_be_finite(tmp_path, value):
+    refused(
+        ["run", BASELINE, "--paths", "10", "--target-se", value, "--out", str(tmp_path / "o")],
+        starts="--target-se",
+        words="finite",
+    )
+
+
+def test_a_tiny_target_se_stops_at_max_paths(tmp_path):
+    import kzsim
+
+    sc = kzsim.load_scenario(BASELINE).replace(**{"simulation.horizon_days": 20})
+    for measure in ("p_loss", "cvar_95", "mean"):
+        results = kzsim.simulate_to_precision(sc, 1e-300, measure=measure, paths=64, max_paths=2048, threads=1)
+        precision = results.summary["precision"]
+        assert not precision["reached"] and precision["rounds"][-1]["paths"] == 2048
+
+
+def test_sensitivity_of_a_scenario_with_nothing_uncertain_is_refused(tmp_path):
+    import yaml
+
+    import kzsim
+
+    sc = kzsim.load_scenario(BASELINE)
+    certain = sc.replace(**{k: float(v.mean()) for k, v in sc.uncertain_parameters().items() if not v.is_fixed})
+    data = certain.to_dict()
+    data.pop("dependence", None)
+    path = tmp_path / "certain.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for method in ("tornado", "sobol"):
+        refused(
+            ["sensitivity", str(path), "--method", method, "--out", str(tmp_path / method)],
+            starts=f"{path}: ",
+            words="no uncertain parameter",
+        )
+
+
+def test_too_many_workers_are_blamed_on_workers(tmp_path, monkeypatch):
+    import kzsim.engine.system as system
+
+    monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+    refused(
+        ["run", BASELINE, "--paths", "100", "--workers", "64", "--out", str(tmp_path / "o")],
+        starts="--workers 64: 64 local workers need about",
+        words="(allowed: at most",
+    )
+    refused(
+        ["run", BASELINE, "--paths", "1000000", "--threads", "1000", "--out", str(tmp_path / "o")],
+        starts="--threads 1000: ",
+        words="(allowed: at most",
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep", BASELINE, "--set", "electricity.tariff_kzt_per_kwh=20,30"],
+        ["sensitivity", BASELINE],
+        ["breakeven", BASELINE],
+        ["compare", BASELINE, BASELINE],
+    ],
+    ids=["sweep", "sensitivity", "breakeven", "compare"],
+)
+def test_every_command_that_simulates_checks_its_memory_first(tmp_path, monkeypatch, command):
+    import kzsim.engine.system as system
+
+    monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+    out = [] if command[0] == "breakeven" else ["--out", str(tmp_path / "o")]
+    refused(
+        [*command, "--paths", "100000000", *out], starts=f"{BASELINE}: simulation.paths: 100,000,000 paths", words="GB"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_chunk_too_large_is_blamed_on_chunk_paths(tmp_path, monkeypatch):
+    import kzsim.engine.system as system
+
+    monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+    refused(
+        ["run", BASELINE, "--paths", "10000000", "--chunk-paths", "10000000", "--out", str(tmp_path / "o")],
+        starts="--chunk-paths 10,000,000: ",
+        words="the default, 1,024",
+    )

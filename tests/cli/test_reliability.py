@@ -192,6 +192,7 @@ def test_the_estimate_counts_local_workers(tmp_path, monkeypatch):
     assert two.memory_bytes < one.memory_bytes + 2 * (engine.BASE_BYTES + working)
     # the announcement says so (the run itself stays in this process here)
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)
+    monkeypatch.setattr(engine, "SECONDS_PER_EVENT", 0.0)
     monkeypatch.setattr("kzsim.cli.common.cluster", lambda workers, scheduler: contextlib.nullcontext(None))
     monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "10", "--out", str(tmp_path / "o"), "--no-report", "--workers", "2"]
@@ -208,13 +209,15 @@ def test_the_estimate_counts_threads(tmp_path, monkeypatch):
     sc = load_scenario(BASELINE)
     one = engine.estimate_resources(sc, 100_000)
     two = engine.estimate_resources(sc, 100_000, threads=2, cpus=2)
-    working = engine.default_chunk_paths() * 730 * 8.0 * engine.WORKING_ARRAYS
-    assert two.memory_bytes == pytest.approx(one.memory_bytes + working)  # a chunk's memory a thread
+    events = engine.BLOCK_PATHS * engine.BYTES_PER_EVENT * sum(sc.expected_events_per_path().values())
+    working = engine.default_chunk_paths() * 730 * 8.0 * engine.WORKING_ARRAYS + events
+    assert two.memory_bytes == pytest.approx(one.memory_bytes + working)  # a chunk's (and block's events) a thread
     assert two.seconds == pytest.approx(one.seconds / (2 * engine.THREAD_EFFICIENCY))
     assert engine.estimate_resources(sc, 100_000, threads=4, cpus=2).seconds == pytest.approx(two.seconds)
     assert engine.estimate_resources(sc, 100, threads=2, cpus=2) == engine.estimate_resources(sc, 100)  # one chunk
     # the announcement says so
     monkeypatch.setattr(engine, "PATH_DAYS_PER_SECOND", 1.0)
+    monkeypatch.setattr(engine, "SECONDS_PER_EVENT", 0.0)
     monkeypatch.setattr("kzsim.engine.system.usable_cpus", lambda: 2)
     args = ["run", BASELINE, "--paths", "2000", "--out", str(tmp_path / "o"), "--no-report", "--threads", "3"]
     result = CliRunner().invoke(main, [*args, "--chunk-paths", "1000", "--set", "simulation.horizon_days=10"])
@@ -317,6 +320,165 @@ def test_rerun_of_a_folder_that_is_not_a_run(tmp_path):
     )
 
 
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    src = tmp_path_factory.mktemp("rerun") / "run"
+    args = ["run", BASELINE, "--paths", "30", "--out", str(src), "--quiet", "--no-report"]
+    assert CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=15"]).exit_code == 0
+    return src
+
+
+def _manifest(key, value):
+    def damage(folder: Path) -> None:
+        data = json.loads((folder / "manifest.json").read_text())
+        data[key] = value
+        (folder / "manifest.json").write_text(json.dumps(data))
+
+    return damage
+
+
+def _truncate(name, size):
+    def damage(folder: Path) -> None:
+        with open(folder / name, "r+b") as f:
+            f.truncate(size)
+
+    return damage
+
+
+def _garble(name):
+    def damage(folder: Path) -> None:
+        (folder / name).write_bytes(bytes(range(256)) * 3)
+
+    return damage
+
+
+DAMAGES = {
+    "results-deleted": (lambda f: (f / "timeseries.parquet").unlink(), "timeseries.parquet: file not found"),
+    "summary-deleted": (lambda f: (f / "summary.json").unlink(), "summary.json: file not found"),
+    "paths-truncated": (_truncate("paths.parquet", 1000), "paths.parquet: not a readable Parquet file"),
+    "paths-garbled": (_garble("paths.parquet"), "paths.parquet: not a readable Parquet file"),
+    "summary-garbled": (_garble("summary.json"), "summary.json: not valid JSON"),
+    "summary-a-list": (lambda f: (f / "summary.json").write_text("[1]"), "summary.json: not a kzsim summary"),
+    "manifest-truncated": (_truncate("manifest.json", 30), "manifest.json: not valid JSON"),
+    "manifest-a-list": (lambda f: (f / "manifest.json").write_text("[]"), "manifest.json: not a kzsim manifest"),
+    "seed-negative": (_manifest("seed", -1), "manifest.json: seed: -1"),
+    "seed-text": (_manifest("seed", "7"), 'manifest.json: seed: "7"'),
+    "paths-zero": (_manifest("paths", 0), "manifest.json: paths: 0"),
+    "paths-huge": (_manifest("paths", 10**12), "manifest.json: paths: 1000000000000"),
+    "paths-boolean": (_manifest("paths", True), "manifest.json: paths: true"),
+    "paths-float": (_manifest("paths", 30.5), "manifest.json: paths: 30.5"),
+    "scenario-garbled": (_garble("scenario.resolved.yaml"), "scenario.resolved.yaml: not a text file"),
+    "manifest-a-fifo": (lambda f: ((f / "manifest.json").unlink(), os.mkfifo(f / "manifest.json")), "named pipe"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_rerun_checks_the_folder_before_running(small_run, tmp_path, damage):
+    folder = tmp_path / "copy"
+    shutil.copytree(small_run, folder)
+    harm, words = DAMAGES[damage]
+    harm(folder)
+    result = CliRunner().invoke(main, ["rerun", str(folder), "--quiet"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert line.startswith(str(folder)) and words in line and "(allowed" in line, line
+    assert not (tmp_path / "copy-rerun").exists()
+
+
+def test_rerun_refuses_its_own_folder_as_out(small_run, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(small_run, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for out in (folder, folder / "inside"):
+        result = CliRunner().invoke(main, ["rerun", str(folder), "--out", str(out), "--force"])
+        assert result.exit_code == 2 and "is the folder being re-run" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_rerun_compares_columns_by_name(small_run, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(small_run, folder)
+    table = pd.read_parquet(folder / "paths.parquet")
+    table[list(reversed(table.columns))].to_parquet(folder / "paths.parquet", index=False)
+    result = CliRunner().invoke(main, ["rerun", str(folder), "--quiet"])
+    assert result.exit_code == 0 and "identical" in result.output, result.output
+
+
+def test_a_dangling_symlink_as_out_is_refused_before_the_run(tmp_path):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "nowhere")
+    result = CliRunner().invoke(main, ["run", BASELINE, "--paths", "10", "--out", str(link)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"{link}: is a symbolic link to {tmp_path / 'nowhere'}, which does not exist "
+        "(allowed: a folder path, or a link to an existing folder)"
+    )
+
+
+def test_force_onto_a_symlinked_folder_replaces_its_target_and_keeps_the_link(small_run, tmp_path):
+    target = tmp_path / "real"
+    shutil.copytree(small_run, target)
+    link = tmp_path / "latest"
+    link.symlink_to(target)
+    args = ["run", BASELINE, "--paths", "40", "--out", str(link), "--force", "--quiet", "--no-report"]
+    assert CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=15"]).exit_code == 0
+    assert link.is_symlink() and link.resolve() == target
+    assert json.loads((target / "summary.json").read_text())["paths"] == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "real"]  # no hidden .old link or folder
+
+
+def test_a_later_run_removes_the_temporaries_of_dead_runs_only(tmp_path):
+    from kzsim.io.folders import owner_tag
+
+    kind, host, boot, pid, start = owner_tag().split("-")
+    dead = [f"{kind}-{host}-{boot}-{2**22 + 17}-5", f"{kind}-{host}-{'0' * 8}-{pid}-{start}"]  # gone; earlier boot
+    alive = [owner_tag(), f"{kind}-{'f' * 8}-{boot}-{2**22 + 17}-5"]  # this process; another host's
+    for i, tag in enumerate(dead + alive):
+        (tmp_path / f".results.{tag}-x{i}.tmp").mkdir()
+    (tmp_path / f".results.{dead[0]}-old.old").mkdir()
+    (tmp_path / ".results.unrelated.tmp").mkdir()  # not kzsim's name form: never touched
+    args = ["run", BASELINE, "--paths", "5", "--out", str(tmp_path / "results"), "--quiet", "--no-report"]
+    assert CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=5"]).exit_code == 0
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(
+        ["results", ".results.unrelated.tmp"] + [f".results.{tag}-x{i + 2}.tmp" for i, tag in enumerate(alive)]
+    )
+
+
+STARTUP_DELAYS_S = (0.05, 0.2, 0.4, 0.7, 1.0, 1.4)
+
+
+@pytest.mark.parametrize("delay", STARTUP_DELAYS_S)
+def test_ctrl_c_during_start_up_stops_cleanly(previous_results, delay):
+    """From the first instructions: exit 130, one line, the previous results kept."""
+    out, before = previous_results
+    proc = start_run(out, 2_000)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().startswith("kzsim: stopped by Ctrl-C"), err
+    assert_untouched(out, before)
+
+
+def test_an_interruption_that_was_swallowed_still_stops_the_swap(previous_results, monkeypatch):
+    """A Ctrl-C lost in a finaliser or a library's ``except BaseException`` must not let the
+    run replace the previous results with exit 0."""
+    import kzsim.engine.concurrency as concurrency
+
+    out, before = previous_results
+    monkeypatch.setattr(concurrency, "_received", None)
+    try:
+        concurrency.interrupt(concurrency.Interrupted(signal.SIGINT))
+    except concurrency.Interrupted:
+        pass  # swallowed, as a finaliser would
+    args = ["run", BASELINE, "--paths", "10", "--out", str(out), "--force", "--quiet", "--no-report"]
+    result = CliRunner().invoke(main, [*args, "--set", "simulation.horizon_days=10"])
+    assert result.exit_code == 130 and "left as it was before this run" in result.output, result.output
+    assert_untouched(out, before)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_api_reports_progress_without_printing(capsys, threads):
     calls = []
@@ -368,7 +530,7 @@ def test_leftovers_of_a_killed_run_do_not_block_the_next(tmp_path):
 def test_a_million_paths_are_announced_and_the_default_run_is_not():
     """What the CLI compares with its thresholds, on this machine's two cores (the million
     paths of the baseline take ~29 s there, the default 20,000 under a second)."""
-    from kzsim.cli.commands import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
+    from kzsim.cli.common import ANNOUNCE_BYTES, ANNOUNCE_SECONDS
     from kzsim.engine.resources import estimate_resources
     from kzsim.scenario.loading import load_scenario
 

@@ -1,0 +1,35 @@
+"""The ``kzsim`` command's first instructions: Ctrl-C and SIGTERM are the command's own
+before anything else loads.
+
+Python's default Ctrl-C handler raises KeyboardInterrupt wherever the main thread is,
+which during the imports of a start-up prints a traceback, and inside a finaliser or a
+library's ``except BaseException`` can be lost. Here the handlers are installed first;
+they raise :class:`~kzsim.engine.concurrency.Interrupted` (or hold it through a critical
+step) and remember it, so that the step that puts results in place refuses to go on after
+an interruption that something swallowed. Nothing here changes a process that imports kzsim:
+only the command runs it.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+def entry() -> None:
+    from kzsim.engine.concurrency import Interrupted, interrupt
+
+    def handler(signum, frame):
+        interrupt(Interrupted(signum))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    try:
+        from kzsim.cli.commands import entry as command
+    except Interrupted as exc:  # during the imports: nothing started, nothing written
+        import os
+        import sys
+
+        sys.stderr.write(f"kzsim: stopped by {'SIGTERM' if exc.exit_code == 128 + signal.SIGTERM else 'Ctrl-C'}\n")
+        sys.stderr.flush()
+        os._exit(exc.exit_code)
+    command()
