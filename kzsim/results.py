@@ -11,7 +11,6 @@ import pandas as pd
 from kzsim.analysis.comparison import HEADLINE, paired_difference
 from kzsim.analysis.summary import (
     BLACKOUT_PATHS,
-    RISK_DRIVER_PATHS,
     RISK_DRIVERS_TOP,
     SHUTOFF_PATHS,
     blackout_48h,
@@ -41,7 +40,9 @@ class Results:
         paths of the run, on common random numbers (see :func:`kzsim.analysis.sensitivity.blackout_cost`).
         Computed once and added to ``summary["blackout_48h"]``."""
         if "blackout_48h" not in self.summary:
-            self.summary["blackout_48h"] = blackout_48h(self.scenario, min(paths, self.run.paths), self.run.seed)
+            n = min(paths, self.run.paths)
+            base = {k: v[:n] for k, v in self.run.per_path.items()}  # the run's own: one run less
+            self.summary["blackout_48h"] = blackout_48h(self.scenario, n, self.run.seed, base=base)
         return self.summary["blackout_48h"]
 
     def shutoff_value(self, paths: int = SHUTOFF_PATHS) -> dict:
@@ -53,11 +54,13 @@ class Results:
             block["value"] = shutoff_value(self.scenario, min(paths, self.run.paths), self.run.seed)
         return block["value"]
 
-    def risk_drivers(self, paths: int = RISK_DRIVER_PATHS, top: int = RISK_DRIVERS_TOP) -> list[dict]:
-        """The uncertain inputs that move mean profit most (a tornado on the first ``paths``
-        paths, on common random numbers). Computed once and added to ``summary["risk_drivers"]``."""
+    def risk_drivers(self, top: int = RISK_DRIVERS_TOP) -> list[dict]:
+        """The uncertain inputs that move mean profit most, read off the run's own paths (the
+        tenth of paths with each input's lowest and highest values: see
+        :func:`kzsim.analysis.summary.risk_drivers`; ``kzsim sensitivity`` runs a tornado).
+        Computed once and added to ``summary["risk_drivers"]``."""
         if "risk_drivers" not in self.summary:
-            self.summary["risk_drivers"] = risk_drivers(self.scenario, min(paths, self.run.paths), self.run.seed, top)
+            self.summary["risk_drivers"] = risk_drivers(self.run.parameters, self.run.per_path["profit_usd"], top)
         return self.summary["risk_drivers"]
 
     def add_analyses(self, analyses: dict) -> None:

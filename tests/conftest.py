@@ -103,6 +103,21 @@ def assert_words_in_place(fig, where: str = "page") -> None:
             assert not box.overlaps(plot), f"{where}: {text!r} overlaps a plot"
 
 
+def assert_standard_font_text(figure, where: str) -> None:
+    """Every text of a report page has its characters in the PDF standard fonts' encoding
+    (Windows-1252): the report draws in them (kzsim.report.figures.STYLE), and matplotlib
+    would print "?" for another character."""
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        content = text.get_text()
+        try:
+            content.encode("cp1252")
+        except UnicodeEncodeError:
+            bad = sorted({c for c in content if not c.encode("cp1252", "ignore")})
+            raise AssertionError(f"{where}: {content[:60]!r} holds {bad}, not in the standard fonts") from None
+
+
 @pytest.fixture(autouse=True)
 def _pdf_pages_keep_their_words_in_place(monkeypatch):
     """Every page any test writes into a PDF report is checked by :func:`assert_words_in_place`."""
@@ -114,6 +129,7 @@ def _pdf_pages_keep_their_words_in_place(monkeypatch):
         if figure is not None and not isinstance(figure, int):
             title = figure.texts[0].get_text() if figure.texts else ""
             assert_words_in_place(figure, f"PDF page {self.get_pagecount() + 1} ({title!r})")
+            assert_standard_font_text(figure, f"PDF page {self.get_pagecount() + 1} ({title!r})")
         return save(self, figure, **kwargs)
 
     monkeypatch.setattr(PdfPages, "savefig", checked_savefig)

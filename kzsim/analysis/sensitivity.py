@@ -344,9 +344,14 @@ def blackout_cost(
     start_hour: float = 18.0,
     paths: int | None = None,
     seed: int | None = None,
+    base: dict[str, np.ndarray] | None = None,
     **kwargs,
 ) -> dict:
     """What one extra blackout costs, path by path, on common random numbers.
+
+    ``base``: the per-path outputs of the first ``paths`` paths of a run of ``scenario`` with
+    ``seed`` (a run's own, which are the bits a run of those paths gives): only the run with
+    the blackout is then simulated.
 
     The scenario is run as given and with a blackout of ``duration_hours`` (plus the restart
     time) added on every path, from ``start_hour`` on ``start_day`` (default: the middle of
@@ -369,7 +374,8 @@ def blackout_cost(
     forced = [f.model_dump() for f in scenario.grid.forced_outages]
     forced.append({"start_day": start_day, "start_hour": start_hour, "duration_hours": duration_hours})
     stressed = scenario.replace(**{"grid.forced_outages": forced})
-    base = run_paths(scenario, paths=paths, seed=seed, percentiles=False, **kwargs).per_path
+    if base is None:
+        base = run_paths(scenario, paths=paths, seed=seed, percentiles=False, **kwargs).per_path
     hit = run_paths(stressed, paths=paths, seed=seed, percentiles=False, **kwargs).per_path
     cost = base["profit_usd"] - hit["profit_usd"]
     margin = base["revenue_usd"] - base["energy_cost_usd"] - base["mining_fee_usd"] - base["procurement_fee_usd"]

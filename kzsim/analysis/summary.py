@@ -155,7 +155,6 @@ def references(run: RunOutput) -> dict:
 
 BLACKOUT_PATHS = 2000
 SHUTOFF_PATHS = 2000
-RISK_DRIVER_PATHS = 1024
 RISK_DRIVERS_TOP = 3
 RISK_DRIVER_COLUMNS = (
     "parameter",
@@ -169,11 +168,13 @@ RISK_DRIVER_COLUMNS = (
 )
 
 
-def blackout_48h(scenario: Scenario, paths: int, seed: int) -> dict:
-    """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``)."""
+def blackout_48h(scenario: Scenario, paths: int, seed: int, base: dict | None = None) -> dict:
+    """The article's "48 h blackout" question for ``scenario`` (``summary["blackout_48h"]``);
+    ``base``: the run's own outputs of its first ``paths`` paths (then only the run with the
+    blackout is simulated)."""
     from kzsim.analysis.sensitivity import blackout_cost
 
-    return blackout_cost(scenario, paths=paths, seed=seed)
+    return blackout_cost(scenario, paths=paths, seed=seed, base=base)
 
 
 def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
@@ -183,26 +184,57 @@ def shutoff_value(scenario: Scenario, paths: int, seed: int) -> dict:
     return sensitivity.shutoff_value(scenario, paths=paths, seed=seed)
 
 
-def risk_drivers(scenario: Scenario, paths: int, seed: int, top: int = RISK_DRIVERS_TOP) -> list[dict]:
-    """The ``top`` rows of a tornado on ``paths`` paths (``summary["risk_drivers"]``)."""
-    from kzsim.analysis.sensitivity import tornado
-
-    table = tornado(scenario, paths=paths, seed=seed)
-    return table[list(RISK_DRIVER_COLUMNS)].head(top).to_dict("records") if len(table) else []
+RISK_DRIVER_SHARE = 0.1  # the tenth of paths with the lowest, and with the highest, values of an input
 
 
-ANALYSES = ("blackout_48h", "shutoff_value", "risk_drivers")  # what written_analyses computes
+def risk_drivers(parameters: dict[str, np.ndarray], profit_usd: np.ndarray, top: int = RISK_DRIVERS_TOP) -> list[dict]:
+    """The uncertain inputs that move mean profit most, read off a run's own paths (no run of
+    their own): for each input drawn per path, the paths with its lowest and its highest tenth
+    of values; the mean profit and P(loss) there against the run's (``delta_*``), the inputs'
+    median values there (``value_low``/``value_high``, about their 5th and 95th percentiles),
+    ``swing_usd`` = |high - low| with its standard error ``swing_se_usd``. Each input's effect
+    includes what it carries of the inputs correlated with it (``dependence``); the ``top``
+    largest swings, largest first (``summary["risk_drivers"]``)."""
+    profit = np.asarray(profit_usd, dtype=np.float64)
+    n = profit.size
+    k = int(n * RISK_DRIVER_SHARE)
+    if k < 2:
+        return []
+    mean, p_loss = float(profit.mean()), float(np.mean(profit < 0))
+    rows = []
+    for name, values in parameters.items():
+        values = np.asarray(values, dtype=np.float64)
+        if values.size != n or values.min() == values.max():
+            continue
+        order = np.argsort(values, kind="stable")
+        low, high = order[:k], order[-k:]
+        lo, hi = profit[low], profit[high]
+        rows.append(
+            {
+                "parameter": name,
+                "value_low": float(np.median(values[low])),
+                "value_high": float(np.median(values[high])),
+                "delta_mean_profit_low_usd": float(lo.mean()) - mean,
+                "delta_mean_profit_high_usd": float(hi.mean()) - mean,
+                "delta_p_loss_low": float(np.mean(lo < 0)) - p_loss,
+                "delta_p_loss_high": float(np.mean(hi < 0)) - p_loss,
+                "swing_usd": abs(float(hi.mean()) - float(lo.mean())),
+                "swing_se_usd": float(np.sqrt(lo.var(ddof=1) / k + hi.var(ddof=1) / k)),
+            }
+        )
+    rows.sort(key=lambda r: -r["swing_usd"])
+    return rows[:top]
+
+
+ANALYSES = ("blackout_48h", "shutoff_value")  # what written_analyses computes: runs of their own
 
 
 def analyses_for_write(scenario: Scenario, report: bool = True) -> tuple[str, ...]:
-    """The analyses :meth:`Results.write` adds to a run's summary: the 48 h blackout, the
-    shut-off policy's value (with ``farm.economic_shutoff``) and, for the report, the risk drivers."""
-    names = ["blackout_48h"]
-    if scenario.farm.economic_shutoff:
-        names.append("shutoff_value")
-    if report:
-        names.append("risk_drivers")
-    return tuple(names)
+    """The analyses that cost runs of their own which :meth:`Results.write` computes beside
+    the run: the shut-off policy's value (with ``farm.economic_shutoff``). The 48 h blackout
+    reuses the run's own paths after it (one run of its own: the blackout), and the risk
+    drivers are read off the run's paths (none)."""
+    return ("shutoff_value",) if scenario.farm.economic_shutoff else ()
 
 
 def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, seed: int) -> dict:
@@ -216,8 +248,6 @@ def written_analyses(scenario: Scenario, names: tuple[str, ...], n_paths: int, s
             computed[name] = blackout_48h(scenario, min(BLACKOUT_PATHS, n_paths), seed)
         elif name == "shutoff_value":
             computed[name] = shutoff_value(scenario, min(SHUTOFF_PATHS, n_paths), seed)
-        elif name == "risk_drivers":
-            computed[name] = risk_drivers(scenario, min(RISK_DRIVER_PATHS, n_paths), seed)
         else:
             raise ValueError(f"unknown analysis {name!r} (allowed: {', '.join(ANALYSES)})")
     return computed

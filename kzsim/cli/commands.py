@@ -178,9 +178,10 @@ def run(
                     common.progress_bar(quiet, n, sc.simulation.horizon_days) as progress,
                 ):
                     if client is not None and not no_report:
-                        # matplotlib loads while the workers run (~0.5 s). Not beside a run in
-                        # this process: its allocations among the chunks' fragment the heap
-                        # (one such run peaked ~90 MB higher)
+                        # matplotlib loads while the workers run (~0.4 s). Not beside a run in
+                        # this process: the run's threads take both cores (no faster at 20,000
+                        # paths, measured), and its allocations among the chunks' fragment the
+                        # heap (one such run of a million paths peaked ~90 MB higher)
                         common.import_in_background("kzsim.report.pdf")
                     results = simulate(
                         sc,

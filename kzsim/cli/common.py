@@ -16,7 +16,6 @@ import click
 from kzsim.engine.concurrency import Interrupted, interrupt
 from kzsim.io.folders import OutputExistsError, check_out_dir
 from kzsim.scenario.errors import ScenarioError
-from kzsim.scenario.loading import load_scenario
 from kzsim.scenario.overrides import split_override
 
 
@@ -41,6 +40,8 @@ def out_folder(out_dir: str | None, default: Path, force: bool) -> Path:
 
 
 def scenario_arg(path: str, sets: tuple[str, ...] = ()):
+    from kzsim.scenario.loading import load_scenario
+
     try:
         overrides: dict[str, str] = {}
         for text in sets:

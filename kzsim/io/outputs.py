@@ -114,12 +114,15 @@ def write_results(
     (:class:`NonFiniteResults` if an output overflowed: nothing is written)."""
     check_finite(results.run.per_path)
     from kzsim.analysis.summary import analyses_for_write
-    from kzsim.report.pdf import write_report
 
-    # the article's "48 h blackout" question; what idling on losing days earned; the risk
-    # drivers the report's first page names (each computed here unless the run brought it)
+    # what idling on losing days earned (unless the run brought it); the article's "48 h
+    # blackout" question (the run's paths and one run with the blackout); the risk drivers
+    # the report's first page names (read off the run's paths)
     for name in analyses_for_write(results.scenario, report):
         getattr(results, name)()
+    results.blackout_48h()
+    if report:
+        results.risk_drivers()
 
     def fill(tmp: Path) -> None:
         write_json(tmp / "summary.json", results.summary)
@@ -142,6 +145,8 @@ def write_results(
             )
             write_json(tmp / "manifest.json", manifest(results, scenario_file, command))
             if report:
+                from kzsim.report.pdf import write_report
+
                 write_report(results, tmp / "report.pdf")
         finally:
             table.wait()  # on an error too: the folder is removed after, not while it writes

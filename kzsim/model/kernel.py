@@ -1,7 +1,7 @@
 """Compiled kernel (numba) of the farm's economics, day by day: the model's core.
 
 The processes' day loops (difficulty chain, walks, AR(1), smoothing) are in
-:mod:`kzsim.model.loops`, the order statistics in :mod:`kzsim.model.selection`.
+:mod:`kzsim.model.loops`.
 These kernels are the model's only implementation: :mod:`kzsim.model.paths` and
 :mod:`kzsim.model.processes` call them (see docs/architecture.md for why). A kernel fuses
 what whole-array numpy would do in ~80 passes over (days x paths) arrays into one walk with
@@ -151,7 +151,11 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _PNL,
     _TREE,  # scratch row of the per-day sums over a tile's paths
     _N_ROWS,
-) = (_N_OUT + _N_PARAM + i for i in range(32))
+) = (np.int64(_N_OUT + _N_PARAM + i) for i in range(32))
+# (numpy integers, not Python ints: numba types a Python int constant passed to a compiled
+# function as a literal and compiles that function once for every row it is given; a numpy
+# integer is an int64 constant, one compilation, and LLVM still sees its value when it
+# inlines the function)
 # The per-day sums over paths (sums=True) are taken over each tile, one tile a block of paths
 _DAILY_SUMS = (_PNL, _UP, _HASHPRICE, _PRICE)  # rows of out_sums, in kzsim.model.paths.DAILY_SUMS' order
 

@@ -35,8 +35,9 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficult
     window_hash_days = window_days * d * TWO_POW_32 / TARGET_BLOCK_SECONDS
     row = np.empty(n)  # a day's values, copied out after: ``out`` may be ``hashrate_hs``
     for t in range(n_days):  # days outer, paths inner: rows are contiguous
-        if t == n_days - 1:
-            last_d[:] = d
+        if t == n_days - 1:  # (loops, not slice assignments: those compile an error message, ~2 s)
+            for j in range(n):
+                last_d[j] = d[j]
         for j in range(n):
             h = hashrate_hs[t, j]
             dj = d[j]
@@ -60,7 +61,8 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficult
                 epoch_blocks[j] -= RETARGET_BLOCKS
                 window_hash_days[j] = 0.0
                 window_days[j] = 0.0
-        out[t] = row
+        for j in range(n):
+            out[t, j] = row[j]
 
 
 def chain_btc_per_th_day(
@@ -161,42 +163,18 @@ def _vector(x, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
 
 
-_SMALL_GROUP = 32  # events of one path sorted by insertion up to this many, by merge sort above
-
-
-@jit
-def _sort_within_paths(path, start, order):
-    """``order`` (events stably sorted by path) made stably sorted by start within each path."""
-    n = order.size
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and path[order[j]] == path[order[i]]:
-            j += 1
-        if j - i > _SMALL_GROUP:
-            group = order[i:j].copy()
-            order[i:j] = group[np.argsort(start[group], kind="mergesort")]
-        else:
-            for k in range(i + 1, j):
-                o = order[k]
-                s = start[o]
-                m = k - 1
-                while m >= i and start[order[m]] > s:  # strict: equal starts keep their order
-                    order[m + 1] = order[m]
-                    m -= 1
-                order[m + 1] = o
-        i = j
-
-
 def event_order(path: np.ndarray, start: np.ndarray) -> np.ndarray:
     """``np.lexsort((start, path))``: events by path, then by start, ties in their order.
 
-    numpy's lexsort sorts every start (~1.3 ms for a block's 10,000 outages); here the
-    events are sorted by path (nearly sorted already) and then by start within each path.
+    Two stable sorts, by start and then by path (a radix sort of the paths as 16-bit
+    integers when they fit): ~0.6 ms for a block's 10,000 outages against lexsort's ~1.0 ms
+    (a compiled sort within paths took ~0.15 ms but ~1.1 s to compile on a first run).
     """
-    order = np.argsort(path, kind="stable")
-    _sort_within_paths(np.ascontiguousarray(path), np.ascontiguousarray(start, dtype=np.float64), order)
-    return order
+    order = np.argsort(start, kind="stable")
+    by_path = path[order]
+    if by_path.size and 0 <= by_path.min() and by_path.max() < 2**15:
+        by_path = by_path.astype(np.int16)
+    return order[np.argsort(by_path, kind="stable")]
 
 
 @jit
@@ -265,3 +243,27 @@ def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> n
     out = np.empty(shape)
     _fill_standard_normal(generator, out)
     return out
+
+
+@jit
+def block_sums(x, block, out):
+    """out[t, b] = the sum of x[t, b * block : (b + 1) * block] in
+    :func:`kzsim.model.paths.block_sum`'s order: the right half (the larger half when odd) added
+    to the left half, and again, until one value is left."""
+    n_days, n = x.shape
+    buf = np.empty(block)
+    for t in range(n_days):
+        b = 0
+        for a in range(0, n, block):
+            m = min(block, n - a)
+            for j in range(m):
+                buf[j] = x[t, a + j]
+            width = m
+            while width > 1:
+                half = width // 2
+                offset = width - half
+                for j in range(half):
+                    buf[j] += buf[offset + j]
+                width = offset
+            out[t, b] = buf[0] if m > 0 else 0.0
+            b += 1

@@ -181,9 +181,12 @@ def block_sum(x: np.ndarray) -> np.ndarray:
 
 def per_block_sums(x: np.ndarray) -> np.ndarray:
     """(n_days, n_blocks): :func:`block_sum` of each block of ``BLOCK_PATHS`` columns of ``x``
-    (the last block may be smaller)."""
-    n = x.shape[1]
-    return np.stack([block_sum(x[:, a : a + BLOCK_PATHS]) for a in range(0, n, BLOCK_PATHS)], axis=1)
+    (the last block may be smaller), compiled: the same additions in the same order, in one
+    pass over ``x`` (numpy's slices took ~7 % of a run for the network's three series)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty((x.shape[0], -(-x.shape[1] // BLOCK_PATHS)))
+    loops.block_sums(x, BLOCK_PATHS, out)
+    return out
 
 
 @dataclass

@@ -22,7 +22,20 @@ from kzsim import stats  # noqa: E402
 from kzsim.units import ARTICLE_COST_PER_BTC_USD, LISTED_MINERS_CASH_COST_PER_BTC_USD  # noqa: E402
 
 A4 = (8.27, 11.69)
-STYLE = {"text.parse_math": False, "font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10.5}  # "$" is money here
+# "$" is money here. The PDF's text in its 14 standard fonts (Helvetica, Courier), which a
+# reader has built in: nothing to embed, and a 12-page report draws in 0.8 s instead of 1.3
+# (every text of the report is in their encoding: tests/conftest.py checks every page written)
+STYLE = {
+    "text.parse_math": False,
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 10.5,
+    "pdf.use14corefonts": True,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["Helvetica"],
+    "font.monospace": ["Courier"],
+    "axes.unicode_minus": False,
+}
 BLUE, RED, GREY, ORANGE, GREEN = "#1f4e79", "#c0392b", "#7f7f7f", "#e67e22", "#2e8b57"
 CAUSE_COLOURS = {"grid": RED, "payment": ORANGE, "quota": BLUE, "hardware": GREY, "economic": GREEN}
 
@@ -365,7 +378,7 @@ def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 
             "\n".join(lines),
             fontsize=fsize,
             va="top",
-            family="DejaVu Sans Mono" if mono else "DejaVu Sans",
+            family="monospace" if mono else "sans-serif",
             linespacing=1.35,
         )
         y -= 0.0175 * len(lines) * fsize / 10 + 0.02
@@ -375,7 +388,7 @@ def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 
 def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> list[Figure]:
     """Two-column tables (key, value) over as many pages as needed; a long key or value
     wraps onto the lines below it (at most ``per_page`` lines a page)."""
-    key_width, value_width = 44, 50  # characters of 8.5 pt DejaVu Sans Mono in each column
+    key_width, value_width = 44, 50  # characters of 8.5 pt Courier in each column
     wrapped = [
         (textwrap.wrap(key, key_width) or [""], textwrap.wrap(value, value_width, break_on_hyphens=False) or [""])
         for key, value in rows
@@ -396,8 +409,8 @@ def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> 
         _title(fig, title + suffix)
         y = 0.91
         for key_lines, value_lines in chunk:
-            fig.text(0.08, y, "\n".join(key_lines), fontsize=8.5, family="DejaVu Sans Mono", va="top")
-            fig.text(0.50, y, "\n".join(value_lines), fontsize=8.5, family="DejaVu Sans Mono", va="top")
+            fig.text(0.08, y, "\n".join(key_lines), fontsize=8.5, family="monospace", va="top")
+            fig.text(0.50, y, "\n".join(value_lines), fontsize=8.5, family="monospace", va="top")
             y -= 0.0162 * max(len(key_lines), len(value_lines))
         figs.append(fig)
     return figs

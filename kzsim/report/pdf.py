@@ -74,9 +74,11 @@ def drivers_reading(results) -> str:
             f"{usd(d['delta_mean_profit_low_usd'])} to {usd(d['delta_mean_profit_high_usd'])})"
         )
     return (
-        "Among the uncertain inputs, the three that move expected profit most, each taken from its 10th to its "
-        "90th percentile with the rest unchanged: " + "; ".join(parts) + ". The BTC price path, outages and "
-        "payment failures are random in every run and not ranked here."
+        "Among the uncertain inputs, the three that move expected profit most, read off this run's paths: the "
+        "mean profit of the tenth of paths with an input's lowest values against the tenth with its highest "
+        "(inputs correlated with it move along): " + "; ".join(parts) + ". The BTC price path, outages and "
+        "payment failures are random in every run and not ranked here; `kzsim sensitivity` runs a tornado "
+        "with one input moved at a time."
     )
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from kzsim.scenario.distributions import DIST_CLASSES, DIST_NAMES
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 
 class ScenarioError(Exception):
@@ -48,6 +47,8 @@ def format_validation_error(exc: ValidationError, *, source: str, root: type[Bas
 
 def _clean_loc(loc: tuple) -> tuple:
     """Drop the parts of a location that are pydantic's, not the user's."""
+    from kzsim.scenario.distributions import DIST_NAMES
+
     out = []
     for part in loc:
         if isinstance(part, str) and (part in DIST_NAMES or "[" in part or part.startswith("function-")):
@@ -62,6 +63,8 @@ def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
     ``loc`` is pydantic's own location: a distribution's tag (``uniform``) in it names
     the variant whose keys are allowed.
     """
+    from kzsim.scenario.distributions import DIST_CLASSES
+
     model: Any = root
     for part in loc:
         if isinstance(part, int):
@@ -87,6 +90,8 @@ def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
 def _inner_model(annotation: Any):
     import typing
 
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
@@ -97,6 +102,8 @@ def _inner_model(annotation: Any):
 
 
 def _describe(err: dict, loc: tuple, raw_loc: tuple, root: type[BaseModel]) -> str:
+    from kzsim.scenario.distributions import DIST_NAMES
+
     kind = err["type"]
     msg = err["msg"]
     ctx = err.get("ctx") or {}

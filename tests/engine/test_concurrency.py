@@ -104,21 +104,41 @@ def scenario():
 
 
 def test_analyses_on_a_thread_are_the_ones_computed_after_the_run(scenario, monkeypatch):
-    names = analyses_for_write(scenario)
-    assert names == ("blackout_48h", "risk_drivers")
+    shutoff = scenario.replace(**{"farm.economic_shutoff": True})
+    names = analyses_for_write(shutoff)
+    assert names == ("shutoff_value",)  # the analyses with runs of their own beside the run
+    assert analyses_for_write(scenario) == ()
     monkeypatch.setattr(api, "usable_cpus", lambda: 2)
-    beside = api.simulate(scenario, paths=1500, analyses=names)
-    assert {"blackout_48h", "risk_drivers"} <= beside.summary.keys()
+    beside = api.simulate(shutoff, paths=1500, analyses=("shutoff_value", "blackout_48h"))
+    assert {"blackout_48h"} <= beside.summary.keys() and "value" in beside.summary["economic_shutoff"]
     after = Results(beside.run)  # the same run, its analyses computed now, in this thread
-    assert "risk_drivers" not in after.summary
-    after.blackout_48h(), after.risk_drivers()
+    assert "blackout_48h" not in after.summary
+    after.blackout_48h(), after.shutoff_value()  # the blackout now from the run's own paths
     assert beside.summary == after.summary
 
 
 def test_one_cpu_leaves_the_analyses_to_the_write(scenario, monkeypatch):
     monkeypatch.setattr(api, "usable_cpus", lambda: 1)
-    res = api.simulate(scenario, paths=300, analyses=analyses_for_write(scenario))
-    assert "risk_drivers" not in res.summary and "blackout_48h" not in res.summary
+    res = api.simulate(scenario, paths=300, analyses=("blackout_48h",))
+    assert "blackout_48h" not in res.summary
+
+
+def test_risk_drivers_are_read_off_the_run(scenario):
+    """No run of their own: the tenth of paths with an input's lowest and highest values."""
+    import numpy as np
+
+    res = api.simulate(scenario, paths=3000, threads=1)
+    drivers = res.risk_drivers()
+    assert len(drivers) == 3 and drivers[0]["swing_usd"] >= drivers[1]["swing_usd"] >= drivers[2]["swing_usd"]
+    top = drivers[0]
+    values = res.run.parameters[top["parameter"]]
+    profit = res.run.per_path["profit_usd"]
+    order = np.argsort(values, kind="stable")
+    high = profit[order[-300:]]
+    assert top["delta_mean_profit_high_usd"] == high.mean() - profit.mean()
+    # over the fixture's 90 days the tariff drives profit most
+    assert top["parameter"] == "electricity.tariff_kzt_per_kwh"
+    assert top["swing_usd"] > 5 * top["swing_se_usd"]
 
 
 def test_unknown_analyses_are_refused_before_any_run(scenario, monkeypatch):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from kzsim.engine.draws import inputs_for
-from kzsim.model import loops, selection
+from kzsim.model import loops
 from kzsim.model.paths import Calendar, Draws, block_sum, btc_per_th_day, per_block_sums, simulate_paths
+from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.loading import load_scenario
 from tests.conftest import SCENARIOS, make_scenario
 from tests.reference.numpy_model import simulate_paths as reference_paths
@@ -153,43 +154,10 @@ def test_add_at_adds_in_index_order_as_numpy_does():
     assert fast.tobytes() == slow.tobytes()
 
 
-def _rows_to_select_from(rng) -> list[np.ndarray]:
-    """Random rows, ties, one value, sorted and reversed rows, a repeating pattern and ±inf."""
-    x = np.cumsum(rng.standard_normal((40, 4096)), axis=0)
-    with_inf = x[:3].copy()
-    with_inf[:, ::97] = np.inf
-    with_inf[:, 5::89] = -np.inf
-    return [
-        x,
-        np.round(x / 5),  # many ties
-        np.ones((3, 4096)),
-        np.sort(x[:5], axis=1),
-        -np.sort(x[:5], axis=1),
-        np.tile(np.arange(4096.0) % 7, (3, 1)),
-        with_inf,
-    ]
-
-
-def test_order_statistics_are_the_sorted_rows_values():
-    rng = np.random.default_rng(8)
-    ranks = [4095, 0, 204, 205, 177, 233, 2047, 2048, 1000, 3890, 3891]  # any order, the ends included
-    for rows in _rows_to_select_from(rng):
-        assert np.array_equal(selection.order_statistics(rows, ranks), np.sort(rows, axis=1)[:, ranks])
-    for n in (1, 2, 5, 31, 32, 33, 100):  # ranges below the partition threshold, and every rank
-        rows = rng.standard_normal((4, n))
-        assert np.array_equal(selection.order_statistics(rows, np.arange(n)), np.sort(rows, axis=1))
-    assert selection.order_statistics(rows, []).shape == (4, 0)
-    for bad in ([0, 0], [-1], [100]):
-        with pytest.raises(ValueError, match="distinct and within"):
-            selection.order_statistics(rows, bad)
-
-
-@pytest.mark.parametrize("max_partitions", [0, 1, 3])
-def test_order_statistics_out_of_partitions_sort_the_rest(max_partitions):
-    """The guard against bad pivots (a row sorts what is left after so many partitions) gives the same values."""
-    rng = np.random.default_rng(9)
-    ranks = np.array([0, 17, 204, 205, 2047, 3891, 4095])
-    for rows in _rows_to_select_from(rng):
-        out = np.empty((rows.shape[0], ranks.size))
-        selection._order_statistics(np.ascontiguousarray(rows), ranks, out, max_partitions)
-        assert np.array_equal(out, np.sort(rows, axis=1)[:, ranks])
+@pytest.mark.parametrize("n", [1, 2, 7, 1024, 1025, 3000])
+def test_per_block_sums_are_block_sum_of_each_block_bit_for_bit(n):
+    """The compiled per-block sums add in block_sum's order (the kernel's and the engine's)."""
+    x = np.random.default_rng(n).standard_normal((5, n)) * 1e6
+    got = per_block_sums(x)
+    want = np.stack([block_sum(x[:, a : a + BLOCK_PATHS]) for a in range(0, n, BLOCK_PATHS)], axis=1)
+    assert got.shape == want.shape and (got.view(np.int64) == want.view(np.int64)).all()
