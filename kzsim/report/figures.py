@@ -32,8 +32,10 @@ STYLE = {
     "axes.labelsize": 10.5,
     "pdf.use14corefonts": True,
     "font.family": "sans-serif",
-    "font.sans-serif": ["Helvetica"],
-    "font.monospace": ["Courier"],
+    # the PDF draws Helvetica and Courier (their metrics ship with matplotlib); the second
+    # names are the fonts on disk that matplotlib's own lookups find without a warning
+    "font.sans-serif": ["Helvetica", "DejaVu Sans"],
+    "font.monospace": ["Courier", "DejaVu Sans Mono"],
     "axes.unicode_minus": False,
 }
 BLUE, RED, GREY, ORANGE, GREEN = "#1f4e79", "#c0392b", "#7f7f7f", "#e67e22", "#2e8b57"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from pathlib import Path
 
@@ -205,10 +207,32 @@ def parameter_rows(results) -> list[tuple[str, str]]:
     return rows
 
 
+class _FontLookupNotes(logging.Filter):
+    """matplotlib's notes that a font lookup took the nearest weight (Helvetica's metrics are
+    "Medium", asked for "normal"): harmless, and no command that succeeds prints to stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("findfont:")
+
+
+@contextlib.contextmanager
+def report_style():
+    """The reports' matplotlib settings (:data:`kzsim.report.figures.STYLE`) and no font
+    lookup notes, for the ``with`` block only: nothing stays changed in the process."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    quiet = _FontLookupNotes()
+    logger.addFilter(quiet)
+    try:
+        with plt.rc_context(figures.STYLE):
+            yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def write_report(results, path: str | Path) -> Path:
     """Write the report to ``path`` (the caller makes it atomic)."""
     path = Path(path)
-    with plt.rc_context(figures.STYLE):
+    with report_style():
         pages = _pages(results)
         with PdfPages(path, metadata={"Title": f"kzsim report: {results.scenario.name}", "Creator": "kzsim"}) as pdf:
             for fig in pages:
@@ -285,7 +309,7 @@ def compare_table(comparison) -> str:
 def write_compare_report(comparison, path: str | Path) -> Path:
     path = Path(path)
     first = comparison.results[0]
-    with plt.rc_context(figures.STYLE):
+    with report_style():
         pages = [
             figures.text_page(
                 f"kzsim comparison: {' vs '.join(comparison.names)}",
@@ -321,7 +345,7 @@ def write_sensitivity_pdf(table, scenario_name: str, path: str | Path, method: s
     """The tornado (``method='tornado'``) or Sobol chart of a sensitivity table as a one-page PDF."""
     from kzsim.analysis.sensitivity import sobol_reading
 
-    with plt.rc_context(figures.STYLE):
+    with report_style():
         if method == "sobol":
             fig = figures.sobol_chart(table, scenario_name, sobol_reading(table))
         else:
@@ -331,5 +355,5 @@ def write_sensitivity_pdf(table, scenario_name: str, path: str | Path, method: s
 
 def write_sweep_pdf(table, grid_names: list[str], scenario_name: str, path: str | Path) -> Path:
     """The lines (one parameter) or heat maps (two) of a sweep table as a one-page PDF."""
-    with plt.rc_context(figures.STYLE):
+    with report_style():
         return _write_one_page(figures.sweep_chart(table, grid_names, scenario_name), path)

@@ -412,3 +412,15 @@ def test_the_progress_of_an_analysis_that_does_not_know_its_total():
         update(100_000, 500_000)  # a total, once the analysis says it
         assert bar.bar.tasks[0].total == 500_000 and bar.bar.tasks[0].fields["done"] == "100,000/500,000 paths"
         assert bar.bar.tasks[0].fields["left"] == "0:00:10 left"  # 400,000 paths at 80,000 in the last 2 s
+
+
+def test_a_run_that_succeeds_prints_nothing_on_stderr(tmp_path):
+    """--quiet: no progress, no table; and no note of a library (font lookups, warnings)."""
+    cmd = [sys.executable, "-m", "kzsim", "run", str(SCENARIOS / "kz-2025-baseline.yaml"), "--paths", "300"]
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "o"), "--quiet", "--set", "simulation.horizon_days=60"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
+    assert (tmp_path / "o" / "report.pdf").stat().st_size > 0
