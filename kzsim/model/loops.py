@@ -23,11 +23,17 @@ _SUBSIDY_BTC = 50.0 * np.exp2(-np.arange(1100.0))
 
 
 @jit
-def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficulty_out, fees_day_out):
+def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficulty_out, fees_day_out, block):
     """The day loop of :func:`kzsim.model.processes.chain` (without a response), giving each day's
     BTC a day per TH/s from its difficulty, subsidy and fees, the last day's difficulty, each
-    day's difficulty and the network's fees a day [BTC]."""
+    day's difficulty and the network's fees a day [BTC]; with ``block`` > 0, the last two as
+    each day's sums over blocks of ``block`` paths (n_days, n_blocks), in
+    :func:`kzsim.model.paths.block_sum`'s order, instead of each path's."""
     n_days, n = hashrate_hs.shape
+    summed = block > 0
+    d_row = np.empty(n if summed else 0)
+    f_row = np.empty(n if summed else 0)
+    buf = np.empty(block if summed else 0)
     d = d0.copy()
     height = height0.copy()
     epoch_blocks = epoch_blocks0.copy()
@@ -49,8 +55,12 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficult
             before = min(b, to_halving)
             s = (before * reward_now + (b - before) * 0.5 * reward_now) / b
             row[j] = TH_TO_H * SECONDS_PER_DAY / (dj * TWO_POW_32) * (s + fees[t, j])  # as model.btc_per_th_day
-            difficulty_out[t, j] = dj
-            fees_day_out[t, j] = b * fees[t, j]
+            if summed:
+                d_row[j] = dj
+                f_row[j] = b * fees[t, j]
+            else:
+                difficulty_out[t, j] = dj
+                fees_day_out[t, j] = b * fees[t, j]
             height[j] = hj + b
             epoch_blocks[j] += b
             window_hash_days[j] += h
@@ -63,20 +73,51 @@ def _chain(hashrate_hs, fees, d0, height0, epoch_blocks0, out, last_d, difficult
                 window_days[j] = 0.0
         for j in range(n):
             out[t, j] = row[j]
+        if summed:
+            _row_block_sums(d_row, block, difficulty_out, t, buf)
+            _row_block_sums(f_row, block, fees_day_out, t, buf)
+
+
+@jit
+def _row_block_sums(row, block, out, t, buf):
+    """out[t, b] = the sum of row[b * block : (b + 1) * block] in block_sum's order."""
+    n = row.size
+    b = 0
+    for a in range(0, n, block):
+        m = min(block, n - a)
+        for j in range(m):
+            buf[j] = row[a + j]
+        width = m
+        while width > 1:
+            half = width // 2
+            offset = width - half
+            for j in range(half):
+                buf[j] += buf[offset + j]
+            width = offset
+        out[t, b] = buf[0] if m > 0 else 0.0
+        b += 1
 
 
 def chain_btc_per_th_day(
-    hashrate_hs: np.ndarray, fees: np.ndarray, d0: np.ndarray, height0: np.ndarray, epoch_blocks0: np.ndarray
+    hashrate_hs: np.ndarray,
+    fees: np.ndarray,
+    d0: np.ndarray,
+    height0: np.ndarray,
+    epoch_blocks0: np.ndarray,
+    block: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """BTC a day per TH/s (n_days, n) from the chain's difficulty and subsidy and the fees per
     block, as :func:`kzsim.model.paths.btc_per_th_day` gives them; the difficulty in force on
-    the last day (n,); each day's difficulty and the network's fees a day [BTC] (n_days, n):
-    what the economics and the per-day outputs need of the chain, without its blocks and
-    subsidy a day."""
+    the last day (n,); each day's difficulty and the network's fees a day [BTC] (n_days, n),
+    or with ``block`` > 0 their sums over each block of ``block`` paths (n_days, n_blocks), as
+    :func:`kzsim.model.paths.per_block_sums` takes them: what the economics and the per-day
+    outputs need of the chain, without its blocks and subsidy a day."""
     hashrate = np.ascontiguousarray(hashrate_hs)
-    out, difficulty, fees_day = np.empty_like(hashrate), np.empty_like(hashrate), np.empty_like(hashrate)
-    last_d = np.empty(out.shape[1])
-    _chain(hashrate, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d, difficulty, fees_day)
+    n_days, n = hashrate.shape
+    shape = (n_days, -(-n // block)) if block > 0 else (n_days, n)
+    out, difficulty, fees_day = np.empty_like(hashrate), np.empty(shape), np.empty(shape)
+    last_d = np.empty(n)
+    _chain(hashrate, np.ascontiguousarray(fees), d0, height0, epoch_blocks0, out, last_d, difficulty, fees_day, block)
     return out, last_d, difficulty, fees_day
 
 
@@ -118,6 +159,28 @@ def ar1(first, phi, innovation, shocks: np.ndarray) -> np.ndarray:
     out = np.empty(shocks.shape)
     _ar1(*(_vector(x, n) for x in (first, phi, innovation)), np.ascontiguousarray(shocks), out)
     return out
+
+
+@jit
+def _scale_with_spikes(fees, median, decay, spikes):
+    n_days, n = fees.shape
+    extra = np.empty(n)
+    for t in range(n_days):
+        for j in range(n):
+            e = spikes[t, j] if t == 0 else decay[j] * extra[j] + spikes[t, j]
+            extra[j] = e
+            fees[t, j] = fees[t, j] * median[j] * (e + 1.0)
+
+
+def scale_with_spikes(fees: np.ndarray, median, decay, spikes: np.ndarray) -> None:
+    """``fees`` (n_days, n), in place: fees_t = fees_t x median x (1 + extra_t), extra_0 =
+    spikes_0, extra_t = decay x extra_{t-1} + spikes_t, with the bits of
+    :func:`ar1` (first 1, innovation 1) followed by ``extra += 1`` and ``fees *= median``,
+    ``fees *= extra`` in numpy."""
+    n = fees.shape[1]
+    if fees.ndim != 2 or not fees.flags.c_contiguous:
+        raise ValueError("fees must be a C-contiguous (n_days, n) array")
+    _scale_with_spikes(fees, _vector(median, n), _vector(decay, n), np.ascontiguousarray(spikes))
 
 
 @jit

@@ -365,6 +365,7 @@ def simulate_paths(
         draws.fees = draws.fee_spikes = None
     history_difficulty = replay and replay.window("difficulty_csv", sc.simulation.start_date, n_days)
     per_th = None  # BTC a day per TH/s, when the compiled chain gives it without the rest
+    summed_by_chain: set[str] = set()  # per-day outputs the compiled chain gives as block sums
     if history_difficulty is not None:  # the chain as it was: blocks at the 144 a day that difficulty aims for
         difficulty = np.repeat(history_difficulty[:, None], n_paths, axis=1)
         network_hs = difficulty * TWO_POW_32 / TARGET_BLOCK_SECONDS
@@ -385,8 +386,14 @@ def simulate_paths(
             height0 = np.full(n_paths, float(start_height(sc)))
             d0 = np.broadcast_to(start_difficulty(p), (n_paths,)).astype(np.float64)
             final_network_hs = network_hs[-1].copy()
+            summed_by_chain = {"difficulty", "fees_btc_per_day"} if block_sums else set()
             per_th, final_difficulty, difficulty, fees_day = loops.chain_btc_per_th_day(
-                network_hs, fees_per_block, d0, height0, np.mod(height0, RETARGET_BLOCKS)
+                network_hs,
+                fees_per_block,
+                d0,
+                height0,
+                np.mod(height0, RETARGET_BLOCKS),
+                BLOCK_PATHS if block_sums else 0,  # the sums straight from the day loop
             )
             del fees_per_block
         else:
@@ -406,8 +413,8 @@ def simulate_paths(
     # the network's per-day outputs, as sums over blocks of paths when only those are asked for
     network_hs /= EH_TO_TH * TH_TO_H  # EH/s, in place: the hashrate is not used after
     network = {"difficulty": difficulty, "network_hashrate_eh": network_hs, "fees_btc_per_day": fees_day}
-    if block_sums:
-        network = {k: per_block_sums(v) for k, v in network.items()}
+    if block_sums:  # (the compiled chain gives its two summed already)
+        network = {k: v if k in summed_by_chain else per_block_sums(v) for k, v in network.items()}
     del difficulty, network_hs, fees_day
     inputs = (sc, cal, p, draws, farm, price, usd_kzt, per_th)
     per_path, daily = _economics(*inputs, release_draws=release_draws, block_sums=block_sums)

@@ -181,14 +181,18 @@ def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=N
     else:
         x = sigma * shocks
     fees = np.exp(x, out=x)  # in place: x is this function's own array
-    fees *= median
-    if spikes is not None:
-        h = np.asarray(spike_half_life_days, dtype=np.float64)
-        with np.errstate(over="ignore"):  # as phi above: a half-life of ~0 days decays at once
-            decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
-        extra = _ar1(1.0, decay, 1.0, spikes)  # extra_t = decay * extra_{t-1} + spikes_t
-        extra += 1.0
-        fees *= extra
+    if spikes is None:
+        fees *= median
+        return fees
+    h = np.asarray(spike_half_life_days, dtype=np.float64)
+    with np.errstate(over="ignore"):  # as phi above: a half-life of ~0 days decays at once
+        decay = np.where(h > 0, np.exp2(-1.0 / np.where(h > 0, h, 1.0)), 0.0)
+    # fees_t = (fees_t * median) * (1 + extra_t), extra_t = decay * extra_{t-1} + spikes_t: one
+    # compiled pass (the same operations as the AR(1) of the spikes, + 1 and two products)
+    if fees.ndim == 1:  # one path: a column of one
+        loops.scale_with_spikes(fees[:, None], median, decay, np.asarray(spikes)[:, None])
+    else:
+        loops.scale_with_spikes(fees, median, decay, spikes)
     return fees
 
 

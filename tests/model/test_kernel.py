@@ -161,3 +161,20 @@ def test_per_block_sums_are_block_sum_of_each_block_bit_for_bit(n):
     got = per_block_sums(x)
     want = np.stack([block_sum(x[:, a : a + BLOCK_PATHS]) for a in range(0, n, BLOCK_PATHS)], axis=1)
     assert got.shape == want.shape and (got.view(np.int64) == want.view(np.int64)).all()
+
+
+@pytest.mark.parametrize(("n_days", "n"), [(730, 1024), (5, 3), (1, 4)])
+def test_fee_spikes_in_one_pass_give_the_numpy_bits(n_days, n):
+    """fees x median x (1 + the spikes' AR(1)) compiled in one pass: the bits of the AR(1),
+    ``+= 1`` and the two products taken one after the other."""
+    rng = np.random.default_rng(n_days + n)
+    fees = np.exp(rng.standard_normal((n_days, n)))
+    median, decay = rng.random(n) * 0.05, np.where(rng.random(n) < 0.2, 0.0, rng.random(n))
+    spikes = np.where(rng.random((n_days, n)) < 0.02, rng.random((n_days, n)) * 5, 0.0)
+    want = fees * median
+    extra = loops.ar1(1.0, decay, 1.0, spikes)
+    extra += 1.0
+    want *= extra
+    got = fees.copy()
+    loops.scale_with_spikes(got, median, decay, spikes)
+    assert got.tobytes() == want.tobytes()
