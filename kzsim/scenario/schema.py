@@ -459,11 +459,9 @@ class Scenario(Section):
         """Expected events a path over the horizon of each event process, at the top of the
         ranges of its rates (what a block of paths' event arrays hold), by the key of its rate."""
         years = self.simulation.horizon_days / 365.0
-        winter = sum(
-            1
-            for d in range(self.simulation.horizon_days)
-            if (self.simulation.start_date + dt.timedelta(days=d)).month in self.simulation.winter_months
-        )
+        days = np.datetime64(self.simulation.start_date) + np.arange(self.simulation.horizon_days)
+        months = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        winter = int(np.isin(months, self.simulation.winter_months).sum())
         g, m = self.grid, self.market
         outages = (
             _size(g.outage_rate_per_year)
