@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 from pathlib import Path
@@ -217,15 +218,22 @@ class _FontLookupNotes(logging.Filter):
 
 @contextlib.contextmanager
 def report_style():
-    """The reports' matplotlib settings (:data:`kzsim.report.figures.STYLE`) and no font
-    lookup notes, for the ``with`` block only: nothing stays changed in the process."""
+    """The reports' matplotlib settings (:data:`kzsim.report.figures.STYLE`), no font lookup
+    notes, and the cyclic garbage collector paused, for the ``with`` block only: nothing
+    stays changed in the process. (A run's process tracks ~330,000 objects, the libraries';
+    each full collection that matplotlib's many small objects set off scans them all: a
+    12-page report drew in 0.57 s paused against 0.73 s.)"""
     logger = logging.getLogger("matplotlib.font_manager")
     quiet = _FontLookupNotes()
     logger.addFilter(quiet)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with plt.rc_context(figures.STYLE):
             yield
     finally:
+        if collecting:
+            gc.enable()
         logger.removeFilter(quiet)
 
 
