@@ -446,7 +446,14 @@ def test_a_later_run_removes_the_temporaries_of_dead_runs_only(tmp_path):
     )
 
 
-STARTUP_DELAYS_S = (0.05, 0.2, 0.4, 0.7, 1.0, 1.4)
+STARTUP_DELAYS_S = (
+    0.1,
+    0.2,
+    0.4,
+    0.7,
+    1.0,
+    1.4,
+)  # (Python itself starts in ~30 ms: a signal before it has no handler of ours)
 
 
 @pytest.mark.parametrize("delay", STARTUP_DELAYS_S)
