@@ -184,22 +184,46 @@ def scale_with_spikes(fees: np.ndarray, median, decay, spikes: np.ndarray) -> No
 
 
 @jit
-def _smooth(alpha, x, out):
+def _smooth(alpha, x, scale, out):
     n_days, n = x.shape
+    e = np.empty(n)
     for j in range(n):
-        out[0, j] = x[0, j]
+        e[j] = x[0, j]
+        out[0, j] = scale[j] * e[j]
     for t in range(1, n_days):
         for j in range(n):
-            out[t, j] = out[t - 1, j] + alpha[j] * (x[t, j] - out[t - 1, j])
+            e[j] = e[j] + alpha[j] * (x[t, j] - e[j])
+            out[t, j] = scale[j] * e[j]
 
 
-def smooth(alpha, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def smooth(alpha, x: np.ndarray, out: np.ndarray | None = None, scale=None) -> np.ndarray:
     """e_0 = x_0, e_t = e_{t-1} + alpha * (x_t - e_{t-1}), as :func:`kzsim.model.processes.exponential_smoothing`
-    (into ``out``, which may be ``x`` itself: x_t is read before e_t is written)."""
+    (into ``out``, which may be ``x`` itself: x_t is read before e_t is written); with
+    ``scale``, scale x e_t (the bits of the product taken after)."""
     if out is None or not out.flags.c_contiguous:
         out = np.empty(x.shape)
-    _smooth(_vector(alpha, x.shape[1]), np.ascontiguousarray(x), out)
+    n = x.shape[1]
+    _smooth(_vector(alpha, n), np.ascontiguousarray(x), _vector(1.0 if scale is None else scale, n), out)
     return out
+
+
+@jit
+def _multiply_by_product(x, a, b):
+    n_days, n = x.shape
+    for t in range(n_days):
+        for j in range(n):
+            x[t, j] = x[t, j] * (a[t, j] * b[t, j])
+
+
+def multiply_by_product(x: np.ndarray, a: np.ndarray, b: np.ndarray | None) -> None:
+    """``x *= a * b`` in place (``x *= a`` without ``b``), in one pass: the bits of ``a *= b;
+    x *= a``. All (n_days, n), ``x`` C-contiguous."""
+    if b is None:
+        x *= a
+        return
+    if not x.flags.c_contiguous:
+        raise ValueError("x must be C-contiguous")
+    _multiply_by_product(x, np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
 @jit

@@ -178,3 +178,22 @@ def test_fee_spikes_in_one_pass_give_the_numpy_bits(n_days, n):
     got = fees.copy()
     loops.scale_with_spikes(got, median, decay, spikes)
     assert got.tobytes() == want.tobytes()
+
+
+def test_scaled_smoothing_and_the_fused_product_give_the_numpy_bits():
+    """elasticity x EMA in the smoothing's pass, and x *= a * b in one pass (the network's
+    price response), against the steps one after the other."""
+    rng = np.random.default_rng(11)
+    x, a, b = (rng.standard_normal((40, 9)) for _ in range(3))
+    alpha, scale = rng.random(9), rng.standard_normal(9)
+    want = loops.smooth(alpha, x)
+    np.multiply(scale, want, out=want)
+    assert loops.smooth(alpha, x, scale=scale).tobytes() == want.tobytes()
+    over = x.copy()
+    assert loops.smooth(alpha, over, out=over, scale=scale).tobytes() == want.tobytes()  # in place
+    y, fused = rng.standard_normal((40, 9)), None
+    fused = y.copy()
+    loops.multiply_by_product(fused, a, b)
+    steps = a.copy()
+    steps *= b
+    assert fused.tobytes() == (y * steps).tobytes()
