@@ -191,7 +191,7 @@ def test_scaled_smoothing_and_the_fused_product_give_the_numpy_bits():
     assert loops.smooth(alpha, x, scale=scale).tobytes() == want.tobytes()
     over = x.copy()
     assert loops.smooth(alpha, over, out=over, scale=scale).tobytes() == want.tobytes()  # in place
-    y, fused = rng.standard_normal((40, 9)), None
+    y = rng.standard_normal((40, 9))
     fused = y.copy()
     loops.multiply_by_product(fused, a, b)
     steps = a.copy()
