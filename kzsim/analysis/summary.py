@@ -156,16 +156,6 @@ def references(run: RunOutput) -> dict:
 BLACKOUT_PATHS = 2000
 SHUTOFF_PATHS = 2000
 RISK_DRIVERS_TOP = 3
-RISK_DRIVER_COLUMNS = (
-    "parameter",
-    "value_low",
-    "value_high",
-    "delta_mean_profit_low_usd",
-    "delta_mean_profit_high_usd",
-    "delta_p_loss_low",
-    "delta_p_loss_high",
-    "swing_usd",
-)
 
 
 def blackout_48h(scenario: Scenario, paths: int, seed: int, base: dict | None = None) -> dict:

@@ -336,21 +336,7 @@ def standard_normal(generator: np.random.Generator, shape: tuple[int, int]) -> n
 def block_sums(x, block, out):
     """out[t, b] = the sum of x[t, b * block : (b + 1) * block] in
     :func:`kzsim.model.paths.block_sum`'s order: the right half (the larger half when odd) added
-    to the left half, and again, until one value is left."""
-    n_days, n = x.shape
+    to the left half, and again, until one value is left (:func:`_row_block_sums`, day by day)."""
     buf = np.empty(block)
-    for t in range(n_days):
-        b = 0
-        for a in range(0, n, block):
-            m = min(block, n - a)
-            for j in range(m):
-                buf[j] = x[t, a + j]
-            width = m
-            while width > 1:
-                half = width // 2
-                offset = width - half
-                for j in range(half):
-                    buf[j] += buf[offset + j]
-                width = offset
-            out[t, b] = buf[0] if m > 0 else 0.0
-            b += 1
+    for t in range(x.shape[0]):
+        _row_block_sums(x[t], block, out, t, buf)

@@ -128,27 +128,24 @@ def network_hashrate(
     """
     trend = gbm(start_hs, growth_per_year, volatility_per_year, shocks)
     elasticity = np.asarray(price_elasticity, dtype=np.float64)
-    responds = log_price_ratio is not None and bool(np.any(elasticity))
-    if not responds or trend.ndim != 2:
+    if log_price_ratio is None or not np.any(elasticity):
         if drawdown is not None:
             trend *= drawdown
-        if not responds:
-            return trend
-        response = exponential_smoothing(log_price_ratio, lag_days, overwrite_input=overwrite_log_price_ratio)
-        np.multiply(elasticity, response, out=response)
-        np.exp(response, out=response)
-        response *= trend
-        return response
-    # (n_days, n): elasticity x EMA in one compiled pass, exp in numpy (SIMD), then the product
-    # with the trend and the drawdowns in one pass: the numpy steps' bits with two passes less.
-    # The function's own array (a new one, or the ratio when it may be overwritten), in place
+        return trend
+    column = trend.ndim == 1  # one path: a column of one
+    if column:
+        trend, log_price_ratio = trend[:, None], np.asarray(log_price_ratio)[:, None]
+        drawdown = None if drawdown is None else np.asarray(drawdown)[:, None]
+    # elasticity x EMA in one compiled pass, exp in numpy (SIMD), then the product with the
+    # trend and the drawdowns in one pass: the numpy steps' bits with two passes less. The
+    # function's own array (a new one, or the ratio when it may be overwritten), in place
     alpha = 1.0 / np.maximum(np.asarray(lag_days, dtype=np.float64), 1.0)
     response = loops.smooth(
         alpha, log_price_ratio, out=log_price_ratio if overwrite_log_price_ratio else None, scale=elasticity
     )
     np.exp(response, out=response)
     loops.multiply_by_product(response, trend, drawdown)
-    return response
+    return response[:, 0] if column else response
 
 
 def fees_per_block(median, log_volatility, persistence_days, shocks, *, spikes=None, spike_half_life_days=3.0):

@@ -342,10 +342,15 @@ def test_sensitivity_of_a_scenario_with_nothing_uncertain_is_refused(tmp_path):
         )
 
 
-def test_too_many_workers_are_blamed_on_workers(tmp_path, monkeypatch):
+@pytest.fixture
+def four_gb(monkeypatch):
+    """A machine with 4 GB available, as the memory checks see it."""
     import kzsim.engine.system as system
 
     monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+
+
+def test_too_many_workers_are_blamed_on_workers(tmp_path, four_gb):
     refused(
         ["run", BASELINE, "--paths", "100", "--workers", "64", "--out", str(tmp_path / "o")],
         starts="--workers 64: 64 local workers need about",
@@ -368,10 +373,7 @@ def test_too_many_workers_are_blamed_on_workers(tmp_path, monkeypatch):
     ],
     ids=["sweep", "sensitivity", "breakeven", "compare"],
 )
-def test_every_command_that_simulates_checks_its_memory_first(tmp_path, monkeypatch, command):
-    import kzsim.engine.system as system
-
-    monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+def test_every_command_that_simulates_checks_its_memory_first(tmp_path, four_gb, command):
     out = [] if command[0] == "breakeven" else ["--out", str(tmp_path / "o")]
     refused(
         [*command, "--paths", "100000000", *out], starts=f"{BASELINE}: simulation.paths: 100,000,000 paths", words="GB"
@@ -379,10 +381,7 @@ def test_every_command_that_simulates_checks_its_memory_first(tmp_path, monkeypa
     assert not (tmp_path / "o").exists()
 
 
-def test_a_chunk_too_large_is_blamed_on_chunk_paths(tmp_path, monkeypatch):
-    import kzsim.engine.system as system
-
-    monkeypatch.setattr(system, "available_memory_bytes", lambda: 4e9)
+def test_a_chunk_too_large_is_blamed_on_chunk_paths(tmp_path, four_gb):
     refused(
         ["run", BASELINE, "--paths", "10000000", "--chunk-paths", "10000000", "--out", str(tmp_path / "o")],
         starts="--chunk-paths 10,000,000: ",
