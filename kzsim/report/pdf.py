@@ -8,7 +8,7 @@ import logging
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
@@ -229,7 +229,7 @@ def report_style():
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with plt.rc_context(figures.STYLE):
+        with matplotlib.rc_context(figures.STYLE):
             yield
     finally:
         if collecting:
@@ -245,7 +245,6 @@ def write_report(results, path: str | Path) -> Path:
         with PdfPages(path, metadata={"Title": f"kzsim report: {results.scenario.name}", "Creator": "kzsim"}) as pdf:
             for fig in pages:
                 pdf.savefig(fig)
-                plt.close(fig)
     return path
 
 
@@ -338,14 +337,12 @@ def write_compare_report(comparison, path: str | Path) -> Path:
         with PdfPages(path, metadata={"Title": "kzsim comparison", "Creator": "kzsim"}) as pdf:
             for fig in pages:
                 pdf.savefig(fig)
-                plt.close(fig)
     return path
 
 
 def _write_one_page(fig, path: str | Path) -> Path:
     with PdfPages(path) as pdf:
         pdf.savefig(fig)
-    plt.close(fig)
     return Path(path)
 
 
