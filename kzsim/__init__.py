@@ -19,6 +19,7 @@ _PUBLIC = {
     "load_scenario": "kzsim.scenario.loading",
     "ScenarioError": "kzsim.scenario.errors",
     "Scenario": "kzsim.scenario.schema",
+    "hedge_frontier": "kzsim.analysis.hedging",
 }
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "compare",
+    "hedge_frontier",
     "load_scenario",
     "simulate",
     "simulate_to_precision",

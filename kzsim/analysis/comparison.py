@@ -25,6 +25,9 @@ HEADLINE = (
     ("all-in cost per BTC, median [USD]", lambda s: s["cost_per_btc_usd"]["all_in"]["p50"]),
     ("BTC mined, mean", lambda s: s["btc_mined"]["mean"]),
     ("up fraction, mean", lambda s: s["uptime_fraction"]["mean"]),
+    ("P(never pays back)", lambda s: s["payback"]["p_never_pays_back"]["p"]),
+    ("P(cash runs out)", lambda s: s["financing"]["p_cash_runs_out"]["p"] if "financing" in s else math.nan),
+    ("owners' IRR a year, median", lambda s: s["financing"]["irr_per_year"]["p50"] if "financing" in s else math.nan),
 )
 
 

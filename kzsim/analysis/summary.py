@@ -100,6 +100,17 @@ def summarize(run: RunOutput) -> dict:
         "share_within_horizon": float(paid.mean()),
         "median_days_when_paid_back": float(np.median(pp["payback_days"][paid])) if paid.any() else None,
     }
+    if "payback_btc_days" in pp:  # with hedges or financing (kzsim.model.finance)
+        paid_btc = np.isfinite(pp["payback_btc_days"])
+        summary["payback"]["share_within_horizon_btc"] = float(paid_btc.mean())
+    summary["payback"]["p_never_pays_back"] = _share(~paid, n)
+    if "resale_usd" in pp:
+        summary["resale_usd"] = {**_finite_stats(pp["resale_usd"]), "mean_se": stats.mean_se(pp["resale_usd"])}
+        summary["resale_usd"]["gain_over_book_mean"] = float(pp["resale_gain_usd"].mean())
+    if sc.hedges:
+        summary["hedges"] = hedge_summary(sc, pp)
+    if sc.financing is not None:
+        summary["financing"] = financing_summary(sc, pp)
     summary["max_drawdown_usd"] = _finite_stats(pp["max_drawdown_usd"])
     summary["hashprice_usd_per_th_day"] = {
         **_finite_stats(pp["mean_hashprice_usd_per_th_day"]),
@@ -127,6 +138,77 @@ def summarize(run: RunOutput) -> dict:
     summary["references"] = references(run)
     summary["timeseries_sample_paths"] = run.sample_paths
     return summary
+
+
+def _share(hit: np.ndarray, n: int) -> dict:
+    """A probability estimated from ``hit`` over n paths, with its standard error and Wilson 95 % interval."""
+    k = int(np.count_nonzero(hit))
+    return {"p": k / n, "se": stats.proportion_se(k / n, n), "ci95": list(stats.wilson_interval(k, n))}
+
+
+def hedge_label(hedge) -> str:
+    """One line that names a hedge of a scenario by what it is."""
+    value = lambda d: f"{d.value:,.6g}" if d.is_fixed else f"{d.dist} {d.mean():,.6g} (mean)"  # noqa: E731
+    if hedge.type == "hashprice_swap":
+        return (
+            f"hashprice swap: {value(hedge.share)} of the hashrate at {value(hedge.fixed_usd_per_th_day)} USD/TH/s-day, "
+            f"{hedge.months} months from day {hedge.start_day}"
+        )
+    if hedge.type == "production_forward":
+        return (
+            f"production forward: {value(hedge.share)} of the coins at {value(hedge.price_usd)} USD, "
+            f"{hedge.months} months from day {hedge.start_day}"
+        )
+    if hedge.type == "btc_put":
+        return (
+            f"BTC put: {value(hedge.notional_btc)} BTC, strike {value(hedge.strike_usd)} USD, {hedge.expiry_days} days"
+        )
+    return (
+        f"BTC collar: {value(hedge.notional_btc)} BTC, put {value(hedge.put_strike_usd)} / call "
+        f"{value(hedge.call_strike_usd)} USD, {hedge.expiry_days} days"
+    )
+
+
+def hedge_summary(sc: Scenario, pp: dict[str, np.ndarray]) -> dict:
+    """What the hedges paid and cost over the paths (``summary["hedges"]``)."""
+    payoff, premium = pp["hedge_payoff_usd"], pp["hedge_premium_usd"]
+    net = payoff - premium
+    return {
+        "hedges": [hedge_label(h) for h in sc.hedges],
+        "premium_usd_mean": float(premium.mean()),
+        "settlements_usd": {**_finite_stats(payoff), "mean_se": stats.mean_se(payoff)},
+        "net_usd": {**_finite_stats(net), "mean_se": stats.mean_se(net)},
+    }
+
+
+def financing_summary(sc: Scenario, pp: dict[str, np.ndarray]) -> dict:
+    """The lenders' and the owners' view over the paths (``summary["financing"]``)."""
+    n = pp["profit_usd"].size
+    fin = sc.financing
+    runs_out = pp["cash_runs_out"] > 0
+    irr = pp["irr_per_year"]
+    below = pp["irr_below_hurdle"]
+    has_irr = np.isfinite(below)
+    out = {
+        "loan": {
+            "principal_usd_mean": float(pp["loan_usd"].mean()),
+            "repayment": fin.loan_repayment,
+            "term_months": fin.loan_term_months,
+            "interest_usd_mean": float(pp["interest_usd"].mean()),
+            "outstanding_at_end_usd_mean": float(pp["loan_outstanding_end_usd"].mean()),
+        },
+        "equity_usd_mean": float(pp["equity_usd"].mean()),
+        "p_cash_runs_out": _share(runs_out, n),
+        "median_day_cash_runs_out": float(np.median(pp["cash_out_day"][runs_out])) if runs_out.any() else None,
+        "min_cash_usd": _finite_stats(pp["min_cash_usd"]),
+        "final_cash_usd": _finite_stats(pp["final_cash_usd"]),
+        "p_covenant_breach": _share(pp["covenant_breach"] > 0, n),
+        "min_dscr": _finite_stats(pp["min_dscr"]),
+        "p_margin_call": _share(pp["margin_call"] > 0, n),
+        "irr_per_year": {**_finite_stats(irr), "share_all_lost": float(np.mean(irr == -1.0))},
+        "p_irr_below_hurdle": _share(below[has_irr] > 0, int(has_irr.sum())) if has_irr.any() else None,
+    }
+    return out
 
 
 def references(run: RunOutput) -> dict:

@@ -213,6 +213,73 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=True))
+@click.option(
+    "--ratios",
+    default="0:1:0.1",
+    show_default=True,
+    metavar="START:STOP:STEP|R1,R2,...",
+    help="Hedge ratios to try, 0 to 1: the share of the hashrate (swaps) or of the coins (forwards), "
+    "or of the BTC expected to be mined until expiry (options).",
+)
+@click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-hedge/).")
+@click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@common.WORKERS_OPTION
+@common.SCHEDULER_OPTION
+@common.THREADS_OPTION
+def hedge(scenario, ratios, paths, seed, sets, out_dir, force, quiet, workers, scheduler, threads):
+    """The hedge frontier: each hedge of SCENARIO at each ratio, on common random numbers.
+
+    Expected profit against CVaR 95 % and P(loss), what each size costs in expected profit
+    and how much tail loss it removes per dollar. Writes hedge.csv, hedge.parquet and
+    report.pdf. Example: kzsim hedge scenarios/kz-2025-hedged.yaml --ratios 0:1:0.25
+    """
+    from kzsim.analysis.hedging import best_protection, hedge_frontier
+    from kzsim.analysis.sensitivity import parse_grid
+    from kzsim.io.folders import write_folder
+
+    threads = common.threads_for(threads, workers, scheduler)
+    try:
+        _, values = parse_grid(f"ratio={ratios}")
+    except ValueError as exc:
+        raise BadInput(f"--ratios {str(exc).split(': ', 1)[-1]}") from None
+    if any(not 0.0 <= v <= 1.0 for v in values):
+        raise BadInput(f"--ratios {ratios}: {values} (allowed: ratios from 0 to 1)")
+    sc = common.scenario_arg(scenario, sets)
+    if not sc.hedges:
+        raise BadInput(
+            f"{scenario}: no `hedges:` to size (allowed: a scenario with a hedges list, e.g. "
+            "scenarios/kz-2025-hedged.yaml, or --set 'hedges=[{type: hashprice_swap, share: 0.5, "
+            "fixed_usd_per_th_day: 0.04}]')"
+        )
+    common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
+    out = common.out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-hedge", force)
+    with common.interruptible(out), common.cluster(workers, scheduler) as client:
+        with common.progress_bar(quiet, None, sc.simulation.horizon_days) as progress:
+            table = hedge_frontier(
+                sc, values, paths=paths, seed=seed, threads=threads, client=client, progress=progress
+            )
+        reading = best_protection(table)
+
+        def fill(tmp: Path) -> None:
+            from kzsim.report.pdf import write_hedge_pdf
+
+            table.to_csv(tmp / "hedge.csv", index=False)
+            table.to_parquet(tmp / "hedge.parquet", index=False)
+            write_hedge_pdf(table, sc.name, reading, tmp / "report.pdf")
+
+        write_folder(out, fill, force=force)
+    shown = table[["hedge", "ratio", "mean_profit_usd", "cost_usd", "cvar_95_usd", "p_loss", "protection_per_usd"]]
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    click.echo(reading)
+    click.echo(f"results in {out}/")
+
+
+@main.command()
 @click.argument("prices_csv", type=click.Path())
 @click.option(
     "--model",

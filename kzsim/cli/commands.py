@@ -58,6 +58,17 @@ def main() -> None:
 
 
 @main.command()
+def models() -> None:
+    """The ASIC catalogue: models a fleet row can name without its hashrate and efficiency."""
+    from kzsim.scenario.catalogue import CATALOGUE
+
+    click.echo(f"{'model':20s} {'TH/s':>7s} {'J/TH':>6s} {'kW':>6s}  source")
+    for name, spec in CATALOGUE.items():
+        kw = spec.hashrate_th * spec.efficiency_j_per_th / 1000
+        click.echo(f"{name:20s} {spec.hashrate_th:7g} {spec.efficiency_j_per_th:6g} {kw:6.2f}  {spec.source}")
+
+
+@main.command()
 @click.argument("scenario", type=click.Path(dir_okay=True))
 @click.option("--paths", type=click.IntRange(min=1), help="Number of paths (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Master seed (default: the scenario's).")

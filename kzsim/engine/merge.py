@@ -35,6 +35,12 @@ DAILY_SERIES = (
 )
 
 
+def daily_series(scenario: Scenario) -> tuple[str, ...]:
+    """The per-day series a run of ``scenario`` gives: :data:`DAILY_SERIES`, and the cash
+    balance (``cash_usd``) with ``financing``."""
+    return DAILY_SERIES + (("cash_usd",) if scenario.financing is not None else ())
+
+
 @dataclass
 class RunOutput:
     """What :func:`simulate` returns: plain arrays, ready for :mod:`kzsim.results`."""
@@ -317,22 +323,28 @@ class Merger:
     """Puts chunk results together in path order, whatever order they arrive in."""
 
     def __init__(
-        self, n: int, n_days: int, percentiles: bool = True, prefix: RunPrefix | None = None, move: bool = False
+        self,
+        n: int,
+        n_days: int,
+        percentiles: bool = True,
+        prefix: RunPrefix | None = None,
+        move: bool = False,
+        series: tuple[str, ...] = DAILY_SERIES,
     ):
         """``prefix``: paths 0 .. prefix.paths - 1 taken from an earlier run (the chunks
         then start there; it must hold the sample, see :meth:`RunPrefix.covers_sample`),
         its columns moved out of it with ``move``."""
-        self.n, self.n_days, self.percentiles = n, n_days, percentiles
+        self.n, self.n_days, self.percentiles, self.series = n, n_days, percentiles, series
         self.per_path: dict[str, Column] = {}
         self.parameters: dict[str, Column] = {}
         self.n_sample = min(n, TIMESERIES_SAMPLE_PATHS) if percentiles else 0
         # the sample's paths until all have arrived, then their percentiles (the sample,
         # 96 MB for two years, is not held for the rest of the run)
-        self.sample = {k: np.empty((n_days, self.n_sample)) for k in DAILY_SERIES} if percentiles else {}
+        self.sample = {k: np.empty((n_days, self.n_sample)) for k in series} if percentiles else {}
         self.sample_missing = self.n_sample
         self.quantiles: dict[str, np.ndarray] = {}
         self.quantiles_ci95: dict[str, np.ndarray] = {}
-        self.sums = {k: BlockSums(n_days) for k in DAILY_SERIES}
+        self.sums = {k: BlockSums(n_days) for k in series}
         self.waiting: dict[int, ChunkResult] = {}
         self.next_start = 0
         self.done_paths = 0  # paths simulated (those of the prefix not counted)
@@ -347,7 +359,7 @@ class Merger:
             for k in list(columns):  # in the order the chunks give them
                 v = columns.pop(k) if move else columns[k]
                 store.setdefault(k, Column(self.n)).put(0, v[:m])
-        self.sums = {k: BlockSums(self.n_days, prefix.daily_sums[k], m) for k in DAILY_SERIES}
+        self.sums = {k: BlockSums(self.n_days, prefix.daily_sums[k], m) for k in self.series}
         if self.percentiles:  # the same sample: the first min(n, 4,096) paths
             self.quantiles, self.quantiles_ci95 = dict(prefix.daily_quantiles), dict(prefix.daily_quantiles_ci95)
             self.sample, self.sample_missing = {}, 0

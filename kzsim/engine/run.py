@@ -25,6 +25,7 @@ from kzsim.engine.merge import (
     RunPrefix,
     combine_chunks,
     compact_chunk,
+    daily_series,
 )
 from kzsim.engine.resources import default_chunk_paths, thread_task_paths
 from kzsim.model.paths import Calendar, block_sum, simulate_paths
@@ -153,7 +154,7 @@ def run_paths(
     if threads < 1:
         raise ValueError("threads must be >= 1")
     cal = Calendar.of(scenario)
-    merger = Merger(n, cal.n_days, percentiles, prefix, move)
+    merger = Merger(n, cal.n_days, percentiles, prefix, move, series=daily_series(scenario))
     prefix = None
     first = merger.taken_paths  # the first path to simulate
     ranges = [(start, min(start + chunk_paths, n)) for start in range(first, n, chunk_paths)]

@@ -150,8 +150,10 @@ _P = _N_OUT  # first parameter row (rows 0 .. _N_OUT - 1 are the per-path totals
     _HASHPRICE,
     _PNL,
     _TREE,  # scratch row of the per-day sums over a tile's paths
+    _BTC,  # the day's BTC mined
+    _CASH_PRE,  # the day's operating cash flow before tax (revenue - cash cost)
     _N_ROWS,
-) = (np.int64(_N_OUT + _N_PARAM + i) for i in range(32))
+) = (np.int64(_N_OUT + _N_PARAM + i) for i in range(34))
 # (numpy integers, not Python ints: numba types a Python int constant passed to a compiled
 # function as a literal and compiles that function once for every row it is given; a numpy
 # integer is an int64 constant, one compilation, and LLVM still sees its value when it
@@ -189,6 +191,8 @@ def _economics(
     out_hashprice,  # (n_days, n) hashprice [USD per TH/s-day] (idem)
     sums,  # bool: the per-day series summed over each tile's paths instead of path by path
     out_sums,  # (4, n_days, n_tiles) their sums ((4, n_days, 0) without sums)
+    out_cash,  # (n_days, n) each day's operating cash flow before tax ((n_days, 0) when not asked for)
+    out_btc,  # (n_days, n) each day's BTC mined (idem)
     out,  # (len(Out), n) per-path outputs
 ):
     n_days, n = price.shape
@@ -245,6 +249,8 @@ def _economics(
                 out_pnl[t],
                 out_up[t],
                 out_hashprice[t],
+                out_cash[t],
+                out_btc[t],
             )
             if sums:
                 for k in range(len(_DAILY_SUMS)):
@@ -461,6 +467,7 @@ def _day(
         W[_CASH_COST * S + j] = cash_cost
         W[_UP * S + j] = up_fraction
         W[_HASHPRICE * S + j] = hashprice
+        W[_BTC * S + j] = btc
         # ---- per-path totals
         W[Out.btc_mined * S + j] += btc
         W[Out.btc_sold_aifc * S + j] += aifc_btc
@@ -521,7 +528,7 @@ def _day(
 
 
 @jit
-def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashprice):
+def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashprice, out_cash, out_btc):
     """Day ``t`` of a tile from its tax: cash, the P&L marked to market, drawdown, NPV."""
     S = _S
     # ---- the tax of a fiscal year, on its last day
@@ -558,6 +565,11 @@ def _close_day(W, j0, m, t, last, ye, cum_dep, sell, out_pnl, out_up, out_hashpr
         _store(W, _PNL, out_pnl, j0, m)
         _store(W, _UP, out_up, j0, m)
         _store(W, _HASHPRICE, out_hashprice, j0, m)
+    if out_cash.size:  # for hedges and financing (kzsim.model.finance)
+        for j in range(m):
+            W[_CASH_PRE * S + j] = W[_REVENUE * S + j] - W[_CASH_COST * S + j]
+        _store(W, _CASH_PRE, out_cash, j0, m)
+        _store(W, _BTC, out_btc, j0, m)
 
 
 @jit

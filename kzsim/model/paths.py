@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kzsim.model import kernel, loops, prices, processes
+from kzsim.model.processes import sum_days
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.schema import Scenario, estimated_block_height
 from kzsim.units import (
@@ -141,18 +142,6 @@ def mining_fee_kzt_per_kwh(scenario: Scenario, price_kzt_per_kwh: np.ndarray) ->
     fees = np.array([b.fee_kzt_per_kwh for b in brackets])
     idx = np.searchsorted(lows, price_kzt_per_kwh, side="right") - 1
     return fees[np.clip(idx, 0, len(fees) - 1)]
-
-
-def sum_days(x: np.ndarray) -> np.ndarray:
-    """Sum over days (axis 0), added in day order for any number of paths.
-
-    numpy sums a contiguous column pairwise but a wider array row by row; a chunk of one
-    path would then round differently from a chunk of many. A cumulative sum is
-    sequential in both cases, so results keep their bits whatever the chunk size.
-    """
-    if x.ndim == 2 and x.shape[1] == 1:
-        return np.cumsum(x[:, 0])[-1:] if x.shape[0] else np.zeros(1)
-    return x.sum(axis=0)
 
 
 # the per-day series that the compiled kernel sums over its tiles, in its order (kzsim.model.kernel._DAILY_SUMS)
@@ -459,6 +448,7 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
 
     ``release_draws=True``: the day-ahead price factor is computed over the day-ahead
     normals, which are not used after it (one (n_days, n) array less)."""
+    from kzsim.model import finance
     from kzsim.model.kernel import Out, Param
 
     e, r, f = sc.electricity, sc.regulation, sc.farm
@@ -548,11 +538,14 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
             draws.day_ahead_price = None
         np.exp(day_ahead_factor, out=day_ahead_factor)
     brackets = e.mining_fee_brackets
+    decisions = finance.has_decisions(sc)  # hedges and financing need each path's days
+    kernel_sums = block_sums and not decisions
     shape = (n_days, n)
-    if block_sums:  # summed by the kernel, not written out (its tiles are the blocks)
+    if kernel_sums:  # summed by the kernel, not written out (its tiles are the blocks)
         shape = (n_days, 0)
     cum_pnl, up_fraction, hashprice = np.empty(shape), np.empty(shape), np.empty(shape)
-    sums = np.empty((len(DAILY_SUMS), n_days, -(-n // BLOCK_PATHS) if block_sums else 0))
+    sums = np.empty((len(DAILY_SUMS), n_days, -(-n // BLOCK_PATHS) if kernel_sums else 0))
+    cash_pre, btc_day = (np.empty((n_days, n if decisions else 0)) for _ in range(2))
     out = np.empty((len(Out), n))
     kernel.economics(
         np.ascontiguousarray(q),
@@ -578,8 +571,10 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
         cum_pnl,
         up_fraction,
         hashprice,
-        block_sums,
+        kernel_sums,
         sums,
+        cash_pre,
+        btc_day,
         out,
     )
     result = {name.name: out[name.value] for name in Out}
@@ -592,8 +587,12 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
         result["cash_cost_per_btc_usd"] = np.where(btc_total > 0, result["cash_cost_usd"] / btc_total, np.nan)
         all_in = result["cash_cost_usd"] + result["depreciation_usd"] + result["profit_tax_usd"]
         result["all_in_cost_per_btc_usd"] = np.where(btc_total > 0, all_in / btc_total, np.nan)
-    if block_sums:
-        daily = dict(zip(DAILY_SUMS, sums))
-    else:
-        daily = dict(zip(DAILY_SUMS, (cum_pnl, up_fraction, hashprice, price)))
+    if kernel_sums:
+        return result, dict(zip(DAILY_SUMS, sums))
+    daily = dict(zip(DAILY_SUMS, (cum_pnl, up_fraction, hashprice, price)))
+    if decisions:
+        dep_day = dep_share[:, None] * q[Param.depreciation_usd_per_day]  # the kernel's product
+        finance.apply(sc, cal, p, result, daily, price, cash_pre, btc_day, dep_day, discount, farm_hashrate_th)
+    if block_sums:  # in the kernel's order (block_sum's): the same bits as its own sums
+        daily = {k: per_block_sums(v) for k, v in daily.items()}
     return result, daily

@@ -26,6 +26,18 @@ from kzsim.units import (
 ROW_LOOP_MIN_PATHS = 256
 
 
+def sum_days(x: np.ndarray) -> np.ndarray:
+    """Sum over days (axis 0), added in day order for any number of paths.
+
+    numpy sums a contiguous column pairwise but a wider array row by row; a chunk of one
+    path would then round differently from a chunk of many. A cumulative sum is
+    sequential in both cases, so results keep their bits whatever the chunk size.
+    """
+    if x.ndim == 2 and x.shape[1] == 1:
+        return np.cumsum(x[:, 0])[-1:] if x.shape[0] else np.zeros(1)
+    return x.sum(axis=0)
+
+
 def cumsum_days(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Cumulative sum over days (axis 0) of a (n_days, n_paths) array; ``np.cumsum(x, axis=0)``, bit for bit.
 

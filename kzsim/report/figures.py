@@ -191,6 +191,48 @@ def pnl_fan(results) -> Figure:
     return fig
 
 
+def financing_page(results, reading: str) -> Figure:
+    """The cash balance over time (fan, with the zero line) and the owners' IRR across paths."""
+    run = results.run
+    fig = new_figure()
+    _title(fig, "Cash, the loan and the owners' return")
+    _caption(
+        fig,
+        "Top: the bank balance each day (starting cash, plus the farm's cash after tax and hedges, less interest "
+        f"and principal); below zero the owners must put in more or the farm stops. {_bands_note(run)} "
+        "Bottom: the owners' IRR a year on each path (their outlay on day 0, each month's cash, and at the end "
+        "the cash left less the loan still owed; machines count for nothing at the end); -100 % is a path on "
+        "which nothing comes back.",
+    )
+    fig.text(0.08, 0.925, "\n".join(textwrap.wrap(reading, 100)), fontsize=9.5, va="top")
+    ax = fig.add_axes([0.14, 0.50, 0.80, 0.31])
+    dates = run.dates.astype("datetime64[D]").astype(object)
+    _fan(ax, dates, run.daily_quantiles["cash_usd"], BLUE, "cash")
+    ax.plot(dates, run.daily_mean["cash_usd"], color=GREEN, lw=1.5, ls="--", label="mean (all paths)")
+    ax.axhline(0, color=RED, lw=1.5, label="zero: the cash runs out")
+    ax.yaxis.set_major_formatter(_money_axis)
+    ax.set_ylabel("cash in the bank [USD]")
+    ax.grid(True, alpha=0.3)
+    _date_axis(ax)
+    ax.legend(loc="lower left", fontsize=8)
+    low = fig.add_axes([0.14, 0.17, 0.80, 0.22])
+    irr = run.per_path["irr_per_year"]
+    irr = irr[np.isfinite(irr)]
+    if irr.size and np.ptp(irr) > 0:
+        low.hist(np.clip(irr, -1.0, 2.0), bins=60, color=BLUE, alpha=0.8)
+    elif irr.size:
+        low.axvline(irr[0], color=BLUE, lw=4)
+    hurdle = results.scenario.financing.hurdle_irr_per_year
+    if hurdle.is_fixed:
+        low.axvline(hurdle.value, color=RED, lw=1.5, label=f"hurdle {pct(hurdle.value)}")
+        low.legend(loc="upper right", fontsize=9)
+    low.xaxis.set_major_formatter(FuncFormatter(lambda v, _: pct(v, 0)))
+    low.set_xlabel("owners' IRR a year (above 200 % drawn at 200 %)")
+    low.set_ylabel("number of paths")
+    low.grid(True, alpha=0.3)
+    return fig
+
+
 def hashprice_fan(results, reading: str = "") -> Figure:
     """Hashprice (USD per TH/s per day) over time, with the farm's cash break-even hashprice;
     ``reading`` (what the operating policy did) is printed above the caption."""
@@ -370,17 +412,31 @@ def cost_breakdown(results) -> Figure:
 
 def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 10.0) -> Figure:
     """A page of headed paragraphs: ``blocks`` of (heading, text, monospace); text may hold newlines."""
-    fig = new_figure()
-    _title(fig, title)
+    return text_pages(title, blocks, size=size, overflow=False)[0]
+
+
+def text_pages(
+    title: str, blocks: list[tuple[str, str, bool]], *, size: float = 10.0, overflow: bool = True
+) -> list[Figure]:
+    """Headed paragraphs on as many pages as they need: a block that would run off the foot
+    of a page starts the next one ("... (continued)"); ``overflow=False`` keeps one page."""
+    pages = [new_figure()]
+    _title(pages[0], title)
     y = 0.91
     for heading, text, mono in blocks:
-        if heading:
-            fig.text(0.08, y, heading, fontsize=11.5, weight="bold", color="#222222", va="top")
-            y -= 0.027
         lines = []
         width, fsize = (92, size * 0.88) if mono else (98, size)
         for para in text.split("\n"):
             lines.extend(textwrap.wrap(para, width, subsequent_indent="    " if mono else "") or [""])
+        height = (0.027 if heading else 0.0) + 0.0175 * len(lines) * fsize / 10
+        if overflow and y - height < 0.04 and y < 0.91:
+            pages.append(new_figure())
+            _title(pages[-1], f"{title} (continued)")
+            y = 0.91
+        fig = pages[-1]
+        if heading:
+            fig.text(0.08, y, heading, fontsize=11.5, weight="bold", color="#222222", va="top")
+            y -= 0.027
         fig.text(
             0.08,
             y,
@@ -391,7 +447,7 @@ def text_page(title: str, blocks: list[tuple[str, str, bool]], *, size: float = 
             linespacing=1.35,
         )
         y -= 0.0175 * len(lines) * fsize / 10 + 0.02
-    return fig
+    return pages
 
 
 def table_pages(title: str, rows: list[tuple[str, str]], per_page: int = 52) -> list[Figure]:
@@ -578,6 +634,53 @@ def sweep_chart(table, keys: list[str], scenario_name: str) -> Figure:
                     ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7)
             fig.colorbar(image, ax=ax, format=FuncFormatter(lambda v, _, f=fmt: f(v)))
         ax.set_title(label, fontsize=11, loc="left")
+    return fig
+
+
+HEDGE_COLOURS = (BLUE, ORANGE, GREEN, RED, GREY)
+
+
+def hedge_frontier_chart(table, scenario_name: str, reading: str) -> Figure:
+    """Expected profit against CVaR 95 % and P(loss) against the hedge ratio, a line per hedge."""
+    fig = new_figure()
+    _title(fig, f"Hedge frontier: {scenario_name}")
+    _caption(
+        fig,
+        "Each point is a run with one hedge at one size (hedge ratio: the share of the hashrate or of the coins "
+        "sold forward; for options, of the BTC expected to be mined until expiry), all on the same paths. Up and "
+        "to the left is better: more expected profit, a smaller loss in the worst 5 % of paths.",
+    )
+    fig.text(0.08, 0.925, "\n".join(textwrap.wrap(reading, 100)), fontsize=9.5, va="top")
+    base = table[table["hedge"] < 0].iloc[0]
+    ax = fig.add_axes([0.16, 0.45, 0.74, 0.31])
+    ax.plot([base["cvar_95_usd"]], [base["mean_profit_usd"]], "ks", ms=8, label="no hedge")
+    low = fig.add_axes([0.16, 0.15, 0.74, 0.21])
+    for i, (hedge, rows) in enumerate(table[table["hedge"] >= 0].groupby("hedge", sort=True)):
+        colour = HEDGE_COLOURS[i % len(HEDGE_COLOURS)]
+        name = rows["label"].iloc[-1].split(":")[0]
+        ax.plot(rows["cvar_95_usd"], rows["mean_profit_usd"], "o-", color=colour, label=f"{hedge}: {name}")
+        for _, r in rows.iloc[[0, -1]].iterrows():
+            ax.annotate(
+                f"{r['ratio']:g}",
+                (r["cvar_95_usd"], r["mean_profit_usd"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        low.plot(rows["ratio"], rows["p_loss"], "o-", color=colour, label=f"{hedge}: {name}")
+        low.fill_between(rows["ratio"], rows["p_loss_ci95_low"], rows["p_loss_ci95_high"], color=colour, alpha=0.15)
+    ax.set_xlabel("CVaR 95 %: mean loss in the worst 5 % of paths [USD] (smaller is better)")
+    ax.set_ylabel("expected profit after tax [USD]")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: usd(v, 4)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: usd(v, 4)))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("expected profit against tail loss (end points labelled with their ratio)", fontsize=11, loc="left")
+    low.set_xlabel("hedge ratio")
+    low.set_ylabel("P(loss after tax)")
+    low.yaxis.set_major_formatter(FuncFormatter(lambda v, _: pct(v, 1)))
+    low.grid(True, alpha=0.3)
+    low.set_title("P(loss) with its 95 % interval", fontsize=11, loc="left")
     return fig
 
 

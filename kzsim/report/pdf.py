@@ -160,6 +160,43 @@ def key_figures(results) -> str:
     return "\n".join(lines)
 
 
+def hedges_reading(results) -> str:
+    """The hedges in words (empty without hedges)."""
+    h = results.summary.get("hedges")
+    if not h:
+        return ""
+    net = h["net_usd"]
+    return (
+        "Hedges: " + "; ".join(h["hedges"]) + ". "
+        f"Premiums {usd(h['premium_usd_mean'])}; settlements {usd(h['settlements_usd']['mean'])} on average "
+        f"(5-95 %: {usd(h['settlements_usd']['p05'])} to {usd(h['settlements_usd']['p95'])}); net of premiums "
+        f"{usd(net['mean'])} (standard error {usd(net['mean_se'], 2)}), in the profit and its tax above. "
+        "`kzsim hedge` sizes them against the tail risk they remove."
+    )
+
+
+def financing_reading(results) -> str:
+    """The lenders' and the owners' view in words (empty without financing)."""
+    f = results.summary.get("financing")
+    if not f:
+        return ""
+    loan, out = f["loan"], f["p_cash_runs_out"]
+    irr, below = f["irr_per_year"], f["p_irr_below_hurdle"]
+    when = f", by day {f['median_day_cash_runs_out']:,.0f} at the median" if f["median_day_cash_runs_out"] else ""
+    text = (
+        f"Loan {usd(loan['principal_usd_mean'])} ({loan['repayment']}, {loan['term_months']} months): interest "
+        f"{usd(loan['interest_usd_mean'])}, {usd(loan['outstanding_at_end_usd_mean'])} still owed at the end. "
+        f"The cash runs out on {pct(out['p'])} of paths (95 % CI {pct(out['ci95'][0])} - "
+        f"{pct(out['ci95'][1])}){when}; a quarter's debt-service coverage falls below the covenant on "
+        f"{pct(f['p_covenant_breach']['p'])}; the lender calls for more collateral on "
+        f"{pct(f['p_margin_call']['p'])}. The owners' IRR: median {pct(irr['p50'])}, 5-95 % "
+        f"{pct(irr['p05'])} to {pct(irr['p95'])}, everything lost on {pct(irr['share_all_lost'])} of paths"
+    )
+    if below is not None:
+        text += f"; below the hurdle on {pct(below['p'])}"
+    return text + "."
+
+
 def scenario_block(results) -> str:
     sc = results.scenario
     fleet = ", ".join(f"{a.count:,} x {a.model}" for a in sc.farm.fleet)
@@ -250,7 +287,7 @@ def write_report(results, path: str | Path) -> Path:
 
 def _pages(results) -> list:
     return [
-        figures.text_page(
+        *figures.text_pages(
             f"kzsim report: {results.scenario.name}",
             [
                 ("Scenario", scenario_block(results), False),
@@ -259,6 +296,7 @@ def _pages(results) -> list:
                 ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
                 ("Against the article and listed miners", reference_reading(results), False),
                 *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),
+                *([("Hedges", hedges_reading(results), False)] if hedges_reading(results) else []),
             ],
         ),
         figures.profit_distribution(results),
@@ -268,6 +306,7 @@ def _pages(results) -> list:
         figures.cost_vs_price(results),
         figures.downtime(results),
         figures.cost_breakdown(results),
+        *([figures.financing_page(results, financing_reading(results))] if results.scenario.financing else []),
         figures.convergence(results),
         *figures.table_pages("Appendix: scenario parameters", parameter_rows(results)),
     ]
@@ -303,7 +342,9 @@ def compare_table(comparison) -> str:
     for label, row in table.iterrows():
         cells = []
         for v in row:
-            if "P(loss)" in label or "fraction" in label:
+            if isinstance(v, float) and math.isnan(v):
+                cells.append("-")  # not in that scenario (no financing)
+            elif label.startswith("P(") or "fraction" in label or "IRR" in label:
                 cells.append(pct(v))
             elif "USD" in label:
                 cells.append(usd(v))
@@ -356,6 +397,12 @@ def write_sensitivity_pdf(table, scenario_name: str, path: str | Path, method: s
         else:
             fig = figures.tornado_chart(table, scenario_name)
         return _write_one_page(fig, path)
+
+
+def write_hedge_pdf(table, scenario_name: str, reading: str, path: str | Path) -> Path:
+    """The hedge frontier (:func:`kzsim.analysis.hedging.hedge_frontier`) as a one-page PDF."""
+    with report_style():
+        return _write_one_page(figures.hedge_frontier_chart(table, scenario_name, reading), path)
 
 
 def write_sweep_pdf(table, grid_names: list[str], scenario_name: str, path: str | Path) -> Path:

@@ -45,13 +45,21 @@ def format_validation_error(exc: ValidationError, *, source: str, root: type[Bas
     return lines
 
 
+def _tagged_variants() -> dict:
+    """The models of tagged unions by their tag (a distribution's ``dist``, a hedge's ``type``):
+    pydantic puts the tag in an error's location, where the user wrote none."""
+    from kzsim.scenario.decisions import HEDGE_CLASSES
+    from kzsim.scenario.distributions import DIST_CLASSES
+
+    return {**DIST_CLASSES, **HEDGE_CLASSES}
+
+
 def _clean_loc(loc: tuple) -> tuple:
     """Drop the parts of a location that are pydantic's, not the user's."""
-    from kzsim.scenario.distributions import DIST_NAMES
-
+    tags = _tagged_variants()
     out = []
     for part in loc:
-        if isinstance(part, str) and (part in DIST_NAMES or "[" in part or part.startswith("function-")):
+        if isinstance(part, str) and (part in tags or "[" in part or part.startswith("function-")):
             continue
         out.append(part)
     return tuple(out)
@@ -63,14 +71,13 @@ def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
     ``loc`` is pydantic's own location: a distribution's tag (``uniform``) in it names
     the variant whose keys are allowed.
     """
-    from kzsim.scenario.distributions import DIST_CLASSES
-
+    tags = _tagged_variants()
     model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
-        if part in DIST_CLASSES:
-            model = DIST_CLASSES[part]
+        if part in tags:
+            model = tags[part]
             continue
         if not isinstance(part, str) or "[" in part or part.startswith("function-"):
             continue

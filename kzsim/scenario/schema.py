@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from kzsim.scenario.decisions import BtcCollar, BtcPut, Financing, HashpriceSwap, Hedge, ProductionForward, Resale
 from kzsim.scenario.distributions import CENTRAL_TAIL, Fixed, _Dist, param
 from kzsim.scenario.errors import ScenarioError, format_validation_error
 from kzsim.scenario.fields import (
@@ -70,13 +71,41 @@ class Simulation(Section):
 
 
 class Asic(Section):
-    """One ASIC model of the fleet."""
+    """One ASIC model of the fleet. A model of the catalogue (``kzsim models``) fills
+    ``hashrate_th`` and ``efficiency_j_per_th`` with its published specs unless they are given."""
 
     model: str = Field(min_length=1, description="ASIC model name, e.g. 'Antminer S21'")
     count: int = Field(ge=1, le=10_000_000, description="number of machines")
-    hashrate_th: param(0.0, floor=1e-6, cap=1e6) = Field(description="hashrate of one machine [TH/s] (param)")
-    efficiency_j_per_th: param(0.0, floor=0.01, cap=1e6) = Field(description="energy per hash [J/TH] (param)")
+    hashrate_th: param(0.0, floor=1e-6, cap=1e6) = Field(
+        description="hashrate of one machine [TH/s] (param; default: the catalogue's for the model)"
+    )
+    efficiency_j_per_th: param(0.0, floor=0.01, cap=1e6) = Field(
+        description="energy per hash [J/TH] (param; default: the catalogue's for the model)"
+    )
     unit_price_usd: param(0.0, cap=1e8) = Field(0.0, description="purchase price of one machine [USD]")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        """Fill the specs a row leaves out from the catalogue (kzsim.scenario.catalogue)."""
+        from kzsim.scenario.catalogue import known_models, lookup
+
+        if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+            return data
+        missing = [k for k in ("hashrate_th", "efficiency_j_per_th") if k not in data]
+        if not missing:
+            return data
+        found = lookup(data["model"])
+        if found is None:
+            raise ValueError(
+                at(
+                    missing[0],
+                    f"missing, and {data['model']!r} is not in the catalogue (allowed: give "
+                    f"{' and '.join(missing)}, or a model of the catalogue: {known_models()})",
+                )
+            )
+        _, spec = found
+        return {**data, **{k: getattr(spec, k) for k in missing}}
 
 
 class Farm(Section):
@@ -120,6 +149,11 @@ class Farm(Section):
     )
     shutoff_restart_cost_usd: param(0.0, cap=1e9) = Field(
         0.0, description="cost of bringing the farm back after an economic shut-off [USD/restart] (param)"
+    )
+    resale: Resale | None = Field(
+        None,
+        description="sell the machines at the horizon's end at a price that follows hashprice (default: kept, "
+        "worth nothing in NPV and IRR)",
     )
 
 
@@ -381,6 +415,33 @@ class Scenario(Section):
     grid: Grid = Field(description="grid outages")
     regulation: Regulation = Field(description="AIFC sale, treasury, profit tax, compliance")
     dependence: Dependence | None = Field(None, description="rank correlations between uncertain parameters")
+    hedges: tuple[Hedge, ...] = Field(
+        (),
+        max_length=50,
+        description="hashprice swaps, production forwards, BTC puts and collars, valued on every path",
+    )
+    financing: Financing | None = Field(None, description="starting cash, a loan, covenants and the owners' hurdle")
+
+    @model_validator(mode="after")
+    def _hedges_in_horizon(self):
+        n_days = self.simulation.horizon_days
+        for i, hedge in enumerate(self.hedges):
+            if isinstance(hedge, (BtcPut, BtcCollar)) and hedge.expiry_days > n_days - 1:
+                raise ValueError(
+                    at(
+                        f"hedges.{i}.expiry_days",
+                        f"{hedge.expiry_days} is not within the horizon of {n_days} days "
+                        f"(allowed: 1 to {n_days - 1}, a day of the horizon after the start)",
+                    )
+                )
+            if isinstance(hedge, (HashpriceSwap, ProductionForward)) and hedge.start_day >= n_days:
+                raise ValueError(
+                    at(
+                        f"hedges.{i}.start_day",
+                        f"{hedge.start_day} is not within the horizon's {n_days} days (allowed: 0 to {n_days - 1})",
+                    )
+                )
+        return self
 
     @model_validator(mode="after")
     def _dependence(self):
@@ -591,6 +652,7 @@ def reference_markdown() -> str:
         ("simulation", Simulation),
         ("farm", Farm),
         ("farm.fleet[]", Asic),
+        ("farm.resale", Resale),
         ("market", Market),
         ("market.jump_diffusion", JumpDiffusion),
         ("market.garch", Garch),
@@ -603,6 +665,11 @@ def reference_markdown() -> str:
         ("regulation", Regulation),
         ("dependence", Dependence),
         ("dependence.rank_correlations[]", RankCorrelation),
+        ("hedges[] (type: hashprice_swap)", HashpriceSwap),
+        ("hedges[] (type: production_forward)", ProductionForward),
+        ("hedges[] (type: btc_put)", BtcPut),
+        ("hedges[] (type: btc_collar)", BtcCollar),
+        ("financing", Financing),
     ):
         table(model, section)
     lines.extend(["Default mining-fee brackets:", "", "| min_price_kzt_per_kwh | fee_kzt_per_kwh |", "|---|---|"])

@@ -25,9 +25,8 @@ from kzsim.model.paths import (
     replacement_value_usd,
     start_difficulty,
     start_height,
-    sum_days,
 )
-from kzsim.model.processes import cumsum_days
+from kzsim.model.processes import cumsum_days, sum_days
 from kzsim.scenario.schema import Scenario
 from kzsim.units import (
     BLOCKS_PER_DAY_TARGET,

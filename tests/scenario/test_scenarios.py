@@ -19,10 +19,11 @@ EXPECTED = {
     "plan-70-30",
     "small-operator",
     "halving-2028",
+    "kz-2025-hedged",
 }
 
 
-def test_the_seven_scenarios_are_shipped():
+def test_the_eight_scenarios_are_shipped():
     assert {p.stem for p in SHIPPED} == EXPECTED
 
 
@@ -33,7 +34,14 @@ def test_scenario_runs(path):
     res = kzsim.simulate(sc, paths=64)
     pp = res.run.per_path
     for key, value in pp.items():
-        if key not in ("cash_cost_per_btc_usd", "all_in_cost_per_btc_usd", "payback_days"):
+        empty_when_never = ("payback_days", "payback_btc_days", "cash_out_day", "margin_call_day", "irr_below_hurdle")
+        if key not in (
+            "cash_cost_per_btc_usd",
+            "all_in_cost_per_btc_usd",
+            "min_dscr",
+            "irr_per_year",
+            *empty_when_never,
+        ):
             assert np.all(np.isfinite(value)), key
     assert np.all(pp["btc_mined"] > 0)
 
