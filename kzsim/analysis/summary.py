@@ -104,6 +104,15 @@ def summarize(run: RunOutput) -> dict:
         paid_btc = np.isfinite(pp["payback_btc_days"])
         summary["payback"]["share_within_horizon_btc"] = float(paid_btc.mean())
     summary["payback"]["p_never_pays_back"] = _share(~paid, n)
+    if "upgrade_day" in pp:
+        swapped = np.isfinite(pp["upgrade_day"])
+        summary["upgrade"] = {
+            "to_model": sc.farm.upgrade.to_model,
+            "share_of_paths": float(swapped.mean()),
+            "median_day": float(np.median(pp["upgrade_day"][swapped])) if swapped.any() else None,
+            "capex_usd_mean": float(pp["upgrade_capex_usd"].mean()),
+            "old_machines_sale_usd_mean": float(pp["upgrade_sale_usd"].mean()),
+        }
     if "resale_usd" in pp:
         summary["resale_usd"] = {**_finite_stats(pp["resale_usd"]), "mean_se": stats.mean_se(pp["resale_usd"])}
         summary["resale_usd"]["gain_over_book_mean"] = float(pp["resale_gain_usd"].mean())

@@ -31,12 +31,67 @@ IRR_STEPS = 60  # bisection halvings: 1.5 / 2^60 ~ 1e-18 of a monthly rate
 
 
 def has_decisions(scenario) -> bool:
-    """Whether the scenario has hedges, financing or a resale of the machines (the kernel then
-    gives its daily cash)."""
-    return bool(scenario.hedges) or scenario.financing is not None or scenario.farm.resale is not None
+    """Whether the scenario has hedges, financing, an upgrade or a resale of the machines (the
+    kernel then gives its daily cash)."""
+    f = scenario.farm
+    return bool(scenario.hedges) or scenario.financing is not None or f.resale is not None or f.upgrade is not None
 
 
-def resale(scenario, p, hashprice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each day and the ``window - 1`` days before it (fewer at the start)."""
+    total = cumsum_days(x)
+    out = total.copy()
+    out[window:] -= total[:-window]
+    count = np.minimum(np.arange(1, x.shape[0] + 1), window)[:, None]
+    return out / count
+
+
+def upgrade_plan(scenario, p, hashprice, ageing, failed, farm_hashrate_th):
+    """When each path swaps the fleet row ``farm.upgrade.replaces`` for the new model, and the
+    kernel's hashrate factor and hardware downtime with it (before the kernel runs).
+
+    Returns (ageing, failed) as (n_days, n) arrays and the plan: ``day`` (n,) the swap's day
+    index (NaN where it never happens), the replaced row's hashrate and the new machines'
+    count and hashrate (same power), and the trigger's mean hashprice on the day."""
+    up = scenario.farm.upgrade
+    n_days, n = hashprice.shape
+    r = up.replaces
+    row = scenario.farm.fleet[r]
+    old_th = row.count * p[f"farm.fleet.{r}.hashrate_th"]
+    old_eff = p[f"farm.fleet.{r}.efficiency_j_per_th"]
+    new_th = old_th * old_eff / p["farm.upgrade.efficiency_j_per_th"]  # the same IT power
+    mean_hashprice = _trailing_mean(hashprice, up.hashprice_window_days)
+    if up.on_day is not None:
+        day = np.full(n, float(up.on_day))
+    else:
+        hit = mean_hashprice < p["farm.upgrade.when_hashprice_below_usd_per_th_day"]
+        hit[: up.not_before_day] = False
+        day = np.where(hit.any(axis=0), hit.argmax(axis=0).astype(np.float64), np.nan)
+    t = np.arange(n_days, dtype=np.float64)[:, None]
+    after = t >= day  # False everywhere on paths without a swap (NaN compares False)
+    degradation = np.broadcast_to(p["farm.efficiency_degradation_per_year"], (n,))
+    new_age = (1.0 + degradation) ** -(np.maximum(t - np.nan_to_num(day, nan=0.0), 0.0) / DAYS_PER_YEAR)
+    age = np.broadcast_to(ageing, (n_days, n))
+    mixed = ((farm_hashrate_th - old_th) * age + new_th * new_age) / farm_hashrate_th
+    it_power = sum(
+        a.count * p[f"farm.fleet.{i}.hashrate_th"] * p[f"farm.fleet.{i}.efficiency_j_per_th"]
+        for i, a in enumerate(scenario.farm.fleet)
+    )
+    row_power_share = old_th * old_eff / it_power
+    swapping = after & (t < day + up.swap_days)
+    down = np.broadcast_to(failed, (n_days, n))
+    plan = {
+        "day": day,
+        "old_th": old_th,
+        "new_count": new_th / p["farm.upgrade.hashrate_th"],
+        "hashprice_then": np.take_along_axis(
+            mean_hashprice, np.nan_to_num(day, nan=0.0).astype(np.int64)[None, :], axis=0
+        )[0],
+    }
+    return np.where(after, mixed, age), np.where(swapping, np.maximum(down, row_power_share), down), plan
+
+
+def resale(scenario, p, hashprice: np.ndarray, plan: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What the machines fetch at the horizon's end (n,) and their book value then (n,).
 
     Each model: count x unit price x max(floor, value share x (H_end / H_0) ^ elasticity),
@@ -49,10 +104,59 @@ def resale(scenario, p, hashprice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         moved = np.exp(p["farm.resale.hashprice_elasticity"] * np.log(ratio))
     moved = np.where(ratio > 0, moved, 0.0)
     share = np.maximum(p["farm.resale.floor_share"], p["farm.resale.value_share"] * moved)
-    machines = sum(a.count * p[f"farm.fleet.{i}.unit_price_usd"] for i, a in enumerate(scenario.farm.fleet))
+    fleet = scenario.farm.fleet
+    machines = sum(a.count * p[f"farm.fleet.{i}.unit_price_usd"] for i, a in enumerate(fleet))
     dep_days = scenario.farm.depreciation_years * DAYS_PER_YEAR
     book = machines * (1.0 - min(n_days, dep_days) / dep_days)
+    if plan is not None:  # paths that swapped a row hold the new machines instead, bought later
+        r = scenario.farm.upgrade.replaces
+        swapped = np.isfinite(plan["day"])
+        old = fleet[r].count * p[f"farm.fleet.{r}.unit_price_usd"]
+        new = plan["new_count"] * p["farm.upgrade.unit_price_usd"]
+        held = n_days - np.nan_to_num(plan["day"], nan=0.0)
+        machines = np.where(swapped, machines - old + new, machines)
+        book = np.where(
+            swapped,
+            book - old * (1.0 - min(n_days, dep_days) / dep_days) + new * (1.0 - np.minimum(held, dep_days) / dep_days),
+            book,
+        )
     return machines * share, np.broadcast_to(book, share.shape)
+
+
+def upgrade_flows(scenario, p, hashprice, plan) -> dict:
+    """The swap's money on each path: the new machines bought and the old sold on its day,
+    the depreciation that changes from then (the new machines' added, the old row's taken
+    off the kernel's), and the sale's gain over the old row's book value.
+
+    Returns (n_days, n) ``cash``, ``gain`` (on the day) and ``depreciation`` (the change),
+    and (n,) ``capex``, ``sale``."""
+    up = scenario.farm.upgrade
+    r = up.replaces
+    n_days, n = hashprice.shape
+    dep_days = scenario.farm.depreciation_years * DAYS_PER_YEAR
+    day = plan["day"]
+    swapped = np.flatnonzero(np.isfinite(day))
+    u = np.nan_to_num(day, nan=0.0).astype(np.int64)
+    old = np.broadcast_to(scenario.farm.fleet[r].count * p[f"farm.fleet.{r}.unit_price_usd"], (n,))
+    new = np.broadcast_to(plan["new_count"] * p["farm.upgrade.unit_price_usd"], (n,))
+    ratio = plan["hashprice_then"] / hashprice[0]
+    sale = old * np.maximum(p["farm.upgrade.old_floor_share"], p["farm.upgrade.old_value_share"] * ratio)
+    book = old * (1.0 - np.minimum(u, dep_days) / dep_days)
+    t = np.arange(n_days, dtype=np.float64)[:, None]
+    old_dep = np.clip(dep_days - t, 0.0, 1.0) * (old / dep_days)  # the kernel's schedule, for the old row
+    new_dep = np.clip(dep_days - (t - u), 0.0, 1.0) * (new / dep_days)
+    depreciation = np.where(t >= day, new_dep - old_dep, 0.0)
+    cash, gain = np.zeros((n_days, n)), np.zeros((n_days, n))
+    cash[u[swapped], swapped] = sale[swapped] - new[swapped]
+    gain[u[swapped], swapped] = sale[swapped] - book[swapped]
+    done = np.isfinite(day)
+    return {
+        "cash": cash,
+        "gain": gain,
+        "depreciation": depreciation,
+        "capex": np.where(done, new, 0.0),
+        "sale": np.where(done, sale, 0.0),
+    }
 
 
 def _rounded(days: np.ndarray) -> np.ndarray:
@@ -208,13 +312,15 @@ def _first_day(hit: np.ndarray) -> np.ndarray:
     return np.where(hit.any(axis=0), hit.argmax(axis=0) + 1.0, np.nan)
 
 
-def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, discount, farm_hashrate_th):
-    """Hedges and financing on each path: updates ``per_path`` (profit, tax, NPV, payback, costs
-    per BTC) and ``daily`` (the P&L; ``cash_usd`` with financing) in place, and adds their own columns.
+def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, discount, farm_hashrate_th, plan=None):
+    """Hedges, financing, the upgrade and the resale on each path: updates ``per_path``
+    (profit, tax, depreciation, NPV, payback, costs per BTC) and ``daily`` (the P&L;
+    ``cash_usd`` with financing) in place, and adds their own columns.
 
     ``cash_pre``: each day's operating cash flow before tax (the kernel's revenue - cash
     cost), ``btc_day`` the BTC mined, ``dep_day`` the depreciation, ``discount`` each day's
-    discount factor (n_days, 1 or n), all per path as the kernel used them."""
+    discount factor (n_days, 1 or n), all per path as the kernel used them; ``plan`` the
+    upgrade's (:func:`upgrade_plan`)."""
     n_days, n = cash_pre.shape
     rate = p["regulation.profit_tax_rate"]
     hashprice = daily["hashprice_usd_per_th_day"]
@@ -225,17 +331,28 @@ def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, 
     else:
         interest = principal = owed = np.zeros((n_days, n))
     deductible = interest if fin is None or fin.interest_tax_deductible else np.zeros_like(interest)
-    other_cash = hedges  # cash outside operations before financing: hedges, and the machines' sale
+    other_cash = hedges  # cash outside operations before financing: hedges, the machines bought and sold
     gains = hedges - deductible  # what changes the taxable profit
     pnl_change = hedges - interest
+    asset_gains = np.zeros(n)  # machines sold above their book value (below: negative)
+    if plan is not None:
+        swap = upgrade_flows(scenario, p, hashprice, plan)
+        per_path["upgrade_day"] = plan["day"] + 1.0  # counted from 1, as the other days
+        per_path["upgrade_capex_usd"], per_path["upgrade_sale_usd"] = swap["capex"], swap["sale"]
+        per_path["depreciation_usd"] = per_path["depreciation_usd"] + sum_days(swap["depreciation"])
+        other_cash = other_cash + swap["cash"]
+        gains = gains + (swap["gain"] - swap["depreciation"])
+        pnl_change = pnl_change + (swap["gain"] - swap["depreciation"])
+        asset_gains = asset_gains + sum_days(swap["gain"])
     if scenario.farm.resale is not None:
-        sold, book = resale(scenario, p, hashprice)
+        sold, book = resale(scenario, p, hashprice, plan)
         gain = sold - book
         per_path["resale_usd"], per_path["resale_gain_usd"] = sold, gain
         other_cash, gains, pnl_change = other_cash.copy(), gains.copy(), pnl_change.copy()
         other_cash[-1] += sold
         gains[-1] += gain  # taxed with the last year's profit
         pnl_change[-1] += gain
+        asset_gains = asset_gains + gain
     base = cash_pre - dep_day  # the kernel's taxable profit of each day, in its arithmetic
     taxable_old, tax_old = _tax_by_year(base, cal.fiscal_year_starts, rate)
     taxable, tax = _tax_by_year(base + gains, cal.fiscal_year_starts, rate)
@@ -257,8 +374,7 @@ def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, 
     btc_total = per_path["btc_mined"]
     with np.errstate(divide="ignore", invalid="ignore"):
         all_in = per_path["cash_cost_usd"] + per_path["depreciation_usd"] + tax_total
-        if "resale_gain_usd" in per_path:  # the machines' sale gives back what it fetches above their book value
-            all_in = all_in - per_path["resale_gain_usd"]
+        all_in = all_in - asset_gains  # machines sold give back what they fetch above their book value
         per_path["all_in_cost_per_btc_usd"] = np.where(btc_total > 0, all_in / btc_total, np.nan)
     if scenario.hedges:
         per_path["hedge_premium_usd"] = premiums

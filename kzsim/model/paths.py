@@ -516,6 +516,9 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
     ageing = (1.0 + _per_path_or_one(p["farm.efficiency_degradation_per_year"])) ** -years_in
     rate, lead = _per_path_or_one(p["farm.hardware_failure_rate_per_year"]), p["farm.replacement_lead_time_days"]
     failed = failed_share(rate[0], _per_path_or_one(lead)[0], n_days)
+    plan = None
+    if f.upgrade is not None:  # the swap's day on each path, from the hashprice the kernel will see
+        ageing, failed, plan = finance.upgrade_plan(sc, p, btc_per_th * price, ageing, failed, farm_hashrate_th)
     years = ((days + 1) / DAYS_PER_YEAR)[:, None]
     discount = np.exp(-np.log1p(_per_path_or_one(p["farm.discount_rate_per_year"])) * years)
     n_years = int(cal.year_index[-1]) + 1
@@ -592,7 +595,7 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
     daily = dict(zip(DAILY_SUMS, (cum_pnl, up_fraction, hashprice, price)))
     if decisions:
         dep_day = dep_share[:, None] * q[Param.depreciation_usd_per_day]  # the kernel's product
-        finance.apply(sc, cal, p, result, daily, price, cash_pre, btc_day, dep_day, discount, farm_hashrate_th)
+        finance.apply(sc, cal, p, result, daily, price, cash_pre, btc_day, dep_day, discount, farm_hashrate_th, plan)
     if block_sums:  # in the kernel's order (block_sum's): the same bits as its own sums
         daily = {k: per_block_sums(v) for k, v in daily.items()}
     return result, daily

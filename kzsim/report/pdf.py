@@ -175,6 +175,28 @@ def hedges_reading(results) -> str:
     )
 
 
+def fleet_reading(results) -> str:
+    """The fleet's life in words: the upgrade and the machines' sale at the end (empty without them)."""
+    s = results.summary
+    parts = []
+    up = s.get("upgrade")
+    if up:
+        when = f", at the median on day {up['median_day']:,.0f}" if up["median_day"] else ""
+        parts.append(
+            f"The fleet is upgraded to {up['to_model']} on {pct(up['share_of_paths'])} of paths{when}: "
+            f"{usd(up['capex_usd_mean'])} of new machines and {usd(up['old_machines_sale_usd_mean'])} from the old "
+            "on average (over all paths)."
+        )
+    sale = s.get("resale_usd")
+    if sale:
+        parts.append(
+            f"The machines are sold at the end for {usd(sale['mean'])} on average (5-95 %: {usd(sale['p05'])} to "
+            f"{usd(sale['p95'])}), {usd(sale['gain_over_book_mean'])} against their book value; profit, NPV, IRR and "
+            "the all-in cost per BTC include it."
+        )
+    return " ".join(parts)
+
+
 def financing_reading(results) -> str:
     """The lenders' and the owners' view in words (empty without financing)."""
     f = results.summary.get("financing")
@@ -297,6 +319,7 @@ def _pages(results) -> list:
                 ("Against the article and listed miners", reference_reading(results), False),
                 *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),
                 *([("Hedges", hedges_reading(results), False)] if hedges_reading(results) else []),
+                *([("The fleet's life", fleet_reading(results), False)] if fleet_reading(results) else []),
             ],
         ),
         figures.profit_distribution(results),

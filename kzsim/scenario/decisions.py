@@ -116,6 +116,68 @@ class Resale(Section):
     )
 
 
+class Upgrade(Section):
+    """Replace one model of the fleet by another during the horizon, on a given day or on the
+    first day the hashprice (its mean over the last ``hashprice_window_days``) falls below a
+    trigger. The new machines fill the old ones' power (a more efficient model hashes more on
+    the same MW); the farm's share of them is down for ``swap_days``; the old ones are sold
+    then at a price that follows hashprice, the new ones bought and depreciated from then."""
+
+    replaces: int = Field(0, ge=0, le=999, description="row of farm.fleet replaced (0 = the first)")
+    to_model: str = Field(min_length=1, description="the new model, e.g. 'Antminer S21 Pro' (kzsim models)")
+    hashrate_th: param(0.0, floor=1e-6, cap=1e6) = Field(
+        description="hashrate of one new machine [TH/s] (param; default: the catalogue's for to_model)"
+    )
+    efficiency_j_per_th: param(0.0, floor=0.01, cap=1e6) = Field(
+        description="energy per hash of the new machines [J/TH] (param; default: the catalogue's)"
+    )
+    unit_price_usd: param(0.0, cap=1e8) = Field(description="price of one new machine [USD] (param)")
+    on_day: int | None = Field(None, ge=1, le=36_500, description="the day of the swap (0 = start date) [days]")
+    when_hashprice_below_usd_per_th_day: param(0.0, cap=1e3) | None = Field(
+        None, description="or: the first day the hashprice's recent mean is below this [USD per TH/s-day] (param)"
+    )
+    not_before_day: int = Field(0, ge=0, le=36_500, description="with the trigger: not before this day [days]")
+    hashprice_window_days: int = Field(30, ge=1, le=3650, description="days of the trigger's mean hashprice")
+    swap_days: int = Field(7, ge=0, le=365, description="days the replaced machines' share of the farm is down")
+    old_value_share: param(0.0, 1.5) = Field(
+        0.5, description="old machines sold at this share of their price x hashprice then / at the start (param)"
+    )
+    old_floor_share: param(0.0, 1.0) = Field(0.05, description="and at least this share of their price (param)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        from kzsim.scenario.catalogue import known_models, lookup
+
+        if not isinstance(data, dict) or not isinstance(data.get("to_model"), str):
+            return data
+        missing = [k for k in ("hashrate_th", "efficiency_j_per_th") if k not in data]
+        if not missing:
+            return data
+        found = lookup(data["to_model"])
+        if found is None:
+            raise ValueError(
+                at(
+                    missing[0],
+                    f"missing, and {data['to_model']!r} is not in the catalogue (allowed: give "
+                    f"{' and '.join(missing)}, or a model of the catalogue: {known_models()})",
+                )
+            )
+        return {**data, **{k: getattr(found[1], k) for k in missing}}
+
+    @model_validator(mode="after")
+    def _when(self):
+        if (self.on_day is None) == (self.when_hashprice_below_usd_per_th_day is None):
+            raise ValueError(
+                at(
+                    "on_day",
+                    "give the day or the trigger (allowed: exactly one of on_day and "
+                    "when_hashprice_below_usd_per_th_day)",
+                )
+            )
+        return self
+
+
 class Financing(Section):
     """Cash, a loan and what lenders and investors watch. The capex is paid on day 0 from the
     loan and the owners' equity; ``starting_cash_usd`` is what is left in the bank then."""

@@ -16,7 +16,16 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from kzsim.scenario.decisions import BtcCollar, BtcPut, Financing, HashpriceSwap, Hedge, ProductionForward, Resale
+from kzsim.scenario.decisions import (
+    BtcCollar,
+    BtcPut,
+    Financing,
+    HashpriceSwap,
+    Hedge,
+    ProductionForward,
+    Resale,
+    Upgrade,
+)
 from kzsim.scenario.distributions import CENTRAL_TAIL, Fixed, _Dist, param
 from kzsim.scenario.errors import ScenarioError, format_validation_error
 from kzsim.scenario.fields import (
@@ -155,6 +164,20 @@ class Farm(Section):
         description="sell the machines at the horizon's end at a price that follows hashprice (default: kept, "
         "worth nothing in NPV and IRR)",
     )
+    upgrade: Upgrade | None = Field(
+        None, description="replace one model by another on a day or when hashprice falls below a trigger"
+    )
+
+    @model_validator(mode="after")
+    def _upgrade_row(self):
+        if self.upgrade is not None and self.upgrade.replaces >= len(self.fleet):
+            raise ValueError(
+                at(
+                    "upgrade.replaces",
+                    f"{self.upgrade.replaces} is not a row of the fleet (allowed: 0 to {len(self.fleet) - 1})",
+                )
+            )
+        return self
 
 
 class Bracket(Section):
@@ -441,6 +464,14 @@ class Scenario(Section):
                         f"{hedge.start_day} is not within the horizon's {n_days} days (allowed: 0 to {n_days - 1})",
                     )
                 )
+        upgrade = self.farm.upgrade
+        if upgrade is not None and upgrade.on_day is not None and upgrade.on_day >= n_days:
+            raise ValueError(
+                at(
+                    "farm.upgrade.on_day",
+                    f"{upgrade.on_day} is not within the horizon's {n_days} days (allowed: 1 to {n_days - 1})",
+                )
+            )
         return self
 
     @model_validator(mode="after")
@@ -653,6 +684,7 @@ def reference_markdown() -> str:
         ("farm", Farm),
         ("farm.fleet[]", Asic),
         ("farm.resale", Resale),
+        ("farm.upgrade", Upgrade),
         ("market", Market),
         ("market.jump_diffusion", JumpDiffusion),
         ("market.garch", Garch),

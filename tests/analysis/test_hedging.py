@@ -97,7 +97,11 @@ def test_kzsim_hedge_needs_hedges(tmp_path):
 
 def test_a_financed_run_reports_cash_covenants_and_irr(tmp_path):
     out = tmp_path / "run"
-    args = ["run", str(HEDGED), "--paths", "800", "--set", "simulation.horizon_days=400", "--out", str(out), "-q"]
+    upgrade = (
+        'farm.upgrade={to_model: "Antminer S21 Pro", unit_price_usd: 5000, when_hashprice_below_usd_per_th_day: 0.03}'
+    )
+    args = ["run", str(HEDGED), "--paths", "800", "--set", "simulation.horizon_days=400", "--set", upgrade]
+    args += ["--out", str(out), "-q"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
@@ -115,3 +119,5 @@ def test_a_financed_run_reports_cash_covenants_and_irr(tmp_path):
     text = " ".join(" ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages).split())
     assert "Cash, the loan and the owners' return" in text
     assert "The cash runs out on" in text and "Hedges:" in text
+    assert "upgraded to Antminer S21 Pro" in text and "sold at the end" in text
+    assert 0 < summary["upgrade"]["share_of_paths"] <= 1 and summary["resale_usd"]["mean"] > 0

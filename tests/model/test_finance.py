@@ -315,3 +315,72 @@ def test_a_fleet_row_names_a_model_of_the_catalogue():
     with pytest.raises(ScenarioError) as err:
         make_scenario(**{"farm.fleet": [{"model": "Antminer Z99", "count": 10}]})
     assert "farm.fleet.0.hashrate_th" in str(err.value) and "Antminer S21" in str(err.value)
+
+
+def test_an_upgrade_on_a_day_with_no_uncertainty():
+    """The one row of S-class machines (200 TH/s, 20 J/TH) swapped on day 100 for machines of
+    250 TH/s at 16 J/TH on the same power: 25 % more hashrate after 5 days down; the old
+    sold at 40 % of their price, the new bought and depreciated from the swap."""
+    sc = make_scenario(**YEAR)
+    base = run(sc).per_path
+    upgrade = {
+        "to_model": "X2",
+        "hashrate_th": 250,
+        "efficiency_j_per_th": 16,
+        "unit_price_usd": 5000,
+        "on_day": 100,
+        "swap_days": 5,
+        "old_value_share": 0.4,
+    }
+    out = run(sc.replace(**{"farm.upgrade": upgrade})).per_path
+    btc_day = base["btc_mined"][0] / 365
+    assert_allclose(out["btc_mined"], btc_day * (100 + 0 * 5 + 1.25 * 260), rtol=1e-9)
+    assert_array_equal(out["upgrade_day"], 101.0)
+    new_count = 100 * 200 * 20 / (250 * 16)
+    assert_allclose(out["upgrade_capex_usd"], new_count * 5000, rtol=1e-12)
+    assert_allclose(out["upgrade_sale_usd"], 0.4 * 100 * 3000, rtol=1e-12)  # hashprice did not move
+    dep_days = 3 * 365
+    assert_allclose(
+        out["depreciation_usd"] - base["depreciation_usd"], 265 * (new_count * 5000 - 100 * 3000) / dep_days, rtol=1e-9
+    )
+    # the NPV (no discounting) moves by the cash: the sale less the new capex, the extra coins' margin, the tax
+    assert out["npv_usd"][0] != base["npv_usd"][0]
+
+
+def test_an_upgrade_on_a_hashprice_trigger_happens_on_the_first_day_below_it():
+    sc = make_scenario(**YEAR, **{"market.hashrate_growth_per_year": 0.5})
+    hashprice = run(sc).daily_mean["hashprice_usd_per_th_day"]
+    window = 30
+    trailing = np.array([hashprice[max(0, t - window + 1) : t + 1].mean() for t in range(365)])
+    trigger = float(trailing[200])  # crossed on day 200 or just before (hashprice falls steadily)
+    expected = int(np.argmax(trailing < trigger * 1.0000001))
+    upgrade = {
+        "to_model": "Antminer S21",
+        "unit_price_usd": 4000,
+        "when_hashprice_below_usd_per_th_day": trigger * 1.0000001,
+        "not_before_day": 50,
+    }
+    out = run(sc.replace(**{"farm.upgrade": upgrade})).per_path
+    assert_array_equal(out["upgrade_day"], expected + 1.0)
+    never = run(sc.replace(**{"farm.upgrade": {**upgrade, "when_hashprice_below_usd_per_th_day": 1e-9}})).per_path
+    assert np.isnan(never["upgrade_day"]).all()
+    assert_array_equal(never["upgrade_capex_usd"], 0.0)
+
+
+@pytest.mark.parametrize(
+    "upgrade, words",
+    [
+        ({"to_model": "S21", "unit_price_usd": 1}, "farm.upgrade.on_day"),
+        (
+            {"to_model": "S21", "unit_price_usd": 1, "on_day": 10, "when_hashprice_below_usd_per_th_day": 0.03},
+            "exactly one",
+        ),
+        ({"to_model": "S21", "unit_price_usd": 1, "on_day": 400}, "farm.upgrade.on_day"),
+        ({"to_model": "S21", "unit_price_usd": 1, "on_day": 10, "replaces": 3}, "farm.upgrade.replaces"),
+        ({"to_model": "Z99", "unit_price_usd": 1, "on_day": 10}, "not in the catalogue"),
+    ],
+)
+def test_bad_upgrades_are_refused_by_key(upgrade, words):
+    with pytest.raises(ScenarioError) as err:
+        make_scenario(**YEAR).replace(**{"farm.upgrade": upgrade})
+    assert words in str(err.value)
