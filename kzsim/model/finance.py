@@ -354,7 +354,7 @@ def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, 
         pnl_change[-1] += gain
         asset_gains = asset_gains + gain
     base = cash_pre - dep_day  # the kernel's taxable profit of each day, in its arithmetic
-    taxable_old, tax_old = _tax_by_year(base, cal.fiscal_year_starts, rate)
+    _, tax_old = _tax_by_year(base, cal.fiscal_year_starts, rate)
     taxable, tax = _tax_by_year(base + gains, cal.fiscal_year_starts, rate)
     year_ends = np.append(cal.fiscal_year_starts[1:] - 1, n_days - 1)
     tax_day = np.zeros((n_days, n))
@@ -408,13 +408,16 @@ def apply(scenario, cal, p, per_path, daily, price, cash_pre, btc_day, dep_day, 
     per_path["cash_out_day"] = _first_day(cash < 0)
     per_path["cash_runs_out"] = (cash < 0).any(axis=0).astype(np.float64)
 
-    # debt-service coverage by quarter (a bullet's final repayment is refinanced, not covered)
+    # debt-service coverage by quarter: the cash available for debt service (operations after
+    # tax, and hedges; machines bought or sold apart) over what falls due (a bullet's final
+    # repayment is refinanced, not covered)
+    available = cash_pre - tax_day + hedges
     covered_service = interest if fin.loan_repayment == "bullet" else service
     min_dscr = np.full(n, np.inf)
     for a, b in _periods(3 * DAYS_PER_MONTH, n_days):
         due = sum_days(covered_service[a : b + 1])
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(due > 0, sum_days(project[a : b + 1]) / due, np.inf)
+            ratio = np.where(due > 0, sum_days(available[a : b + 1]) / due, np.inf)
         min_dscr = np.minimum(min_dscr, ratio)
     per_path["min_dscr"] = np.where(np.isfinite(min_dscr), min_dscr, np.nan)
     per_path["covenant_breach"] = (min_dscr < p["financing.dscr_covenant"]).astype(np.float64)

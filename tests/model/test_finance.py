@@ -384,3 +384,26 @@ def test_bad_upgrades_are_refused_by_key(upgrade, words):
     with pytest.raises(ScenarioError) as err:
         make_scenario(**YEAR).replace(**{"farm.upgrade": upgrade})
     assert words in str(err.value)
+
+
+def test_debt_service_coverage_of_a_bullet_loan_by_hand():
+    """No tax, coins sold the day they are mined: the same cash every day, c. A bullet loan
+    pays r L a month; the quarters of 91, 92, 91 and 91 days each hold three payments, so the
+    lowest coverage is 91 c / (3 r L); a covenant above it is breached, one below is not."""
+    sc = make_scenario(
+        **YEAR,
+        **{
+            "regulation.profit_tax_rate": 0.0,
+            "regulation.aifc_settlement_lag_days": 0,
+            "market.btc_price_usd": 400_000,
+        },
+    )
+    base = run(sc).per_path
+    c = (base["revenue_usd"][0] - base["cash_cost_usd"][0]) / 365
+    loan = {"loan_usd": 1e6, "loan_rate_per_year": 0.12, "loan_repayment": "bullet", "loan_term_months": 24}
+    expected = 91 * c / (3 * 0.01 * 1e6)
+    out = run(sc.replace(financing={**loan, "dscr_covenant": expected * 1.01})).per_path
+    assert_allclose(out["min_dscr"], expected, rtol=1e-9)
+    assert_array_equal(out["covenant_breach"], 1.0)
+    calm = run(sc.replace(financing={**loan, "dscr_covenant": expected * 0.99})).per_path
+    assert_array_equal(calm["covenant_breach"], 0.0)
