@@ -20,6 +20,7 @@ _PUBLIC = {
     "ScenarioError": "kzsim.scenario.errors",
     "Scenario": "kzsim.scenario.schema",
     "hedge_frontier": "kzsim.analysis.hedging",
+    "save_scenario": "kzsim.scenario.saving",
 }
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "compare",
     "hedge_frontier",
     "load_scenario",
+    "save_scenario",
     "simulate",
     "simulate_to_precision",
 ]

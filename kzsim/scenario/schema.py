@@ -603,6 +603,15 @@ class Scenario(Section):
     def to_dict(self) -> dict:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def to_yaml(self, path=None, *, overwrite: bool = False):
+        """The scenario as YAML (every key, in the schema's order; distributions on one line;
+        the description kept): the text, or with ``path`` the file written atomically (an
+        existing file only with ``overwrite=True``). :func:`kzsim.load_scenario` reads it back
+        to an equal scenario."""
+        from kzsim.scenario.saving import save_scenario, scenario_yaml
+
+        return scenario_yaml(self) if path is None else save_scenario(self, path, overwrite=overwrite)
+
 
 MAX_LOG_MOVE = 200.0
 
