@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from kzsim.engine.concurrency import Background
 from kzsim.engine.system import usable_cpus
@@ -140,14 +139,12 @@ def write_results(
             ts = results.timeseries
             ts.to_parquet(tmp / "timeseries.parquet", index=False)
             ts.to_csv(tmp / "timeseries.csv", index=False)
-            (tmp / "scenario.resolved.yaml").write_text(
-                yaml.safe_dump(results.scenario.to_dict(), sort_keys=False, allow_unicode=True)
-            )
+            (tmp / "scenario.resolved.yaml").write_text(results.scenario.to_yaml())
             write_json(tmp / "manifest.json", manifest(results, scenario_file, command))
             if report:
                 from kzsim.report.pdf import write_report
 
-                write_report(results, tmp / "report.pdf")
+                write_report(results, tmp / "report.pdf", command=command)
         finally:
             table.wait()  # on an error too: the folder is removed after, not while it writes
         table.result()

@@ -429,7 +429,7 @@ def text_pages(
         for para in text.split("\n"):
             lines.extend(textwrap.wrap(para, width, subsequent_indent="    " if mono else "") or [""])
         height = (0.027 if heading else 0.0) + 0.0175 * len(lines) * fsize / 10
-        if overflow and y - height < 0.04 and y < 0.91:
+        if overflow and y - height < 0.06 and y < 0.91:  # (above the first page's footer)
             pages.append(new_figure())
             _title(pages[-1], f"{title} (continued)")
             y = 0.91

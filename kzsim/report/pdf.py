@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -245,8 +246,11 @@ def dependence_text(results) -> str:
     return text
 
 
-def parameter_rows(results) -> list[tuple[str, str]]:
+def parameter_rows(results, command: str | None = None) -> list[tuple[str, str]]:
+    """(key, value) of every scenario value the run used: the run's own paths and seed (an
+    option or an analysis may differ from the file's), keys a ``--set`` changed marked so."""
     rows = []
+    changed = set_keys(command)
 
     def walk(prefix, value):
         if isinstance(value, dict):
@@ -255,7 +259,9 @@ def parameter_rows(results) -> list[tuple[str, str]]:
                 return
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
+        elif isinstance(value, list) and not value:
+            return  # an empty list (no hedges): nothing to show
+        elif isinstance(value, list) and isinstance(value[0], dict):
             for i, item in enumerate(value):
                 walk(f"{prefix}.{i}", item)
         else:
@@ -263,8 +269,12 @@ def parameter_rows(results) -> list[tuple[str, str]]:
 
     data = results.scenario.to_dict()
     data.pop("description", None)
+    sim = data["simulation"]
+    for key, used in (("paths", results.run.paths), ("seed", results.run.seed)):
+        if sim[key] != used:
+            sim[key] = f"{used:,} (the run's; the file says {sim[key]:,})"
     walk("", data)
-    return rows
+    return [(k, f"{v}  (--set)" if k in changed else v) for k, v in rows]
 
 
 class _FontLookupNotes(logging.Filter):
@@ -296,32 +306,61 @@ def report_style():
         logger.removeFilter(quiet)
 
 
-def write_report(results, path: str | Path) -> Path:
-    """Write the report to ``path`` (the caller makes it atomic)."""
+def made_by(command: str | None) -> str:
+    """The first page's footer: what made the report (kzsim and numpy versions, the command)."""
+    from kzsim.version import __version__
+
+    return f"kzsim {__version__}, numpy {np.__version__}: {command or 'the Python API (kzsim.Results.report or write)'}"
+
+
+def set_keys(command: str | None) -> dict[str, str]:
+    """The keys a command line's ``--set KEY=VALUE`` changed, with the values as typed."""
+    import shlex
+
+    if not command:
+        return {}
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return {}
+    out = {}
+    for flag, value in zip(words, words[1:]):
+        if flag == "--set" and "=" in value:
+            key, typed = value.split("=", 1)
+            out[key.strip()] = typed
+    return out
+
+
+def write_report(results, path: str | Path, command: str | None = None) -> Path:
+    """Write the report to ``path`` (the caller makes it atomic); ``command``: the command line
+    that made the run, printed on the first page, its ``--set`` keys marked in the appendix."""
     path = Path(path)
     with report_style():
-        pages = _pages(results)
+        pages = _pages(results, command)
         with PdfPages(path, metadata={"Title": f"kzsim report: {results.scenario.name}", "Creator": "kzsim"}) as pdf:
             for fig in pages:
                 pdf.savefig(fig)
     return path
 
 
-def _pages(results) -> list:
+def _pages(results, command: str | None = None) -> list:
+    first, *rest = figures.text_pages(
+        f"kzsim report: {results.scenario.name}",
+        [
+            ("Scenario", scenario_block(results), False),
+            ("The answer in plain words", plain_reading(results), False),
+            *([("What drives it", drivers_reading(results), False)] if drivers_reading(results) else []),
+            ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
+            ("Against the article and listed miners", reference_reading(results), False),
+            *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),
+            *([("Hedges", hedges_reading(results), False)] if hedges_reading(results) else []),
+            *([("The fleet's life", fleet_reading(results), False)] if fleet_reading(results) else []),
+        ],
+    )
+    first.text(0.08, 0.02, "\n".join(textwrap.wrap(made_by(command), 110)), fontsize=7.5, color="#555555", va="bottom")
     return [
-        *figures.text_pages(
-            f"kzsim report: {results.scenario.name}",
-            [
-                ("Scenario", scenario_block(results), False),
-                ("The answer in plain words", plain_reading(results), False),
-                *([("What drives it", drivers_reading(results), False)] if drivers_reading(results) else []),
-                ("Key figures (with Monte Carlo uncertainty)", key_figures(results), True),
-                ("Against the article and listed miners", reference_reading(results), False),
-                *([("A 48-hour blackout", blackout_reading(results), False)] if blackout_reading(results) else []),
-                *([("Hedges", hedges_reading(results), False)] if hedges_reading(results) else []),
-                *([("The fleet's life", fleet_reading(results), False)] if fleet_reading(results) else []),
-            ],
-        ),
+        first,
+        *rest,
         figures.profit_distribution(results),
         figures.pnl_fan(results),
         figures.hashprice_fan(results, operating_reading(results)),
@@ -331,7 +370,7 @@ def _pages(results) -> list:
         figures.cost_breakdown(results),
         *([figures.financing_page(results, financing_reading(results))] if results.scenario.financing else []),
         figures.convergence(results),
-        *figures.table_pages("Appendix: scenario parameters", parameter_rows(results)),
+        *figures.table_pages("Appendix: scenario parameters (as run)", parameter_rows(results, command)),
     ]
 
 

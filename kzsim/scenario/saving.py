@@ -61,8 +61,12 @@ def scenario_yaml(scenario) -> str:
 def save_scenario(scenario, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``scenario`` to ``path`` as YAML, atomically: the file appears whole or not at
     all. An existing file is replaced only with ``overwrite=True`` (FileExistsError otherwise)."""
+    return write_text(path, scenario_yaml(scenario), overwrite=overwrite)
+
+
+def write_text(path: str | Path, text: str, *, overwrite: bool = False) -> Path:
+    """``text`` into ``path`` atomically; an existing file only with ``overwrite=True``."""
     path = Path(path)
-    text = scenario_yaml(scenario)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

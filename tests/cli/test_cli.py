@@ -424,3 +424,22 @@ def test_a_run_that_succeeds_prints_nothing_on_stderr(tmp_path):
     )
     assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
     assert (tmp_path / "o" / "report.pdf").stat().st_size > 0
+
+
+def test_the_report_says_what_made_it_and_the_values_the_run_used(tmp_path):
+    """The first page's footer names kzsim's and numpy's versions and the command; the
+    appendix gives the run's own path count (not the file's) and marks the --set keys."""
+    import numpy as np
+
+    import kzsim
+
+    sc = kzsim.load_scenario(SCENARIOS / "kz-2025-baseline.yaml", {"electricity.tariff_kzt_per_kwh": 30})
+    command = "kzsim run scenarios/kz-2025-baseline.yaml --paths 300 --set electricity.tariff_kzt_per_kwh=30"
+    out = kzsim.simulate(sc, paths=300, threads=1).write(tmp_path / "o", command=command)
+    pages = [" ".join(p.extract_text().split()) for p in PdfReader(out / "report.pdf").pages]
+    assert f"kzsim {kzsim.__version__}, numpy {np.__version__}: {command}" in pages[0]
+    appendix = " ".join(p for p in pages if "Appendix: scenario parameters" in p)
+    assert "simulation.paths 300 (the run's; the file says 20,000)" in appendix
+    assert "electricity.tariff_kzt_per_kwh 30.0 (--set)" in appendix
+    assert "electricity.winter_tariff_premium_share 0.1 (--set)" not in appendix
+    assert kzsim.load_scenario(out / "scenario.resolved.yaml").to_dict() == sc.to_dict()

@@ -161,7 +161,7 @@ def test_a_failed_report_waits_for_the_path_table_and_leaves_nothing(scenario, t
         real(columns, path)
         finished.append(path)
 
-    def failing_report(results, path):
+    def failing_report(results, path, **kwargs):
         assert writing.wait(5)  # the table is being written meanwhile
         raise RuntimeError("report failed")
 

@@ -24,5 +24,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    stderr = [
+        o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stderr"
+    ]  # no alarming text from a notebook that works (a cluster's shutdown, a library's warning)
+    assert not stderr, stderr
     if path.stem == "quickstart":
         assert os.path.getsize(tmp_path / "out" / "report.pdf") > 10_000
