@@ -132,7 +132,14 @@ def init(out, fleets, unit_price_usd, tariff, procurement, rules, horizon_days, 
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
     text = commented_yaml(sc.to_yaml(), key_comments(base.read_text()), set_here)
-    write_text(out, text, overwrite=force)
+    try:
+        write_text(out, text, overwrite=force)
+    except FileExistsError:
+        raise BadInput(f"{out}: exists (allowed: another file name, or --force to replace it)") from None
+    except OSError as exc:
+        raise BadInput(
+            f"{out}: cannot be written ({exc.strerror}; allowed: a file in a folder you can write)"
+        ) from None
     mw = sum(r["count"] * r["hashrate_th"] * r["efficiency_j_per_th"] for r in fleet) / 1e6
     click.echo(
         f"wrote {out}: {mw:.2f} MW IT of {', '.join(r['model'] for r in rows)}, every other value from {base.name}"

@@ -71,3 +71,8 @@ def test_init_refuses_bad_options_in_one_line(extra, words, tmp_path):
     assert result.exit_code == 2 and words in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_init_into_a_missing_folder_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "no" / "such" / "f.yaml"), "--no-ask"])
+    assert result.exit_code == 2 and "cannot be written" in result.output
