@@ -262,6 +262,18 @@ class Column:
         self.constant: np.ndarray | None = None  # (1,) while constant
         self.array: np.ndarray | None = None
 
+    def put_constant(self, start: int, size: int, value: np.ndarray) -> None:
+        """One value (1,) for paths ``start`` .. ``start + size - 1`` (a chunk's constant column:
+        while the column holds that value too, nothing to do)."""
+        if self.array is None:
+            if self.constant is None:
+                self.constant = value.copy()
+                return
+            if self.constant.view(np.int64)[0] == value.view(np.int64)[0]:
+                return
+            self.array = np.full(self.n, self.constant[0])
+        self.array[start : start + size] = value[0]
+
     def put(self, start: int, v: np.ndarray) -> None:
         """Values ``v`` of paths ``start`` .. ``start + v.size - 1`` (chunks in any order)."""
         if self.array is None:
@@ -372,10 +384,15 @@ class Merger:
             (self.per_path, chunk.per_path_names, chunk.per_path, chunk.per_path_constants),
             (self.parameters, chunk.parameter_names, chunk.parameters, chunk.parameter_constants),
         ):
+            if not constants and size:  # (a thread's chunk: its constant columns found in one pass)
+                table, constants = split_constants(names, table)
             rows = iter(table)
             for k in names:  # in their order, whichever are constant
-                v = np.broadcast_to(constants[k], (size,)) if k in constants else next(rows)
-                store.setdefault(k, Column(self.n)).put(chunk.start, v)
+                column = store.setdefault(k, Column(self.n))
+                if k in constants:
+                    column.put_constant(chunk.start, size, constants[k])
+                else:
+                    column.put(chunk.start, next(rows))
         if chunk.sample is not None and self.sample:
             for k, v in chunk.sample.items():
                 self.sample[k][:, chunk.start : chunk.start + v.shape[1]] = v
