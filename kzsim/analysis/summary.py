@@ -157,7 +157,10 @@ def _share(hit: np.ndarray, n: int) -> dict:
 
 def hedge_label(hedge) -> str:
     """One line that names a hedge of a scenario by what it is."""
-    value = lambda d: f"{d.value:,.6g}" if d.is_fixed else f"{d.dist} {d.mean():,.6g} (mean)"  # noqa: E731
+
+    def value(d) -> str:
+        return f"{d.value:,.6g}" if d.is_fixed else f"{d.dist} {d.mean():,.6g} (mean)"
+
     if hedge.type == "hashprice_swap":
         return (
             f"hashprice swap: {value(hedge.share)} of the hashrate at {value(hedge.fixed_usd_per_th_day)} USD/TH/s-day, "

@@ -67,7 +67,6 @@ def init(out, fleets, unit_price_usd, tariff, procurement, rules, horizon_days, 
 
     if ask is None:
         ask = sys.stdin.isatty()
-    defaults = not ask
 
     def question(given, text, default, **kw):
         if given is not None:
@@ -86,7 +85,7 @@ def init(out, fleets, unit_price_usd, tariff, procurement, rules, horizon_days, 
         question(rules, "Rules year (2025: 75 % sold on AIFC; 2024: 50 %)", "2025", type=click.Choice(["2025", "2024"]))
     )
     procurement = question(procurement, "Procurement", "day_ahead", type=click.Choice(["day_ahead", "lots"]))
-    if tariff is None and not defaults:
+    if tariff is None and ask:
         tariff = click.prompt(
             "Tariff [KZT/kWh] (a number, or 'base': the base's 20-35 range)", default="base", value_proc=_tariff
         )

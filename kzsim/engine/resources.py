@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kzsim.engine.merge import TIMESERIES_SAMPLE_PATHS, TRIM_AFTER_SAMPLE_PATHS, daily_series
+from kzsim.model.finance import has_decisions
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.schema import Scenario
 
@@ -33,10 +34,14 @@ BASE_BYTES = 300e6  # interpreter, numpy, scipy, pandas, numba and the compiled 
 PER_PATH_OUTPUTS = 44  # per-path outputs of simulate_paths
 
 
-# With hedges or financing (kzsim.model.finance): the kernel's per-path days and the
-# finance layer's own (n_days, chunk) arrays alive at once, and its per-path columns
-DECISION_ARRAYS = 14
-DECISION_OUTPUTS = 22
+# With hedges, financing, resale or an upgrade (kzsim.model.finance), measured on
+# kz-2025-hedged against kz-2025-baseline, 200,000 paths, --no-report: one thread's peak
+# 773 MiB against 530 (+243 MiB: ~40 for the table's extra columns, ~200 of (days x chunk)
+# arrays, 34 of them of 730 x 1,024 x 8 B; two threads +211 MiB, so the estimate errs high
+# there), and 20.7 s against 12.7 (the finance layer's whole-array passes, x1.62)
+DECISION_ARRAYS = 34
+DECISION_OUTPUTS = 23  # payback in BTC; 2 of hedges, 2 of resale, 3 of the upgrade, 15 of financing
+DECISION_SECONDS_FACTOR = 1.62
 
 
 # a sparse event's arrays while a block's events are drawn and spread over days: its path,
@@ -94,14 +99,15 @@ def estimate_resources(
     chunk = max(min(chunk_paths or default_chunk_paths(), paths), BLOCK_PATHS)
     # a block's sparse events (outages, jumps, spikes, drawdowns), at the top of their rates
     events_per_path = sum(scenario.expected_events_per_path().values())
-    decisions = bool(scenario.hedges) or scenario.financing is not None
+    decisions = has_decisions(scenario)
     arrays = WORKING_ARRAYS + (DECISION_ARRAYS if decisions else 0)
     working = chunk * days * 8.0 * arrays + BLOCK_PATHS * BYTES_PER_EVENT * events_per_path
     n_sample = min(paths, TIMESERIES_SAMPLE_PATHS)
     sample = n_sample * days * 8.0 * len(daily_series(scenario)) if paths - n_sample < TRIM_AFTER_SAMPLE_PATHS else 0.0
     drawn = sum(1 for dist in scenario.uncertain_parameters().values() if not dist.is_fixed)
     table = paths * (PER_PATH_OUTPUTS + (DECISION_OUTPUTS if decisions else 0) + drawn) * 8.0 * 1.1
-    seconds = paths * days / PATH_DAYS_PER_SECOND + paths * events_per_path * SECONDS_PER_EVENT
+    seconds = paths * days / PATH_DAYS_PER_SECOND * (DECISION_SECONDS_FACTOR if decisions else 1.0)
+    seconds += paths * events_per_path * SECONDS_PER_EVENT
     if workers > 1:
         running = min(workers, cpus or workers)
         return ResourceEstimate(

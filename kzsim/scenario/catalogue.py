@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from kzsim.scenario.fields import at
+
 
 class Spec(NamedTuple):
     hashrate_th: float
@@ -56,3 +58,28 @@ def lookup(model: str) -> tuple[str, Spec] | None:
 
 def known_models() -> str:
     return ", ".join(CATALOGUE)
+
+
+SPEC_KEYS = ("hashrate_th", "efficiency_j_per_th")
+
+
+def fill_specs(data, model_key: str):
+    """A fleet row's (or an upgrade's) mapping with the specs it leaves out taken from the
+    catalogue for the model named under ``model_key``; ValueError located at the first
+    missing key when the model is not in the catalogue. Anything else is returned as it is
+    (pydantic then says what is wrong)."""
+    if not isinstance(data, dict) or not isinstance(data.get(model_key), str):
+        return data
+    missing = [k for k in SPEC_KEYS if k not in data]
+    if not missing:
+        return data
+    found = lookup(data[model_key])
+    if found is None:
+        raise ValueError(
+            at(
+                missing[0],
+                f"missing, and {data[model_key]!r} is not in the catalogue (allowed: give "
+                f"{' and '.join(missing)}, or a model of the catalogue: {known_models()})",
+            )
+        )
+    return {**data, **{k: getattr(found[1], k) for k in missing}}

@@ -147,23 +147,9 @@ class Upgrade(Section):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        from kzsim.scenario.catalogue import known_models, lookup
+        from kzsim.scenario.catalogue import fill_specs
 
-        if not isinstance(data, dict) or not isinstance(data.get("to_model"), str):
-            return data
-        missing = [k for k in ("hashrate_th", "efficiency_j_per_th") if k not in data]
-        if not missing:
-            return data
-        found = lookup(data["to_model"])
-        if found is None:
-            raise ValueError(
-                at(
-                    missing[0],
-                    f"missing, and {data['to_model']!r} is not in the catalogue (allowed: give "
-                    f"{' and '.join(missing)}, or a model of the catalogue: {known_models()})",
-                )
-            )
-        return {**data, **{k: getattr(found[1], k) for k in missing}}
+        return fill_specs(data, "to_model")
 
     @model_validator(mode="after")
     def _when(self):

@@ -97,24 +97,9 @@ class Asic(Section):
     @classmethod
     def _preset(cls, data):
         """Fill the specs a row leaves out from the catalogue (kzsim.scenario.catalogue)."""
-        from kzsim.scenario.catalogue import known_models, lookup
+        from kzsim.scenario.catalogue import fill_specs
 
-        if not isinstance(data, dict) or not isinstance(data.get("model"), str):
-            return data
-        missing = [k for k in ("hashrate_th", "efficiency_j_per_th") if k not in data]
-        if not missing:
-            return data
-        found = lookup(data["model"])
-        if found is None:
-            raise ValueError(
-                at(
-                    missing[0],
-                    f"missing, and {data['model']!r} is not in the catalogue (allowed: give "
-                    f"{' and '.join(missing)}, or a model of the catalogue: {known_models()})",
-                )
-            )
-        _, spec = found
-        return {**data, **{k: getattr(spec, k) for k in missing}}
+        return fill_specs(data, "model")
 
 
 class Farm(Section):
