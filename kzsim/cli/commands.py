@@ -132,9 +132,6 @@ def run(
     max_paths,
 ):
     """Simulate SCENARIO and write summary.json, paths.parquet, timeseries and report.pdf."""
-    from kzsim.analysis.summary import analyses_for_write
-    from kzsim.api import simulate
-
     if target_se is not None and not math.isfinite(target_se):
         raise BadInput(f"--target-se: {target_se} (allowed: a finite number > 0, e.g. 0.005)")
     if target_se and target_of == "p_loss" and target_se >= 0.5:
@@ -142,7 +139,19 @@ def run(
     if target_of != "p_loss" and not target_se:
         raise BadInput(f"--target-of {target_of}: needs --target-se (allowed: a standard error in USD, e.g. 100000)")
     threads = common.threads_for(threads, workers, scheduler)
+    local = workers == 1 and not scheduler
+    if local:  # on a cold compile cache, a child compiles the kernel while this process loads the rest
+        from kzsim.model import compiling
+
+        mode = common.procurement_mode_named(scenario, sets)
+        if mode is not None:
+            compiling.start(mode == "lots")
     sc = common.scenario_arg(scenario, sets)
+    if local:
+        compiling.start_for(sc)  # the mode the scenario has, if it was not named
+    from kzsim.analysis.summary import analyses_for_write
+    from kzsim.api import simulate
+
     out = common.out_folder(out_dir, default_out_dir(scenario), force)
     n = paths or sc.simulation.paths
     from kzsim.engine.resources import default_chunk_paths

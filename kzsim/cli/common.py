@@ -54,6 +54,29 @@ def scenario_arg(path: str, sets: tuple[str, ...] = ()):
         raise BadInput(str(exc)) from None
 
 
+def procurement_mode_named(path: str, sets: tuple[str, ...] = ()) -> str | None:
+    """The procurement mode a ``--set`` or the scenario file names, read before the scenario
+    is loaded and checked (which first imports scipy.stats and pandas, ~1 s), so that a child
+    can start compiling the kernel for it (:mod:`kzsim.model.compiling`); None when neither
+    names one or the file cannot be read (the loader then says why). A wrong answer costs
+    the child's CPU, never a bit."""
+    mode = None
+    for text in sets:
+        key, _, value = text.partition("=")
+        if key.strip() == "electricity.procurement_mode":
+            mode = value.strip()
+    if mode is None:  # read as the loader reads it: a regular file only, bounded, safe YAML
+        from kzsim.scenario.errors import ScenarioError
+        from kzsim.scenario.reading import read_yaml
+
+        try:
+            electricity = read_yaml(path).get("electricity")
+        except ScenarioError:
+            return None
+        mode = electricity.get("procurement_mode") if isinstance(electricity, dict) else None
+    return mode if mode in ("lots", "day_ahead") else None
+
+
 MAX_WORKERS = 256
 
 

@@ -28,6 +28,7 @@ from kzsim.engine.merge import (
     daily_series,
 )
 from kzsim.engine.resources import default_chunk_paths, thread_task_paths
+from kzsim.model import compiling
 from kzsim.model.paths import Calendar, block_sum, simulate_paths
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.schema import Scenario
@@ -153,6 +154,8 @@ def run_paths(
         raise ValueError("chunk_paths must be >= 1")
     if threads < 1:
         raise ValueError("threads must be >= 1")
+    if client is None:  # a cold compile cache: the economics kernel compiled beside the loops
+        compiling.start_for(scenario)
     cal = Calendar.of(scenario)
     merger = Merger(n, cal.n_days, percentiles, prefix, move, series=daily_series(scenario))
     prefix = None

@@ -21,7 +21,9 @@ computed on its own, so the bits are the same for any chunk of paths. To step th
 kernel in a debugger, run with ``NUMBA_DISABLE_JIT=1`` (numba's own switch): the same code
 then runs as plain Python.
 
-Kernels are compiled on first use and cached on disk next to this file.
+Kernels are compiled on first use and cached on disk next to this file; on a cold cache a
+child process compiles the economics kernel while the run compiles the loops
+(:mod:`kzsim.model.compiling`).
 """
 
 from __future__ import annotations
@@ -590,3 +592,13 @@ def _tree_sum(W, row, m):
 def economics(*args) -> None:
     """Run the economics kernel (see :func:`kzsim.model.paths.simulate_paths` for the meaning)."""
     _economics(*args)
+
+
+def economics_signatures() -> list[tuple]:
+    """The argument types the economics kernel is compiled for in this process."""
+    return list(_economics.signatures)
+
+
+def cache_folder() -> str:
+    """The folder of this module's compile cache (numba's, for the economics kernel)."""
+    return _economics.stats.cache_path

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzsim.model import kernel, loops, prices, processes
+from kzsim.model import compiling, kernel, loops, prices, processes
 from kzsim.model.processes import sum_days
 from kzsim.model.rng import BLOCK_PATHS
 from kzsim.scenario.schema import Scenario, estimated_block_height
@@ -550,6 +550,7 @@ def _economics(sc, cal, p, draws, farm, price, usd_kzt, btc_per_th, release_draw
     sums = np.empty((len(DAILY_SUMS), n_days, -(-n // BLOCK_PATHS) if kernel_sums else 0))
     cash_pre, btc_day = (np.empty((n_days, n if decisions else 0)) for _ in range(2))
     out = np.empty((len(Out), n))
+    compiling.wait(lots_mode)  # a child compiling the kernel (a cold compile cache): loaded, not compiled here
     kernel.economics(
         np.ascontiguousarray(q),
         *(np.ascontiguousarray(a) for a in (price, usd_kzt, btc_per_th)),
