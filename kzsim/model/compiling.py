@@ -157,6 +157,9 @@ def main(argv: list[str]) -> int:
     record = record_path(lots_mode)
     try:
         record.touch()
+        for stale in record.parent.glob(f"kzsim-economics-{_mode(lots_mode)}-*.compiled"):
+            if stale != record:  # of an earlier kernel.py, numba or Python
+                stale.unlink(missing_ok=True)
     except OSError:  # a cache folder we may not write to: no record, the next run starts a child again
         pass
     return 0

@@ -125,7 +125,9 @@ def profit_distribution(results) -> Figure:
     if np.ptp(profit) == 0:
         ax.axvline(profit[0], color=BLUE, lw=4, label="every path")
     else:
-        ax.hist(profit, bins=bins, color=BLUE, alpha=0.75, label="paths")
+        ax.hist(
+            profit, bins=bins, histtype="stepfilled", color=BLUE, alpha=0.75, label="paths"
+        )  # one patch, not a bar each
     ax.axvline(0, color="black", lw=1)
     ax.axvline(s["profit_usd"]["mean"], color=GREEN, lw=2, label=f"mean {usd(s['profit_usd']['mean'])}")
     for level, style in ((95, "-"), (99, "-")):
@@ -219,7 +221,7 @@ def financing_page(results, reading: str) -> Figure:
     irr = run.per_path["irr_per_year"]
     irr = irr[np.isfinite(irr)]
     if irr.size and np.ptp(irr) > 0:
-        low.hist(np.clip(irr, -1.0, 2.0), bins=60, color=BLUE, alpha=0.8)
+        low.hist(np.clip(irr, -1.0, 2.0), bins=60, histtype="stepfilled", color=BLUE, alpha=0.8)
     elif irr.size:
         low.axvline(irr[0], color=BLUE, lw=4)
     hurdle = results.scenario.financing.hurdle_irr_per_year
@@ -357,7 +359,7 @@ def downtime(results) -> Figure:
     if np.ptp(up) == 0:
         ax2.axvline(up[0], color=GREEN, lw=4)
     else:
-        ax2.hist(up, bins=60, color=GREEN, alpha=0.8)
+        ax2.hist(up, bins=60, histtype="stepfilled", color=GREEN, alpha=0.8)
     ax2.axvline(up.mean(), color="black", lw=1.5, label=f"mean {pct(up.mean())}")
     ax2.set_xlabel("up fraction over the horizon [share of hours]")
     ax2.set_ylabel("number of paths")

@@ -53,13 +53,22 @@ def _run_fresh(cache, scenario, paths: int = 2500) -> dict:
 def test_a_cold_cache_has_the_kernel_compiled_by_the_child_and_loaded_with_the_same_bits(tmp_path):
     """On an empty cache the run starts the child, both threads wait for it, the kernel is loaded
     from the cache (compiled once, not in the run's process), the child leaves its record,
-    and a second run starts no child. The profits are those of a run in this process."""
+    and a run that finds the record starts no child. A child replaces a stale record. The
+    profits are those of a run in this process."""
     scenario = SCENARIOS / "kz-2025-baseline.yaml"
     cold = _run_fresh(tmp_path, scenario)
     assert cold["child"] == [0]
     assert (cold["misses"], cold["hits"]) == (0, 1)
     assert len(list(tmp_path.rglob("kernel._economics-*.nbc"))) == 1
-    assert len(list(tmp_path.rglob("kzsim-economics-day_ahead-*.compiled"))) == 1
+    (record,) = tmp_path.rglob("kzsim-economics-day_ahead-*.compiled")
+
+    stale = record.with_name("kzsim-economics-day_ahead-0123456789abcdef.compiled")  # of another kernel.py
+    stale.touch()
+    record.unlink()
+    again = _run_fresh(tmp_path, scenario)
+    assert again["child"] == [0]  # no record of this kernel: a child, which finds it in the cache
+    assert (again["misses"], again["hits"]) == (0, 1)
+    assert record.exists() and not stale.exists()
 
     warm = _run_fresh(tmp_path, scenario)
     assert warm["child"] == []  # the record says the cache holds the kernel
@@ -70,6 +79,7 @@ def test_a_cold_cache_has_the_kernel_compiled_by_the_child_and_loaded_with_the_s
     here = simulate(load_scenario(scenario, {"simulation.horizon_days": "60"}), paths=2500, seed=5)
     assert np.array_equal(here.paths["profit_usd"].to_numpy(), np.array(cold["profit"]))
     assert np.array_equal(np.array(warm["profit"]), np.array(cold["profit"]))
+    assert np.array_equal(np.array(again["profit"]), np.array(cold["profit"]))
 
 
 def test_a_run_compiles_the_kernel_itself_when_the_child_is_too_slow(monkeypatch):
