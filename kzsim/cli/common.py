@@ -103,7 +103,9 @@ THREADS_OPTION = click.option(
 
 
 def threads_for(threads: int | None, workers: int, scheduler: str | None) -> int:
-    """The threads a run in this process uses; --threads is refused beside a cluster."""
+    """The threads a run in this process uses; --threads is refused beside a cluster. With
+    local workers to come, their fork server starts loading kzsim now (in its own process,
+    while this one loads the command's modules and scenario)."""
     from kzsim.engine.system import usable_cpus
 
     if threads is not None and (workers > 1 or scheduler):
@@ -111,6 +113,10 @@ def threads_for(threads: int | None, workers: int, scheduler: str | None) -> int
             f"--threads {threads}: with --workers or --scheduler the cluster's workers run the chunks "
             "(allowed: --threads without them)"
         )
+    if workers > 1 and not scheduler:
+        from kzsim.engine.cluster import start_worker_server
+
+        start_worker_server()
     return usable_cpus() if threads is None else threads
 
 

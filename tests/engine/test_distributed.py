@@ -262,3 +262,24 @@ def test_kzsim_run_refuses_a_cluster_whose_workers_run_other_code(tmp_path, monk
     assert f"--scheduler {cluster.scheduler_address}: worker " in result.output
     assert f"has numpy 1.26.4 (here: numpy {np.__version__})" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="local workers are forked from a server on Linux only")
+def test_the_workers_fork_server_is_started_early_with_kzsim_to_preload():
+    """A command with --workers starts the server its workers are forked from before it loads
+    its scenario (kzsim.cli.common.threads_for): a child process that preloads kzsim."""
+    code = (
+        "import os, sys\n"
+        "from kzsim.cli.common import threads_for\n"
+        "threads_for(None, 2, None)\n"
+        "import time\n"
+        "for _ in range(100):  # a child's command line is empty until its exec is done\n"
+        "    kids = open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()\n"
+        "    lines = [open(f'/proc/{k}/cmdline').read().replace(chr(0), ' ') for k in kids]\n"
+        "    if any('forkserver' in line for line in lines):\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "print(lines)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "forkserver" in out.stdout and "kzsim.engine.run" in out.stdout, out.stdout
