@@ -62,8 +62,8 @@ def start(lots_mode: bool) -> None:
     kernel is compiled in this process, the cache's record says it holds it, or a child
     was started already."""
     with _lock:
-        if lots_mode in _children or _compiled_here(lots_mode):
-            return
+        if lots_mode in _children or not sys.executable or _compiled_here(lots_mode):
+            return  # (no sys.executable: an embedded Python, no interpreter to start)
         try:
             if record_path(lots_mode).exists():
                 return
