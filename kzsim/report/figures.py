@@ -125,9 +125,8 @@ def profit_distribution(results) -> Figure:
     if np.ptp(profit) == 0:
         ax.axvline(profit[0], color=BLUE, lw=4, label="every path")
     else:
-        ax.hist(
-            profit, bins=bins, histtype="stepfilled", color=BLUE, alpha=0.75, label="paths"
-        )  # one patch, not a bar each
+        # one filled outline, not a bar patch a bin (the same picture, drawn in a fraction of the time)
+        ax.hist(profit, bins=bins, histtype="stepfilled", color=BLUE, alpha=0.75, label="paths")
     ax.axvline(0, color="black", lw=1)
     ax.axvline(s["profit_usd"]["mean"], color=GREEN, lw=2, label=f"mean {usd(s['profit_usd']['mean'])}")
     for level, style in ((95, "-"), (99, "-")):
