@@ -26,7 +26,7 @@ from kzsim.scenario.errors import ScenarioError
     help="tornado: one input at a time at its low/high percentile; sobol: Sobol indices (SALib).",
 )
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@common.SEED_OPTION
 @click.option(
     "--low",
     type=click.FloatRange(0.0, 0.5, min_open=True),
@@ -113,7 +113,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     help="P(loss) level of the second break-even.",
 )
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@common.SEED_OPTION
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @common.WORKERS_OPTION
@@ -153,7 +153,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, work
     "A plain SECTION.KEY=VALUE is an override.",
 )
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per grid point (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@common.SEED_OPTION
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-sweep/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -223,7 +223,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
     "or of the BTC expected to be mined until expiry (options).",
 )
 @click.option("--paths", type=click.IntRange(min=1), help="Paths per run (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
+@common.SEED_OPTION
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a value first.")
 @click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: reports/<stem>-hedge/).")
 @click.option("--force", is_flag=True, help="Replace the results already in the output folder.")

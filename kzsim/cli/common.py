@@ -80,6 +80,7 @@ def procurement_mode_named(path: str, sets: tuple[str, ...] = ()) -> str | None:
 MAX_WORKERS = 256
 
 
+SEED_OPTION = click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed (default: the scenario's).")
 WORKERS_OPTION = click.option(
     "--workers",
     type=click.IntRange(1, MAX_WORKERS),
