@@ -117,10 +117,13 @@ class Results:
     def report(self, path: str | Path) -> Path:
         """Write the PDF report alone to ``path`` (atomically)."""
         from kzsim.io.folders import atomic_path
-        from kzsim.report.pdf import write_report
+        from kzsim.report import collector_paused
 
-        with atomic_path(Path(path)) as tmp:
-            write_report(self, tmp)
+        with collector_paused():  # matplotlib's import too
+            from kzsim.report.pdf import write_report
+
+            with atomic_path(Path(path)) as tmp:
+                write_report(self, tmp)
         return Path(path)
 
 
@@ -176,13 +179,16 @@ class Comparison:
 def write_comparison(comparison: Comparison, out_dir, *, force: bool = False, report: bool = True):
     """``comparison.json``, ``headline.csv``, ``profits.parquet`` and ``report.pdf``, atomically."""
     from kzsim.io.folders import write_folder, write_json
-    from kzsim.report.pdf import write_compare_report
+    from kzsim.report import collector_paused
 
     def fill(tmp):
         write_json(tmp / "comparison.json", comparison.summary())
         comparison.table.to_csv(tmp / "headline.csv", index_label="figure")
         comparison.per_path.to_parquet(tmp / "profits.parquet", index=False)
-        if report:
-            write_compare_report(comparison, tmp / "report.pdf")
+        if report:  # (matplotlib is imported only for the report)
+            with collector_paused():
+                from kzsim.report.pdf import write_compare_report
+
+                write_compare_report(comparison, tmp / "report.pdf")
 
     return write_folder(out_dir, fill, force=force)

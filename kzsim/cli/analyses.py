@@ -13,6 +13,7 @@ import kzsim.cli.common as common
 from kzsim.analysis.choices import BREAK_EVEN_PARAMETERS
 from kzsim.cli.commands import main
 from kzsim.cli.common import BadInput
+from kzsim.report import collector_paused
 from kzsim.scenario.errors import ScenarioError
 
 
@@ -74,10 +75,11 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
                 table = tornado(sc, paths=paths, seed=seed, low=low, high=high, progress=progress, **on)
 
         def fill(tmp: Path) -> None:
-            from kzsim.report.pdf import write_sensitivity_pdf
-
             table.to_csv(tmp / f"{method}.csv", index=False)
-            write_sensitivity_pdf(table, sc.name, tmp / "report.pdf", method)
+            with collector_paused():
+                from kzsim.report.pdf import write_sensitivity_pdf
+
+                write_sensitivity_pdf(table, sc.name, tmp / "report.pdf", method)
 
         write_folder(out, fill, force=force)
     from kzsim.report.figures import usd
@@ -201,11 +203,12 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
             table = run_sweep(sc, grid, paths=paths, seed=seed, threads=threads, client=client, progress=progress)
 
         def fill(tmp: Path) -> None:
-            from kzsim.report.pdf import write_sweep_pdf
-
             table.to_csv(tmp / "sweep.csv", index=False)
             table.to_parquet(tmp / "sweep.parquet", index=False)
-            write_sweep_pdf(table, list(grid), sc.name, tmp / "report.pdf")
+            with collector_paused():
+                from kzsim.report.pdf import write_sweep_pdf
+
+                write_sweep_pdf(table, list(grid), sc.name, tmp / "report.pdf")
 
         write_folder(out, fill, force=force)
     click.echo(table.to_string(index=False))
@@ -266,11 +269,12 @@ def hedge(scenario, ratios, paths, seed, sets, out_dir, force, quiet, workers, s
         reading = best_protection(table)
 
         def fill(tmp: Path) -> None:
-            from kzsim.report.pdf import write_hedge_pdf
-
             table.to_csv(tmp / "hedge.csv", index=False)
             table.to_parquet(tmp / "hedge.parquet", index=False)
-            write_hedge_pdf(table, sc.name, reading, tmp / "report.pdf")
+            with collector_paused():
+                from kzsim.report.pdf import write_hedge_pdf
+
+                write_hedge_pdf(table, sc.name, reading, tmp / "report.pdf")
 
         write_folder(out, fill, force=force)
     shown = table[["hedge", "ratio", "mean_profit_usd", "cost_usd", "cvar_95_usd", "p_loss", "protection_per_usd"]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import math
 import textwrap
@@ -13,7 +12,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 
-from kzsim.report import figures
+from kzsim.report import collector_paused, figures
 from kzsim.report.figures import pct, usd
 
 PAGE_TITLES = (
@@ -288,21 +287,15 @@ class _FontLookupNotes(logging.Filter):
 @contextlib.contextmanager
 def report_style():
     """The reports' matplotlib settings (:data:`kzsim.report.figures.STYLE`), no font lookup
-    notes, and the cyclic garbage collector paused, for the ``with`` block only: nothing
-    stays changed in the process. (A run's process tracks ~330,000 objects, the libraries';
-    each full collection that matplotlib's many small objects set off scans them all: a
-    12-page report drew in 0.57 s paused against 0.73 s.)"""
+    notes, and the cyclic garbage collector paused (:func:`kzsim.report.collector_paused`),
+    for the ``with`` block only: nothing stays changed in the process."""
     logger = logging.getLogger("matplotlib.font_manager")
     quiet = _FontLookupNotes()
     logger.addFilter(quiet)
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        with matplotlib.rc_context(figures.STYLE):
+        with collector_paused(), matplotlib.rc_context(figures.STYLE):
             yield
     finally:
-        if collecting:
-            gc.enable()
         logger.removeFilter(quiet)
 
 

@@ -443,3 +443,26 @@ def test_the_report_says_what_made_it_and_the_values_the_run_used(tmp_path):
     assert "electricity.tariff_kzt_per_kwh 30.0 (--set)" in appendix
     assert "electricity.winter_tariff_premium_share 0.1 (--set)" not in appendix
     assert kzsim.load_scenario(out / "scenario.resolved.yaml").to_dict() == sc.to_dict()
+
+
+@pytest.mark.parametrize("was_collecting", [True, False])
+def test_the_report_leaves_the_garbage_collector_as_it_found_it(exact, tmp_path, was_collecting):
+    """The report pauses the collector while it imports matplotlib and draws
+    (kzsim.report.collector_paused), and leaves it as it was: running or stopped."""
+    import gc
+
+    from kzsim.api import simulate
+    from kzsim.report import collector_paused
+
+    results = simulate(exact, paths=50, seed=1)
+
+    (gc.enable if was_collecting else gc.disable)()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() == was_collecting
+        results.report(tmp_path / "report.pdf")
+        assert gc.isenabled() == was_collecting
+        assert (tmp_path / "report.pdf").stat().st_size > 0
+    finally:
+        gc.enable()

@@ -40,3 +40,21 @@ def test_import_kzsim_loads_only_its_version():
     probe = "import kzsim; print(kzsim.simulate.__module__, kzsim.Scenario.__name__)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["kzsim.api", "Scenario"]
+
+
+@pytest.mark.parametrize(
+    ("command", "written"), [("run", "summary.json"), ("compare", "comparison.json")], ids=["run", "compare"]
+)
+def test_commands_without_a_report_load_no_matplotlib(command, written, tmp_path):
+    scenario = str(SCENARIOS / "kz-2025-baseline.yaml")
+    args = [command, scenario, scenario] if command == "compare" else [command, scenario]
+    args += ["--paths", "50", "--out", str(tmp_path / "out"), "--no-report", "--quiet"]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=["matplotlib"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (tmp_path / "out" / written).exists(), out.stdout + out.stderr
+    assert not (tmp_path / "out" / "report.pdf").exists()
+    assert json.loads(out.stdout.splitlines()[-1]) == []
