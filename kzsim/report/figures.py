@@ -107,9 +107,9 @@ def _page(title: str, caption: str) -> tuple[Figure, Axes]:
 def _date_axis(ax) -> None:
     ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
-        label.set_ha("right")
+    # each label's end at its tick (right-aligned at 30 degrees), set for the ticks the axis
+    # will make: asking for the labels here made them twice (~5 ms a chart)
+    ax.tick_params(axis="x", labelrotation=30, labelrotation_mode="xtick")
 
 
 def profit_distribution(results) -> Figure:
