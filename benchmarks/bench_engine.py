@@ -13,7 +13,7 @@ For each path count, in a fresh process (so the peak memory is the run's own):
 * ``draws``: the same blocks drawn with the same generators and call pattern
   (``draw_block``), nothing else;
 * both after a warm-up of one block (loading the compiled kernels takes ~0.3 s once per
-  process) and with the engine's allocator setting (:mod:`kzsim.cli.allocator`, as the ``kzsim`` command sets it);
+  process) and with the engine's allocator setting (:mod:`kzsim.engine.allocator`, as the ``kzsim`` command sets it);
 * ``ratio`` = sim / draws: how much the economics cost on top of the random numbers;
 * ``numpy draws``: the same draws with numpy's own ``Generator.standard_normal`` for the
   normals (the issue's reference call pattern) instead of kzsim's compiled copy of it (the
@@ -62,7 +62,7 @@ MAX_RATIO = 1.5  # the scale issue's target: the simulation within 1.5x of drawi
 
 def _warm_up(scenario: str, seed: int) -> None:
     """What a worker's first task would pay: imports, loading the kernels, a one-path run."""
-    from kzsim.cli.allocator import keep_freed_memory
+    from kzsim.engine.allocator import keep_freed_memory
     from kzsim.engine.run import run_paths
     from kzsim.scenario.loading import load_scenario
 
@@ -82,7 +82,7 @@ def _resident_mb() -> float:
 
 
 def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
-    from kzsim.cli.allocator import keep_freed_memory
+    from kzsim.engine.allocator import keep_freed_memory
     from kzsim.engine.draws import draw_block
     from kzsim.engine.memory import release_freed_memory
     from kzsim.engine.run import run_paths
@@ -124,7 +124,7 @@ def measure(scenario: str, paths: int, mode: str, chunk_paths: int) -> dict:
         n = int(mode.split("=")[1])
         t_cold = time.perf_counter()
         with (
-            local_cluster(n, ("kzsim.cli.allocator",)) as cluster,
+            local_cluster(n) as cluster,
             Client(cluster) as client,
         ):  # as kzsim run --workers starts it
             # every worker warmed up as the one-process modes are (imports, compiled

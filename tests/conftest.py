@@ -78,6 +78,19 @@ def exact():
     return make_scenario()
 
 
+def noted_as_giving_memory_back():
+    """What a run on Dask's own workers (no kzsim.engine.allocator preload) says on Linux:
+    a :class:`kzsim.engine.cluster.WorkerMemoryWarning`; elsewhere nothing."""
+    import contextlib
+    import sys
+
+    from kzsim.engine.cluster import WorkerMemoryWarning
+
+    if not sys.platform.startswith("linux"):
+        return contextlib.nullcontext()
+    return pytest.warns(WorkerMemoryWarning, match="give the memory they free")
+
+
 def assert_same_draws(expected, actual) -> None:
     """Every draw present in ``expected`` (a :class:`kzsim.model.paths.Draws`) is bit-identical in ``actual``."""
     import numpy as np

@@ -52,9 +52,9 @@ def entry() -> None:
 @click.version_option(package_name="kzsim")
 def main() -> None:
     """Monte Carlo risk simulator for Bitcoin mining in Kazakhstan."""
-    from kzsim.cli.allocator import keep_freed_memory
+    from kzsim.engine.allocator import keep_freed_memory
 
-    keep_freed_memory()  # this command's own process, before any thread starts (see kzsim.cli.allocator)
+    keep_freed_memory()  # this command's own process, before any thread starts (see kzsim.engine.allocator)
 
 
 @main.command()

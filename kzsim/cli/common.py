@@ -162,8 +162,7 @@ def cluster(workers: int, scheduler: str | None):
         check_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
         try:
-            # the command's local workers keep freed memory for reuse, as this process does
-            client = stack.enter_context(dask_client(workers, scheduler, worker_preload=("kzsim.cli.allocator",)))
+            client = stack.enter_context(dask_client(workers, scheduler))
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise BadInput(
                 f"--scheduler {scheduler}: cannot connect ({exc}) "

@@ -14,13 +14,10 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def dask_client(
-    workers: int | None = None, scheduler: str | None = None, worker_preload: tuple[str, ...] = ()
-) -> Iterator[object | None]:
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[object | None]:
     """A Dask client for ``scheduler`` (an address such as ``tcp://10.0.0.5:8786``), or for a
-    new local cluster of ``workers`` single-threaded processes; None when neither is asked
-    for or ``workers`` is 1 (the run stays in this process). ``worker_preload``: modules the
-    local workers load as Dask preloads (their ``dask_setup(worker)`` runs on each)."""
+    new local cluster of ``workers`` single-threaded processes (:func:`local_cluster`); None
+    when neither is asked for or ``workers`` is 1 (the run stays in this process)."""
     if scheduler:
         from distributed import Client
 
@@ -32,7 +29,7 @@ def dask_client(
     elif workers and workers > 1:
         from distributed import Client
 
-        with local_cluster(workers, worker_preload) as cluster, Client(cluster) as client:
+        with local_cluster(workers) as cluster, Client(cluster) as client:
             yield client
     else:
         yield None
@@ -52,10 +49,15 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
-def local_cluster(workers: int, preload: tuple[str, ...] = ()):
+# Dask preloads of kzsim's own local workers: they keep freed memory for reuse, as the
+# ``kzsim`` command's process does (kzsim.engine.allocator: the processes are kzsim's own)
+LOCAL_WORKER_PRELOAD = ("kzsim.engine.allocator",)
+
+
+def local_cluster(workers: int, preload: tuple[str, ...] = LOCAL_WORKER_PRELOAD):
     """A Dask ``LocalCluster`` of ``workers`` single-threaded processes, started as kzsim
     starts them (forked from a server that has kzsim loaded, on Linux); ``preload``: Dask
-    worker preload modules."""
+    worker preload modules (their ``dask_setup(worker)`` runs on each)."""
     import dask
     from distributed import LocalCluster
 
@@ -127,9 +129,16 @@ class WorkerCPUWarning(UserWarning):
     last bit, and a run's bits then depend on which worker ran which chunk."""
 
 
+class WorkerMemoryWarning(UserWarning):
+    """Workers (Linux) that hand freed memory back to the system at every chunk: the same
+    bits, but a run spends much of its time in page faults there (start them with
+    ``--preload kzsim.engine.allocator``: :mod:`kzsim.engine.allocator`)."""
+
+
 def code_versions() -> dict[str, str | None]:
     """This process's kzsim code (a SHA-256 of its source files), the versions of kzsim
-    and :data:`BIT_PACKAGES` (None: not installed) and the SIMD targets numpy uses here."""
+    and :data:`BIT_PACKAGES` (None: not installed), the SIMD targets numpy uses here and
+    whether this process keeps freed memory (:mod:`kzsim.engine.allocator`; None: not Linux)."""
     return _code_versions_function()()
 
 
@@ -139,6 +148,7 @@ def _code_versions_function():
     def versions(packages=BIT_PACKAGES):
         import hashlib
         import importlib.util
+        import sys
         from importlib import metadata
         from pathlib import Path
 
@@ -168,6 +178,12 @@ def _code_versions_function():
         else:
             targets = getattr(umath, "__cpu_dispatch__", [])
             out["numpy SIMD"] = " ".join(t for t in targets if umath.__cpu_features__.get(t)) or "baseline"
+        allocator = sys.modules.get("kzsim.engine.allocator")  # loaded by its preload, not here
+        out["keeps freed memory"] = (
+            bool(allocator is not None and allocator.keeping_freed_memory())
+            if sys.platform.startswith("linux")
+            else None
+        )
         return out
 
     return versions
@@ -197,8 +213,8 @@ def check_workers(client) -> None:
     """Before a run on ``client``'s cluster: raise :class:`WorkerMismatch` when a worker runs
     other kzsim code, or another numpy or scipy, than this process (its chunks could differ,
     or it could not run them at all), and warn (:class:`WorkerCPUWarning`) when numpy picks
-    other SIMD code there. Each worker is asked once a client; one that joins later, by
-    the next run."""
+    other SIMD code there, or (:class:`WorkerMemoryWarning`) when it does not keep freed
+    memory. Each worker is asked once a client; one that joins later, by the next run."""
     import warnings
 
     with _checking:
@@ -221,6 +237,16 @@ def check_workers(client) -> None:
                 "; ".join(notes) + ": exp and log may differ in the last bit there, so the run's bits may depend"
                 " on which worker ran which chunk",
                 WorkerCPUWarning,
+                stacklevel=2,
+            )
+        giving_back = sorted(address for address, v in there.items() if v.get("keeps freed memory") is False)
+        if giving_back:
+            warnings.warn(
+                f"worker{'s' if len(giving_back) > 1 else ''} {', '.join(giving_back)} give the memory they free back"
+                " to the system at every chunk: the same bits, but slower (page faults). To keep it, start them with"
+                " the Dask preload kzsim.engine.allocator (dask worker --preload kzsim.engine.allocator, or"
+                " LocalCluster(preload=['kzsim.engine.allocator']))",
+                WorkerMemoryWarning,
                 stacklevel=2,
             )
         seen.update(there)

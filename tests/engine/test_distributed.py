@@ -20,7 +20,7 @@ from kzsim.engine.cluster import LOCAL_CLUSTER_CONFIG, dask_client
 from kzsim.engine.run import run_paths
 from kzsim.results import Results
 from kzsim.scenario.loading import load_scenario
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, noted_as_giving_memory_back
 
 PATHS = 3000  # three blocks and a part
 
@@ -62,7 +62,8 @@ def test_local_cluster_gives_the_same_bits(scenario, plain, workers):
             assert_same_run(longer, run_paths(scenario, paths=PATHS, percentiles=False))
             # the analyses a write needs, as a task beside the run's: those of this process
             names = analyses_for_write(scenario)
-            beside = simulate(scenario, paths=PATHS, client=client, analyses=names)
+            with noted_as_giving_memory_back():  # Dask's own workers
+                beside = simulate(scenario, paths=PATHS, client=client, analyses=names)
             assert_same_run(beside.run, plain)
             here = Results(plain)
             for name in names:
@@ -193,7 +194,7 @@ class FakeClient:
 def test_workers_with_other_code_are_refused_before_a_run():
     from kzsim.engine.cluster import WorkerCPUWarning, WorkerMismatch, check_workers, code_versions
 
-    here = code_versions()
+    here = dict(code_versions(), **{"keeps freed memory": True})
     assert here["kzsim code"] and here["numpy"] and here["scipy"] and here["numpy SIMD"]
     same = FakeClient({"tcp://10.0.0.5:4001": dict(here), "tcp://10.0.0.6:4001": dict(here)})
     check_workers(same)
@@ -225,6 +226,42 @@ def test_workers_with_other_code_are_refused_before_a_run():
     other_cpu = FakeClient({"tcp://10.0.0.8:4001": dict(here, **{"numpy SIMD": "X86_V3"})})
     with pytest.warns(WorkerCPUWarning, match=r"worker tcp://10.0.0.8:4001 has numpy SIMD X86_V3 \(here: numpy SIMD"):
         check_workers(other_cpu)
+
+
+def test_workers_that_give_freed_memory_back_are_noted():
+    """A worker without kzsim's allocator setting (Linux) runs the same bits slower: noted
+    once, naming it and the preload that sets it; a worker elsewhere than Linux (None) is not."""
+    from kzsim.engine.cluster import WorkerMemoryWarning, check_workers, code_versions
+
+    here = dict(code_versions(), **{"keeps freed memory": True})
+    client = FakeClient(
+        {
+            "tcp://10.0.0.5:4001": dict(here),
+            "tcp://10.0.0.6:4001": dict(here, **{"keeps freed memory": False}),
+            "tcp://10.0.0.7:4001": dict(here, **{"keeps freed memory": None}),
+        }
+    )
+    with pytest.warns(WorkerMemoryWarning) as noted:
+        check_workers(client)
+    assert len(noted) == 1
+    message = str(noted[0].message)
+    assert message.startswith("worker tcp://10.0.0.6:4001 give")  # the one that does not keep it, alone
+    assert "10.0.0.5" not in message and "10.0.0.7" not in message
+    assert "dask worker --preload kzsim.engine.allocator" in message
+    check_workers(client)  # asked once: no second note (an error under this suite's warning filter)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a glibc setting")
+def test_kzsims_own_local_workers_keep_freed_memory_and_a_plain_cluster_is_noted(scenario):
+    """kzsim's own local workers (dask_client(workers=2)) preload kzsim.engine.allocator;
+    a run on Dask's plain LocalCluster says its workers do not."""
+    from kzsim.engine.cluster import code_versions
+
+    with dask_client(workers=2) as client:
+        kept = client.run(lambda: code_versions()["keeps freed memory"])
+        assert list(kept.values()) == [True, True]
+    with plain_local_cluster() as client, noted_as_giving_memory_back():
+        simulate(scenario, paths=50, client=client)
 
 
 def test_kzsim_run_refuses_a_cluster_whose_workers_run_other_code(tmp_path, monkeypatch):
