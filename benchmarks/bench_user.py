@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_user.py                 # every row, a million paths (~6 minutes on 2 cores)
-    python benchmarks/bench_user.py --paths 200000  # the same rows on fewer paths (~2 minutes)
+    python benchmarks/bench_user.py                 # every row, a million paths (10-15 minutes on 2 cores)
+    python benchmarks/bench_user.py --paths 200000  # the same rows on fewer paths (~3 minutes)
     python benchmarks/bench_user.py --repeat 3      # each time the fastest of 3 fresh processes
 
 Every time is a whole ``kzsim`` command (or ``python -c ...``) in a fresh process, as a user
