@@ -241,11 +241,15 @@ def check_workers(client) -> None:
             )
         giving_back = sorted(address for address, v in there.items() if v.get("keeps freed memory") is False)
         if giving_back:
+            who = (
+                f"workers {', '.join(giving_back)} give the memory they free"
+                if len(giving_back) > 1
+                else f"worker {giving_back[0]} gives the memory it frees"
+            )
             warnings.warn(
-                f"worker{'s' if len(giving_back) > 1 else ''} {', '.join(giving_back)} give the memory they free back"
-                " to the system at every chunk: the same bits, but slower (page faults). To keep it, start them with"
-                " the Dask preload kzsim.engine.allocator (dask worker --preload kzsim.engine.allocator, or"
-                " LocalCluster(preload=['kzsim.engine.allocator']))",
+                f"{who} back to the system at every chunk: the same bits, but slower (page faults). To keep it,"
+                " start workers with the Dask preload kzsim.engine.allocator (dask worker --preload"
+                " kzsim.engine.allocator, or LocalCluster(preload=['kzsim.engine.allocator']))",
                 WorkerMemoryWarning,
                 stacklevel=2,
             )

@@ -245,10 +245,28 @@ def test_workers_that_give_freed_memory_back_are_noted():
         check_workers(client)
     assert len(noted) == 1
     message = str(noted[0].message)
-    assert message.startswith("worker tcp://10.0.0.6:4001 give")  # the one that does not keep it, alone
+    assert message.startswith("worker tcp://10.0.0.6:4001 gives the memory it frees back")  # that one alone
     assert "10.0.0.5" not in message and "10.0.0.7" not in message
     assert "dask worker --preload kzsim.engine.allocator" in message
     check_workers(client)  # asked once: no second note (an error under this suite's warning filter)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a glibc setting")
+def test_kzsim_run_on_workers_that_give_memory_back_says_so_and_runs(tmp_path):
+    """The user's command on a cluster started without the preload: a one-line note on
+    stderr naming the preload, and the run's files as on any cluster."""
+    from click.testing import CliRunner
+
+    from kzsim.cli import main
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        args = ["run", str(SCENARIOS / "kz-2025-baseline.yaml"), "--paths", "50", "--quiet", "--no-report"]
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--scheduler", c.scheduler_address])
+    assert result.exit_code == 0, result.output
+    note = f"kzsim: --scheduler {c.scheduler_address}: worker "
+    assert note in result.output and "gives the memory it frees back" in result.output
+    assert "--preload kzsim.engine.allocator" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "o" / "summary.json").exists()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a glibc setting")
