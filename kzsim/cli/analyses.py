@@ -61,6 +61,7 @@ def sensitivity(scenario, method, paths, seed, low, high, sets, out_dir, force, 
     from kzsim.io.folders import write_folder
 
     threads = common.threads_for(threads, workers, scheduler)
+    common.compile_ahead([scenario], sets, workers, scheduler)
     sc = common.scenario_arg(scenario, sets)
     out = common.out_folder(out_dir, Path("reports") / f"{Path(scenario).stem}-{method}", force)
     common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
@@ -128,6 +129,7 @@ def breakeven(scenario, parameters, p_loss_level, paths, seed, sets, quiet, work
     from kzsim.io.folders import json_safe
 
     threads = common.threads_for(threads, workers, scheduler)
+    common.compile_ahead([scenario], sets, workers, scheduler)
     sc = common.scenario_arg(scenario, sets)
     common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
     with (
@@ -188,6 +190,7 @@ def sweep(scenario, sets, paths, seed, out_dir, force, quiet, workers, scheduler
             plain.append(text)
     if not 1 <= len(grid) <= 2:
         raise BadInput("kzsim sweep: give one or two --set SECTION.KEY=START:STOP:STEP (allowed: 1 or 2 grids)")
+    common.compile_ahead([scenario], tuple(plain), workers, scheduler)
     sc = common.scenario_arg(scenario, tuple(plain))
     common.check_resources(scenario, sc, paths or sc.simulation.paths, None, quiet=True, threads=threads)
     base = sc.to_dict()
@@ -252,6 +255,7 @@ def hedge(scenario, ratios, paths, seed, sets, out_dir, force, quiet, workers, s
         raise BadInput(f"--ratios {str(exc).split(': ', 1)[-1]}") from None
     if any(not 0.0 <= v <= 1.0 for v in values):
         raise BadInput(f"--ratios {ratios}: {values} (allowed: ratios from 0 to 1)")
+    common.compile_ahead([scenario], sets, workers, scheduler)
     sc = common.scenario_arg(scenario, sets)
     if not sc.hedges:
         raise BadInput(

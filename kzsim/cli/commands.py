@@ -139,16 +139,12 @@ def run(
     if target_of != "p_loss" and not target_se:
         raise BadInput(f"--target-of {target_of}: needs --target-se (allowed: a standard error in USD, e.g. 100000)")
     threads = common.threads_for(threads, workers, scheduler)
-    local = workers == 1 and not scheduler
-    if local:  # on a cold compile cache, a child compiles the kernel while this process loads the rest
+    common.compile_ahead([scenario], sets, workers, scheduler)
+    sc = common.scenario_arg(scenario, sets)
+    if workers == 1 and not scheduler:
         from kzsim.model import compiling
 
-        mode = common.procurement_mode_named(scenario, sets)
-        if mode is not None:
-            compiling.start(mode == "lots")
-    sc = common.scenario_arg(scenario, sets)
-    if local:
-        compiling.start_for(sc)  # the mode the scenario has, if it was not named
+        compiling.start_for(sc)  # the mode the scenario has, if the file did not name it
     from kzsim.analysis.summary import analyses_for_write
     from kzsim.api import simulate
 
@@ -259,6 +255,7 @@ def compare(scenarios, paths, seed, out_dir, force, no_report, quiet, workers, s
     threads = common.threads_for(threads, workers, scheduler)
     if len(scenarios) < 2:
         raise BadInput("kzsim compare: give at least two scenario files (allowed: A.yaml B.yaml [C.yaml ...])")
+    common.compile_ahead(scenarios, (), workers, scheduler)
     problems, loaded = [], []
     for f in scenarios:
         try:

@@ -134,3 +134,52 @@ def test_a_missing_file_or_a_fifo_names_no_mode_without_waiting(tmp_path):
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
     assert procurement_mode_named(str(fifo)) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "modes"),
+    [
+        (["run", "{base}", "--no-report", "--out", "{out}"], [False]),
+        (["run", "{base}", "--set", "electricity.procurement_mode=lots", "--no-report", "--out", "{out}"], [True]),
+        (["compare", "{base}", "{article}", "--no-report", "--out", "{out}"], [False, True]),
+        (["sensitivity", "{base}", "--out", "{out}"], [False]),
+        (["breakeven", "{base}", "--parameter", "electricity.tariff_kzt_per_kwh"], [False]),
+        (["sweep", "{base}", "--set", "electricity.tariff_kzt_per_kwh=20:30:10", "--out", "{out}"], [False]),
+        (["hedge", "{hedged}", "--ratios", "0,1", "--out", "{out}"], [False]),
+    ],
+    ids=["run", "run-set", "compare", "sensitivity", "breakeven", "sweep", "hedge"],
+)
+def test_each_simulating_command_starts_the_compile_child_before_loading_its_scenarios(
+    args, modes, tmp_path, monkeypatch
+):
+    """kzsim.cli.common.compile_ahead: the child for the mode each file (or a --set) names
+    starts before the first scenario is loaded, once a mode."""
+    from click.testing import CliRunner
+
+    import kzsim.cli.common as common
+    from kzsim.cli import main
+
+    events = []
+    monkeypatch.setattr(compiling, "start", lambda lots_mode: events.append(("start", lots_mode)))
+    monkeypatch.setattr(compiling, "start_for", lambda sc: None)
+    load = common.scenario_arg
+    monkeypatch.setattr(common, "scenario_arg", lambda *a, **k: events.append(("load",)) or load(*a, **k))
+    files = {"base": "kz-2025-baseline", "article": "article-2025", "hedged": "kz-2025-hedged"}
+    values = {**{k: str(SCENARIOS / f"{v}.yaml") for k, v in files.items()}, "out": str(tmp_path / "o")}
+    result = CliRunner().invoke(main, [*(a.format(**values) for a in args), "--paths", "20", "--quiet"])
+    assert result.exit_code == 0, result.output
+    first_load = events.index(("load",))
+    assert sorted(lots for _, lots in events[:first_load]) == sorted(modes)
+
+
+def test_no_compile_child_is_started_for_a_run_on_a_cluster(monkeypatch):
+    from kzsim.cli.common import compile_ahead
+
+    started = []
+    monkeypatch.setattr(compiling, "start", started.append)
+    base = str(SCENARIOS / "kz-2025-baseline.yaml")
+    compile_ahead([base], (), 2, None)
+    compile_ahead([base], (), 1, "tcp://127.0.0.1:8786")
+    assert started == []
+    compile_ahead([base, base], (), 1, None)
+    assert started == [False]
