@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -77,7 +78,7 @@ def procurement_mode_named(path: str, sets: tuple[str, ...] = ()) -> str | None:
     return mode if mode in ("lots", "day_ahead") else None
 
 
-def compile_ahead(paths, sets: tuple[str, ...], workers: int, scheduler: str | None) -> None:
+def compile_ahead(paths: Iterable[str], sets: tuple[str, ...], workers: int, scheduler: str | None) -> None:
     """On a cold compile cache, start the child that compiles the economics kernel for the
     procurement mode each scenario file in ``paths`` (or a ``--set``) names, before the
     scenarios are loaded (:mod:`kzsim.model.compiling`): ~1 s sooner than the run's own
