@@ -299,9 +299,12 @@ def daily_percentiles(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     95 % intervals, (2, n_quantiles, n_days): the lower ends, then the upper (the order
     statistics at :func:`kzsim.stats.quantile_ci_indices`; -inf / +inf where a side is open).
 
-    Each day is sorted in place (numpy's SIMD sort: ~13 ms a series of 730 days x 4,096
-    paths, against ~28 ms for the compiled selection of the 20 order statistics needed that
-    this replaced, and no compilation) and each percentile is ``np.quantile`` of its two
+    Each day is sorted in place (numpy's sort: ~13 ms a series of 730 days x 4,096 paths
+    where it was measured first, against ~28 ms for the compiled selection of the 20 order
+    statistics needed that this replaced, and no compilation; on this project's current
+    machine, an AMD EPYC on which numpy's sort runs ~5x slower, ~62-68 ms a series, so that
+    a 20,000-path run's 7 series took 0.4-0.7 s of its ~1.2 s simulation) and each
+    percentile is ``np.quantile`` of its two
     neighbouring order statistics at the fraction between them, which is the same
     interpolation in the same operations as over the whole day (tested bit for bit; where
     -0.0 and 0.0 tie, either may come first, as in any sort). A sample with NaN (which
