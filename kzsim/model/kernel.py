@@ -602,3 +602,13 @@ def economics_signatures() -> list[tuple]:
 def cache_folder() -> str:
     """The folder of this module's compile cache (numba's, for the economics kernel)."""
     return _economics.stats.cache_path
+
+
+def compile_closing() -> None:
+    """Compile (or load from the cache) the functions that close the kernel's day,
+    ``_close_day`` and ``_tree_sum``, for the argument types :func:`_economics` passes them
+    (the same in either procurement mode): a call on one path of a zeroed workspace."""
+    W = np.zeros(_N_ROWS * _S)
+    row, none = np.zeros(1), np.zeros(0)
+    _close_day(W, 0, 1, 0, True, True, 0.0, True, row, row, row, none, none)
+    _tree_sum(W, _DAILY_SUMS[0], 1)

@@ -82,6 +82,43 @@ def test_a_cold_cache_has_the_kernel_compiled_by_the_child_and_loaded_with_the_s
     assert np.array_equal(np.array(again["profit"]), np.array(cold["profit"]))
 
 
+_CLOSING = """
+import json, sys
+from kzsim.model import compiling, kernel
+if sys.argv[1] == "closing":
+    compiling.compile_closing()
+else:
+    compiling.compile_kernel(sys.argv[1] == "lots")
+print(json.dumps({
+    name: [sum(f(name).stats.cache_hits.values()), sum(f(name).stats.cache_misses.values())]
+    for name in ("_close_day", "_tree_sum", "_day")
+    for f in [lambda n: getattr(kernel, n)]
+}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["day_ahead", "lots"])
+def test_the_kernel_loads_the_day_closing_this_process_compiled_for_its_child(tmp_path, mode):
+    """What a run compiles beside its child (compiling.compile_closing) is what the kernel's
+    compilation asks for, in either mode: the child loads it from the cache instead of
+    compiling it (a miss here would be a second compilation with other argument types)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def counts(what: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", _CLOSING, what], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    closing = counts("closing")
+    assert closing["_close_day"] == [0, 1] and closing["_tree_sum"] == [0, 1]  # compiled there
+    assert closing["_day"] == [0, 0]  # and nothing else of the kernel
+    child = counts(mode)
+    assert child["_close_day"] == [1, 0] and child["_tree_sum"] == [1, 0]  # loaded, not compiled
+    assert child["_day"] == [0, 1]
+
+
 def test_a_run_compiles_the_kernel_itself_when_the_child_is_too_slow(monkeypatch):
     """wait() gives up on a child after WAIT_SECONDS and kills it (the run then compiles the
     kernel as it would without a child); a finished child is not waited for again."""
