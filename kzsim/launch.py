@@ -16,7 +16,7 @@ import signal
 
 
 def entry() -> None:
-    from kzsim.engine.concurrency import Interrupted, interrupt
+    from kzsim.engine.concurrency import Interrupted, interrupt, received
 
     def handler(signum, frame):
         interrupt(Interrupted(signum))
@@ -25,11 +25,14 @@ def entry() -> None:
         signal.signal(sig, handler)
     try:
         from kzsim.cli.commands import entry as command
-    except Interrupted as exc:  # during the imports: nothing started, nothing written
+    except BaseException as exc:  # interrupted during the imports: nothing started, nothing written
+        stop = exc if isinstance(exc, Interrupted) else received()  # (or a library's error made of it)
+        if stop is None:
+            raise
         import os
         import sys
 
-        sys.stderr.write(f"kzsim: stopped by {'SIGTERM' if exc.exit_code == 128 + signal.SIGTERM else 'Ctrl-C'}\n")
+        sys.stderr.write(f"kzsim: stopped by {'SIGTERM' if stop.exit_code == 128 + signal.SIGTERM else 'Ctrl-C'}\n")
         sys.stderr.flush()
-        os._exit(exc.exit_code)
+        os._exit(stop.exit_code)
     command()

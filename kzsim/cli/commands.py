@@ -19,7 +19,7 @@ import click
 
 import kzsim.cli.common as common
 from kzsim.cli.common import BadInput
-from kzsim.engine.concurrency import Interrupted
+from kzsim.engine.concurrency import Interrupted, received
 from kzsim.io.folders import NonFiniteResults, OutputExistsError, default_out_dir
 from kzsim.scenario.errors import ScenarioError
 
@@ -34,8 +34,12 @@ def entry() -> None:
         code = 0  # pragma: no cover - click's standalone mode always raises SystemExit
     except SystemExit as exc:
         code = exc.code
-    except (Interrupted, KeyboardInterrupt) as exc:  # before a command's own handling, or after it
-        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+    except BaseException as exc:  # an interruption before a command's own handling, or after it
+        # (or a library's error made of one: kzsim.engine.concurrency.received), else a fault
+        stop = exc if isinstance(exc, (Interrupted, KeyboardInterrupt)) else received()
+        if stop is None:
+            raise
+        code = stop.exit_code if isinstance(stop, Interrupted) else 130
         click.echo(f"kzsim: stopped by {'SIGTERM' if code == 128 + signal.SIGTERM else 'Ctrl-C'}", err=True)
     if code is None:
         code = 0

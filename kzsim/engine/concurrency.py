@@ -50,6 +50,14 @@ def raise_if_interrupted() -> None:
         raise _received
 
 
+def received() -> Interrupted | None:
+    """The first interruption this process received (None if none): the cause of an error
+    that a library made of it. pydantic-core, for one, wraps an exception raised while it
+    builds a model's schema (the handler runs at the next instruction, which may be inside
+    the library's callback) into its own ``SchemaError: ... Interrupted: 2``."""
+    return _received if isinstance(_received, Interrupted) else None
+
+
 @contextlib.contextmanager
 def critical() -> Iterator[None]:
     """A block that :func:`interrupt` does not break into (keep it short: a signal waits for it).

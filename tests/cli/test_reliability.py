@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import kzsim
 from kzsim.cli import main
-from tests.conftest import SCENARIOS, make_scenario
+from tests.conftest import ROOT, SCENARIOS, make_scenario
 
 BASELINE = str(SCENARIOS / "kz-2025-baseline.yaml")
 
@@ -467,6 +467,56 @@ def test_ctrl_c_during_start_up_stops_cleanly(previous_results, delay):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().startswith("kzsim: stopped by Ctrl-C"), err
     assert_untouched(out, before)
+
+
+# The command (kzsim.launch.entry) in a fresh process, where a library turns the Ctrl-C its
+# handler raised into an error of its own (as pydantic-core does with an exception raised
+# while it builds a model's schema: "SchemaError: ... Interrupted: 2"), during the imports
+# of the command line or in the command; "fault": the same error without a signal
+_WRAPPED = """
+import os, signal, sys, types
+
+def library_call(send):
+    try:
+        if send:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next instruction
+            for _ in range(1000):
+                pass
+    except BaseException as exc:
+        raise RuntimeError(f"Error building serializer: {exc!r}") from None
+    raise RuntimeError("a fault of the library's own")
+
+where, send = sys.argv[1], sys.argv[2] == "signal"
+import kzsim.cli.commands as commands
+if where == "import":
+    class Commands(types.ModuleType):
+        def __getattr__(self, name):
+            library_call(send)
+    sys.modules["kzsim.cli.commands"] = Commands("kzsim.cli.commands")
+else:
+    commands.main = lambda: library_call(send)
+from kzsim.launch import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("where", ["import", "command"])
+def test_a_ctrl_c_that_a_library_turned_into_its_own_error_still_stops_cleanly(where):
+    """Exit 130 and one line, as for any Ctrl-C (it was seen in the start-up test: the signal
+    arrived inside pydantic-core's schema building); the same error without a signal is a
+    fault, with its traceback."""
+
+    def run(send: str):
+        return subprocess.run(
+            [sys.executable, "-c", _WRAPPED, where, send], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+
+    stopped = run("signal")
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.strip() == "kzsim: stopped by Ctrl-C", stopped.stderr
+    fault = run("none")
+    assert fault.returncode == 1 and "RuntimeError: a fault of the library's own" in fault.stderr, fault.stderr
+    assert "Traceback" in fault.stderr
 
 
 def test_an_interruption_that_was_swallowed_still_stops_the_swap(previous_results, monkeypatch):
