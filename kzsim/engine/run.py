@@ -156,6 +156,7 @@ def run_paths(
         raise ValueError("threads must be >= 1")
     if client is None:  # a cold compile cache: the economics kernel compiled beside the loops
         compiling.start_for(scenario)
+        compiling.help_children()
     cal = Calendar.of(scenario)
     merger = Merger(n, cal.n_days, percentiles, prefix, move, series=daily_series(scenario))
     prefix = None

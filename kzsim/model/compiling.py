@@ -9,9 +9,9 @@ the economics kernel into the cache while this process loads its modules and the
 scenario, compiles the loops and draws the paths; :func:`wait`, called before the kernel
 is, waits for the child, and the kernel is then loaded from the cache (numba writes each
 entry whole, then renames it). A 20,000-path run of the baseline on 2 cores went from
-~11 s to ~7 s cold (~3 s warm). Having started the child, this process first compiles the
-kernel's day closing (:func:`compile_closing`), which the child then loads: ~6.1 s -> ~5.7 s
-cold (~2.3 s warm), the child no longer the longer of the two.
+~11 s to ~7 s cold (~3 s warm). Before its loops, the run compiles the kernel's day
+closing (:func:`help_children`), which the child then loads: ~6.1 s -> ~5.7 s cold (~2.3 s
+warm), the child no longer the longer of the two.
 
 The child is this Python running ``python -m kzsim.model.compiling day_ahead|lots``, with
 this process' environment (the same ``NUMBA_CACHE_DIR``). When it has compiled the kernel
@@ -62,8 +62,7 @@ def _compiled_here(lots_mode: bool) -> bool:
 def start(lots_mode: bool) -> None:
     """Start a child compiling the economics kernel for this procurement mode, unless the
     kernel is compiled in this process, the cache's record says it holds it, or a child
-    was started already; with a child started, compile its day's closing here
-    (:func:`compile_closing`)."""
+    was started already."""
     with _lock:
         if lots_mode in _children or not sys.executable or _compiled_here(lots_mode):
             return  # (no sys.executable: an embedded Python, no interpreter to start)
@@ -78,13 +77,21 @@ def start(lots_mode: bool) -> None:
                 env=_child_environment(),
             )
         except OSError:  # no record to read, no process to spare: compiled here, as without the child
-            return
-    compile_closing()
+            pass
+
+
+def help_children() -> None:
+    """While a child compiles a kernel, compile the kernel's day closing here
+    (:func:`compile_closing`); a run calls it before it compiles its loops."""
+    with _lock:
+        compiling = any(child.poll() is None for child in _children.values())
+    if compiling:
+        compile_closing()
 
 
 def compile_closing() -> None:
     """Compile the economics kernel's day closing into the cache
-    (:func:`kzsim.model.kernel.compile_closing`), for the child to load.
+    (:func:`kzsim.model.kernel.compile_closing`), for a child to load.
 
     The child reaches those functions ~2.5 s into the kernel's ~4 s compilation, and
     loads them from the cache if this process has put them there by then: ~0.5 s off the

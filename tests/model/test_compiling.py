@@ -26,10 +26,11 @@ from kzsim.model import compiling, kernel
 from kzsim.scenario.loading import load_scenario
 sc = load_scenario(sys.argv[1], {"simulation.horizon_days": "60"})
 results = simulate(sc, paths=int(sys.argv[2]), seed=5, threads=2, chunk_paths=1024)
-stats = kernel._economics.stats
+stats, closing = kernel._economics.stats, kernel._close_day.stats
 print(json.dumps({
     "misses": sum(stats.cache_misses.values()),
     "hits": sum(stats.cache_hits.values()),
+    "closing": [sum(closing.cache_hits.values()), sum(closing.cache_misses.values())],
     "child": [child.returncode for child in compiling._children.values()],
     "profit": results.paths["profit_usd"].tolist(),
 }))
@@ -59,6 +60,7 @@ def test_a_cold_cache_has_the_kernel_compiled_by_the_child_and_loaded_with_the_s
     cold = _run_fresh(tmp_path, scenario)
     assert cold["child"] == [0]
     assert (cold["misses"], cold["hits"]) == (0, 1)
+    assert cold["closing"] == [0, 1]  # compiled by the run for its child (compiling.help_children)
     assert len(list(tmp_path.rglob("kernel._economics-*.nbc"))) == 1
     (record,) = tmp_path.rglob("kzsim-economics-day_ahead-*.compiled")
 
@@ -73,6 +75,7 @@ def test_a_cold_cache_has_the_kernel_compiled_by_the_child_and_loaded_with_the_s
     warm = _run_fresh(tmp_path, scenario)
     assert warm["child"] == []  # the record says the cache holds the kernel
     assert (warm["misses"], warm["hits"]) == (0, 1)
+    assert warm["closing"] == [0, 0]  # no child to help
 
     from kzsim.scenario.loading import load_scenario
 
@@ -89,11 +92,8 @@ if sys.argv[1] == "closing":
     compiling.compile_closing()
 else:
     compiling.compile_kernel(sys.argv[1] == "lots")
-print(json.dumps({
-    name: [sum(f(name).stats.cache_hits.values()), sum(f(name).stats.cache_misses.values())]
-    for name in ("_close_day", "_tree_sum", "_day")
-    for f in [lambda n: getattr(kernel, n)]
-}))
+stats = {name: getattr(kernel, name).stats for name in ("_close_day", "_tree_sum", "_day")}
+print(json.dumps({k: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] for k, s in stats.items()}))
 """
 
 
