@@ -81,24 +81,18 @@ def start(lots_mode: bool) -> None:
 
 
 def help_children() -> None:
-    """While a child compiles a kernel, compile the kernel's day closing here
-    (:func:`compile_closing`); a run calls it before it compiles its loops."""
-    with _lock:
-        compiling = any(child.poll() is None for child in _children.values())
-    if compiling:
-        compile_closing()
-
-
-def compile_closing() -> None:
-    """Compile the economics kernel's day closing into the cache
-    (:func:`kzsim.model.kernel.compile_closing`), for a child to load.
+    """While a child compiles a kernel, compile the kernel's day closing here, into the cache
+    (:func:`kzsim.model.kernel.compile_closing`); a run calls it before it compiles its loops.
 
     The child reaches those functions ~2.5 s into the kernel's ~4 s compilation, and
     loads them from the cache if this process has put them there by then: ~0.5 s off the
     child's time, which is what a cold run waits for, moved to this process' time before
     it needs the kernel, in which it waited ~1 s for the child (a 20,000-path run of the
     baseline on 2 cores; docs/architecture.md)."""
-    kernel.compile_closing()
+    with _lock:
+        compiling = any(child.poll() is None for child in _children.values())
+    if compiling:
+        kernel.compile_closing()
 
 
 def start_for(scenario) -> None:

@@ -474,14 +474,13 @@ def test_ctrl_c_during_start_up_stops_cleanly(previous_results, delay):
 # while it builds a model's schema: "SchemaError: ... Interrupted: 2"), during the imports
 # of the command line or in the command; "fault": the same error without a signal
 _WRAPPED = """
-import os, signal, sys, types
+import os, signal, sys, time, types
 
 def library_call(send):
     try:
         if send:
-            os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next instruction
-            for _ in range(1000):
-                pass
+            os.kill(os.getpid(), signal.SIGINT)  # the handler raises at the next instruction,
+            time.sleep(10)  # or here at the latest (a signal that never came: a fault, exit 1)
     except BaseException as exc:
         raise RuntimeError(f"Error building serializer: {exc!r}") from None
     raise RuntimeError("a fault of the library's own")

@@ -89,7 +89,7 @@ _CLOSING = """
 import json, sys
 from kzsim.model import compiling, kernel
 if sys.argv[1] == "closing":
-    compiling.compile_closing()
+    kernel.compile_closing()
 else:
     compiling.compile_kernel(sys.argv[1] == "lots")
 stats = {name: getattr(kernel, name).stats for name in ("_close_day", "_tree_sum", "_day")}
@@ -99,7 +99,7 @@ print(json.dumps({k: [sum(s.cache_hits.values()), sum(s.cache_misses.values())] 
 
 @pytest.mark.parametrize("mode", ["day_ahead", "lots"])
 def test_the_kernel_loads_the_day_closing_this_process_compiled_for_its_child(tmp_path, mode):
-    """What a run compiles beside its child (compiling.compile_closing) is what the kernel's
+    """What a run compiles beside its child (kernel.compile_closing) is what the kernel's
     compilation asks for, in either mode: the child loads it from the cache instead of
     compiling it (a miss here would be a second compilation with other argument types)."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
